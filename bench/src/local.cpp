@@ -1,0 +1,97 @@
+#include "framepipe/bench/local.hpp"
+
+#include <chrono>
+#include <stdexcept>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+extern "C" {
+#include <libavutil/pixdesc.h>
+}
+
+#include "framepipe/ventilator/decoder.hpp"
+#include "framepipe/worker/frame_processor.hpp"
+
+namespace framepipe::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+worker::PlanarImage planar_view(const AVFrame& frame, const protocol::ColorInfo& color) {
+  worker::PlanarImage image;
+  image.pixel_format = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame.format));
+  image.width = frame.width;
+  image.height = frame.height;
+  image.color = color;
+  for (int i = 0; i < 4; ++i) {
+    image.data[i] = frame.data[i];
+    image.linesize[i] = frame.linesize[i];
+  }
+  return image;
+}
+
+}  // namespace
+
+LocalResult process_locally(const LocalConfig& config) {
+  const auto started = Clock::now();
+  auto parsed = filters::parse_chain(config.chain);
+  if (!parsed.ok()) throw std::invalid_argument(parsed.error);
+  cv::setNumThreads(config.filter_threads <= 1 ? 0 : config.filter_threads);
+  filters::Chain chain(parsed.chain);
+
+  media::Decoder decoder(config.input, config.limits);
+  const auto& info = decoder.info();
+  const cv::Size out = filters::output_size(parsed.chain, {info.width, info.height});
+  media::OutputSpec spec;
+  spec.path = config.output;
+  spec.width = out.width;
+  spec.height = out.height;
+  spec.time_base = info.time_base;
+  spec.frame_rate = info.frame_rate;
+  spec.color = info.color;
+  spec.audio_source = config.input;
+  spec.encoder = config.encoder;
+  media::Writer writer(spec, config.limits);
+
+  worker::FrameProcessor processor;
+  std::vector<uint8_t> pixels(worker::yuv420p_size(out.width, out.height));
+  media::FramePtr encoded = media::make_frame();
+  LocalResult result;
+  while (true) {
+    auto step = Clock::now();
+    media::FramePtr frame = decoder.next();
+    result.decode_seconds += seconds_since(step);
+    if (!frame) break;
+    step = Clock::now();
+    processor.process(planar_view(*frame, info.color), chain, out.width, out.height,
+                      pixels.data());
+    result.filter_seconds += seconds_since(step);
+    step = Clock::now();
+    const int luma = out.width * out.height;
+    encoded->format = AV_PIX_FMT_YUV420P;
+    encoded->width = out.width;
+    encoded->height = out.height;
+    encoded->data[0] = pixels.data();
+    encoded->data[1] = pixels.data() + luma;
+    encoded->data[2] = pixels.data() + luma + luma / 4;
+    encoded->linesize[0] = out.width;
+    encoded->linesize[1] = out.width / 2;
+    encoded->linesize[2] = out.width / 2;
+    encoded->pts = frame->pts;
+    writer.write(encoded.get());
+    result.encode_seconds += seconds_since(step);
+    ++result.frames;
+  }
+  const auto step = Clock::now();
+  writer.finish();
+  result.encode_seconds += seconds_since(step);
+  result.seconds = seconds_since(started);
+  return result;
+}
+
+}  // namespace framepipe::bench

@@ -1,0 +1,124 @@
+// The http-frontend's only contact with the cluster: one thread that owns every ZeroMQ socket of
+// the process (DEALER to the ventilator's control endpoint, DEALER to the registry, SUB to the
+// sink's progress). HTTP handlers hand it commands through a bounded queue; it reports what it
+// hears through callbacks (called on its thread) and keeps a snapshot of the cluster's health and
+// worker list for the handlers to read.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "framepipe/protocol/messages.hpp"
+
+namespace framepipe::http {
+
+struct ClusterEndpoints {
+  std::string registry;  // registry ROUTER
+  std::string control;   // ventilator control ROUTER
+  std::string progress;  // sink PUB
+};
+
+// Called on the link thread. Exceptions they throw are logged and the message is dropped.
+struct ClusterEvents {
+  std::function<void(const protocol::SubmitReply&)> on_submit_reply;
+  std::function<void(const protocol::JobProgress&)> on_progress;
+};
+
+// When a peer last answered, on the protocol::now_ms() clock; nothing if it never did.
+struct PeerStatus {
+  std::optional<int64_t> last_answer_ms;
+  // Answered within the liveness window (heartbeat interval x liveness) before `now_ms`.
+  bool alive(int64_t now_ms) const;
+};
+
+struct ClusterSnapshot {
+  PeerStatus registry;
+  PeerStatus ventilator;
+  PeerStatus sink;
+  std::vector<protocol::WorkerInfo> workers;  // the registry's last list
+  int64_t workers_received_ms = 0;            // when that list arrived (now_ms clock)
+  protocol::Pong last_pong;
+  protocol::SinkAlive last_sink_alive;
+};
+
+class ClusterLink {
+ public:
+  // How often the registry is asked for its workers, the ventilator pinged, and an unanswered
+  // SubmitJob sent again.
+  static constexpr int kListWorkersIntervalMs = 500;
+  static constexpr int kPingIntervalMs = 1000;
+  static constexpr int kResubmitIntervalMs = 2000;
+  // A CancelJob that cannot be queued (no connection) is retried this long, then dropped.
+  static constexpr int kCancelRetryMs = 30000;
+  // Commands waiting for the link thread; when full, submit()/cancel() refuse the newest.
+  static constexpr size_t kCommandQueueCapacity = 1024;
+
+  // Creates the sockets and connects them (ZeroMQ connects lazily, so the peers may be down),
+  // then starts the thread. Throws zmq::error_t on an invalid endpoint.
+  ClusterLink(const ClusterEndpoints& endpoints, ClusterEvents events);
+  // Stops and joins the thread.
+  ~ClusterLink();
+  ClusterLink(const ClusterLink&) = delete;
+  ClusterLink& operator=(const ClusterLink&) = delete;
+
+  // Sends the job to the ventilator and again every kResubmitIntervalMs until it answers. Returns
+  // false when the command queue is full.
+  bool submit(const protocol::SubmitJob& job);
+  // Stops resending the job and tells the ventilator to cancel it. False when the queue is full.
+  bool cancel(const std::string& job_id);
+
+  ClusterSnapshot snapshot() const;
+
+ private:
+  struct CancelCommand {
+    std::string job_id;
+  };
+  using Command = std::variant<protocol::SubmitJob, CancelCommand>;
+  struct PendingSubmit {
+    protocol::SubmitJob job;
+    int64_t last_sent_ms = 0;
+  };
+  struct PendingCancel {
+    std::string job_id;
+    int64_t first_try_ms = 0;
+  };
+
+  bool enqueue(Command command);
+  void loop(std::stop_token stop);
+  void run_commands(int64_t now);
+  void run_timers(int64_t now);
+  void drain(zmq::socket_t& socket, const char* peer);
+  void handle(const zmq::message_t& part, const char* peer);
+  void forget_submit(const std::string& job_id);
+
+  ClusterEvents events_;
+
+  // Owned by the link thread once it runs (created in the constructor, before the thread starts).
+  zmq::context_t context_{1};
+  zmq::socket_t control_;
+  zmq::socket_t registry_;
+  zmq::socket_t progress_;
+  std::vector<PendingSubmit> pending_submits_;
+  std::vector<PendingCancel> pending_cancels_;
+  int64_t next_ping_ms_ = 0;
+  int64_t next_list_ms_ = 0;
+  int64_t ping_nonce_ = 0;
+
+  mutable std::mutex commands_mutex_;  // guards commands_
+  std::deque<Command> commands_;
+
+  mutable std::mutex snapshot_mutex_;  // guards snapshot_
+  ClusterSnapshot snapshot_;
+
+  std::jthread thread_;  // last: starts after everything above exists, joins first
+};
+
+}  // namespace framepipe::http

@@ -1,0 +1,441 @@
+#include "job_store.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+#include <sqlite3.h>
+
+namespace framepipe::http {
+namespace {
+
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  filters TEXT NOT NULL,
+  preset TEXT NOT NULL,
+  crf INTEGER NOT NULL,
+  frames_done INTEGER NOT NULL,
+  frames_total INTEGER NOT NULL,
+  frames_total_exact INTEGER NOT NULL,
+  fps REAL NOT NULL,
+  error TEXT,
+  created_unix_ms INTEGER NOT NULL,
+  started_unix_ms INTEGER,
+  finished_unix_ms INTEGER,
+  input_name TEXT NOT NULL,
+  input_path TEXT NOT NULL,
+  output_path TEXT NOT NULL,
+  input_bytes INTEGER NOT NULL,
+  output_bytes INTEGER NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  out_width INTEGER NOT NULL,
+  out_height INTEGER NOT NULL,
+  duration_seconds REAL NOT NULL,
+  video_codec TEXT NOT NULL,
+  audio_codec TEXT NOT NULL
+);
+)sql";
+
+constexpr std::string_view kColumns =
+    "id, state, filters, preset, crf, frames_done, frames_total, frames_total_exact, fps, error, "
+    "created_unix_ms, started_unix_ms, finished_unix_ms, input_name, input_path, output_path, "
+    "input_bytes, output_bytes, width, height, out_width, out_height, duration_seconds, "
+    "video_codec, audio_codec";
+
+struct ConnectionCloser {
+  void operator()(sqlite3* connection) const { sqlite3_close_v2(connection); }
+};
+struct StatementFinalizer {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
+using Connection = std::unique_ptr<sqlite3, ConnectionCloser>;
+
+// A prepared statement: bind by 1-based index, step, read columns, reset for reuse.
+class Statement {
+ public:
+  Statement(sqlite3* connection, std::string_view sql) : connection_(connection) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(connection, sql.data(), static_cast<int>(sql.size()), &raw, nullptr) !=
+        SQLITE_OK) {
+      throw std::runtime_error(std::string("sqlite: cannot prepare statement: ") +
+                               sqlite3_errmsg(connection));
+    }
+    statement_.reset(raw);
+  }
+
+  void bind(int index, std::string_view text) {
+    check(sqlite3_bind_text(statement_.get(), index, text.data(), static_cast<int>(text.size()),
+                            SQLITE_TRANSIENT));
+  }
+  void bind(int index, int64_t value) {
+    check(sqlite3_bind_int64(statement_.get(), index, value));
+  }
+  void bind(int index, double value) { check(sqlite3_bind_double(statement_.get(), index, value)); }
+  void bind(int index, const std::optional<int64_t>& value) {
+    if (value) return bind(index, *value);
+    check(sqlite3_bind_null(statement_.get(), index));
+  }
+  void bind(int index, const std::optional<std::string>& value) {
+    if (value) return bind(index, std::string_view(*value));
+    check(sqlite3_bind_null(statement_.get(), index));
+  }
+
+  // True while there is a row to read; false when done. Throws on errors.
+  bool step() {
+    const int result = sqlite3_step(statement_.get());
+    if (result == SQLITE_ROW) return true;
+    if (result == SQLITE_DONE) return false;
+    throw std::runtime_error(std::string("sqlite: ") + sqlite3_errmsg(connection_));
+  }
+  void reset() {
+    sqlite3_reset(statement_.get());
+    sqlite3_clear_bindings(statement_.get());
+  }
+
+  bool is_null(int column) const {
+    return sqlite3_column_type(statement_.get(), column) == SQLITE_NULL;
+  }
+  int64_t integer(int column) const { return sqlite3_column_int64(statement_.get(), column); }
+  double real(int column) const { return sqlite3_column_double(statement_.get(), column); }
+  std::string text(int column) const {
+    const auto* bytes = sqlite3_column_text(statement_.get(), column);
+    const int size = sqlite3_column_bytes(statement_.get(), column);
+    if (bytes == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(bytes), static_cast<size_t>(size));
+  }
+
+ private:
+  void check(int result) const {
+    if (result != SQLITE_OK) {
+      throw std::runtime_error(std::string("sqlite: cannot bind: ") + sqlite3_errmsg(connection_));
+    }
+  }
+
+  sqlite3* connection_;  // borrowed from the Database
+  std::unique_ptr<sqlite3_stmt, StatementFinalizer> statement_;
+};
+
+void execute(sqlite3* connection, std::string_view sql) {
+  char* message = nullptr;
+  const std::string text(sql);
+  if (sqlite3_exec(connection, text.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string why = message != nullptr ? message : sqlite3_errmsg(connection);
+    sqlite3_free(message);
+    throw std::runtime_error("sqlite: " + why);
+  }
+}
+
+std::string column_list_placeholders() {
+  const auto count = std::count(kColumns.begin(), kColumns.end(), ',') + 1;
+  std::string placeholders;
+  for (int i = 0; i < count; ++i) placeholders += i == 0 ? "?" : ", ?";
+  return placeholders;
+}
+
+Job read_job(const Statement& row) {
+  Job job;
+  int column = 0;
+  job.id = row.text(column++);
+  const auto state = parse_job_state(row.text(column++));
+  job.state = state.value_or(JobState::failed);
+  job.filters = row.text(column++);
+  job.preset = row.text(column++);
+  job.crf = static_cast<int>(row.integer(column++));
+  job.frames_done = row.integer(column++);
+  job.frames_total = row.integer(column++);
+  job.frames_total_exact = row.integer(column++) != 0;
+  job.fps = row.real(column++);
+  if (!row.is_null(column)) job.error = row.text(column);
+  ++column;
+  job.created_unix_ms = row.integer(column++);
+  if (!row.is_null(column)) job.started_unix_ms = row.integer(column);
+  ++column;
+  if (!row.is_null(column)) job.finished_unix_ms = row.integer(column);
+  ++column;
+  job.input_name = row.text(column++);
+  job.input_path = row.text(column++);
+  job.output_path = row.text(column++);
+  job.input_bytes = row.integer(column++);
+  job.output_bytes = row.integer(column++);
+  job.width = static_cast<int>(row.integer(column++));
+  job.height = static_cast<int>(row.integer(column++));
+  job.out_width = static_cast<int>(row.integer(column++));
+  job.out_height = static_cast<int>(row.integer(column++));
+  job.duration_seconds = row.real(column++);
+  job.video_codec = row.text(column++);
+  job.audio_codec = row.text(column++);
+  if (!state) job.error = "unknown state in the database";
+  return job;
+}
+
+int64_t not_negative(int64_t value) { return std::max<int64_t>(value, 0); }
+
+}  // namespace
+
+// The SQLite connection and the statements reused for every write.
+class JobStore::Database {
+ public:
+  explicit Database(const std::filesystem::path& path) {
+    sqlite3* raw = nullptr;
+    const int result =
+        sqlite3_open_v2(path.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    connection_.reset(raw);  // sqlite3_open_v2 allocates a handle even when it fails
+    if (result != SQLITE_OK) {
+      throw std::runtime_error("cannot open the job database " + path.string() + ": " +
+                               (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory"));
+    }
+    sqlite3_busy_timeout(raw, 5000);
+    execute(raw, "PRAGMA journal_mode=WAL");
+    execute(raw, "PRAGMA synchronous=NORMAL");
+    execute(raw, kSchema);
+    upsert_.emplace(raw, "INSERT OR REPLACE INTO jobs (" + std::string(kColumns) + ") VALUES (" +
+                             column_list_placeholders() + ")");
+    erase_.emplace(raw, "DELETE FROM jobs WHERE id = ?");
+  }
+
+  std::vector<Job> load() {
+    Statement select(connection_.get(), "SELECT " + std::string(kColumns) + " FROM jobs");
+    std::vector<Job> jobs;
+    while (select.step()) jobs.push_back(read_job(select));
+    return jobs;
+  }
+
+  void upsert(const Job& job) {
+    Statement& statement = *upsert_;
+    int index = 1;
+    statement.bind(index++, std::string_view(job.id));
+    statement.bind(index++, to_string(job.state));
+    statement.bind(index++, std::string_view(job.filters));
+    statement.bind(index++, std::string_view(job.preset));
+    statement.bind(index++, int64_t{job.crf});
+    statement.bind(index++, job.frames_done);
+    statement.bind(index++, job.frames_total);
+    statement.bind(index++, int64_t{job.frames_total_exact ? 1 : 0});
+    statement.bind(index++, job.fps);
+    statement.bind(index++, job.error);
+    statement.bind(index++, job.created_unix_ms);
+    statement.bind(index++, job.started_unix_ms);
+    statement.bind(index++, job.finished_unix_ms);
+    statement.bind(index++, std::string_view(job.input_name));
+    statement.bind(index++, std::string_view(job.input_path));
+    statement.bind(index++, std::string_view(job.output_path));
+    statement.bind(index++, job.input_bytes);
+    statement.bind(index++, job.output_bytes);
+    statement.bind(index++, int64_t{job.width});
+    statement.bind(index++, int64_t{job.height});
+    statement.bind(index++, int64_t{job.out_width});
+    statement.bind(index++, int64_t{job.out_height});
+    statement.bind(index++, job.duration_seconds);
+    statement.bind(index++, std::string_view(job.video_codec));
+    statement.bind(index++, std::string_view(job.audio_codec));
+    run(statement);
+  }
+
+  void erase(const std::string& id) {
+    erase_->bind(1, std::string_view(id));
+    run(*erase_);
+  }
+
+  void begin() { execute(connection_.get(), "BEGIN"); }
+  void commit() { execute(connection_.get(), "COMMIT"); }
+
+ private:
+  static void run(Statement& statement) {
+    try {
+      statement.step();
+    } catch (...) {
+      statement.reset();
+      throw;
+    }
+    statement.reset();
+  }
+
+  Connection connection_;
+  std::optional<Statement> upsert_;  // borrow connection_, so declared after it
+  std::optional<Statement> erase_;
+};
+
+std::string_view to_string(JobState state) {
+  switch (state) {
+    case JobState::queued:
+      return "queued";
+    case JobState::running:
+      return "running";
+    case JobState::done:
+      return "done";
+    case JobState::failed:
+      return "failed";
+    case JobState::canceled:
+      return "canceled";
+  }
+  return "failed";
+}
+
+std::optional<JobState> parse_job_state(std::string_view text) {
+  for (JobState state : {JobState::queued, JobState::running, JobState::done, JobState::failed,
+                         JobState::canceled}) {
+    if (text == to_string(state)) return state;
+  }
+  return std::nullopt;
+}
+
+bool is_final(JobState state) {
+  return state == JobState::done || state == JobState::failed || state == JobState::canceled;
+}
+
+JobStore::JobStore(const std::filesystem::path& database_path, int64_t now_unix_ms)
+    : database_(std::make_unique<Database>(database_path)) {
+  std::vector<Job> loaded = database_->load();
+  std::vector<Job> marked;
+  for (Job& job : loaded) {
+    if (!is_final(job.state)) {
+      job.state = JobState::failed;
+      job.error = std::string(kInterruptedError);
+      job.fps = 0;
+      job.finished_unix_ms = now_unix_ms;
+      marked.push_back(job);
+      interrupted_.push_back(job.id);
+    }
+    std::string id = job.id;
+    jobs_.emplace(std::move(id), std::move(job));
+  }
+  if (!marked.empty()) {
+    database_->begin();
+    for (const Job& job : marked) database_->upsert(job);
+    database_->commit();
+  }
+}
+
+JobStore::~JobStore() = default;
+
+void JobStore::persist(const Job& job) { database_->upsert(job); }
+
+void JobStore::add(const Job& job) {
+  std::lock_guard lock(mutex_);
+  if (jobs_.count(job.id) != 0) throw std::runtime_error("job " + job.id + " exists already");
+  persist(job);
+  jobs_.emplace(job.id, job);
+}
+
+bool JobStore::erase(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return false;
+  database_->erase(id);
+  jobs_.erase(it);
+  return true;
+}
+
+std::optional<Job> JobStore::find(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Job> JobStore::list() const {
+  std::vector<Job> jobs;
+  {
+    std::lock_guard lock(mutex_);
+    jobs.reserve(jobs_.size());
+    for (const auto& [id, job] : jobs_) jobs.push_back(job);
+  }
+  std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
+    if (a.created_unix_ms != b.created_unix_ms) return a.created_unix_ms > b.created_unix_ms;
+    return a.id > b.id;
+  });
+  return jobs;
+}
+
+Update JobStore::accept(const std::string& id, const MediaInfo& info) {
+  std::lock_guard lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return Update::unknown_job;
+  Job& job = it->second;
+  if (is_final(job.state)) return Update::ignored;
+  if (!job.frames_total_exact) job.frames_total = not_negative(info.frames_estimate);
+  job.width = info.width;
+  job.height = info.height;
+  job.out_width = info.out_width;
+  job.out_height = info.out_height;
+  job.duration_seconds = std::max(info.duration_seconds, 0.0);
+  job.video_codec = info.video_codec;
+  job.audio_codec = info.audio_codec;
+  persist(job);
+  return Update::applied;
+}
+
+Update JobStore::reject(const std::string& id, const std::string& error, int64_t now_unix_ms) {
+  std::lock_guard lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return Update::unknown_job;
+  Job& job = it->second;
+  if (is_final(job.state)) return Update::ignored;
+  job.state = JobState::failed;
+  job.error = error.empty() ? "the ventilator refused the job" : error;
+  job.fps = 0;
+  job.finished_unix_ms = now_unix_ms;
+  persist(job);
+  return Update::state_changed;
+}
+
+Update JobStore::report(const std::string& id, const ProgressReport& progress,
+                        int64_t now_unix_ms) {
+  std::lock_guard lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return Update::unknown_job;
+  Job& job = it->second;
+  if (is_final(job.state) || progress.state == JobState::queued) return Update::ignored;
+
+  job.frames_done = std::max(job.frames_done, not_negative(progress.frames_done));
+  if (progress.frames_total > 0) {
+    job.frames_total = progress.frames_total;
+    job.frames_total_exact = true;
+  }
+  job.fps = std::max(progress.fps, 0.0);
+  job.output_bytes = not_negative(progress.output_bytes);
+  if (progress.state == job.state) return Update::applied;  // progress only: kept in memory
+
+  if (!job.started_unix_ms) job.started_unix_ms = now_unix_ms;
+  job.state = progress.state;
+  switch (progress.state) {
+    case JobState::done:
+      if (job.frames_total_exact) job.frames_done = job.frames_total;
+      job.fps = 0;
+      job.finished_unix_ms = now_unix_ms;
+      break;
+    case JobState::failed:
+      job.error = progress.error.empty() ? "the sink reported a failure" : progress.error;
+      job.fps = 0;
+      job.finished_unix_ms = now_unix_ms;
+      break;
+    case JobState::canceled:
+      job.fps = 0;
+      job.finished_unix_ms = now_unix_ms;
+      break;
+    case JobState::queued:
+    case JobState::running:
+      break;
+  }
+  persist(job);
+  return Update::state_changed;
+}
+
+Update JobStore::cancel(const std::string& id, int64_t now_unix_ms) {
+  std::lock_guard lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return Update::unknown_job;
+  Job& job = it->second;
+  if (is_final(job.state)) return Update::ignored;
+  job.state = JobState::canceled;
+  job.fps = 0;
+  job.finished_unix_ms = now_unix_ms;
+  persist(job);
+  return Update::state_changed;
+}
+
+}  // namespace framepipe::http

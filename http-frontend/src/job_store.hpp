@@ -1,0 +1,131 @@
+// The http-frontend's job list: every job's state and numbers, kept in memory and persisted to
+// SQLite (WAL mode) so that the list and the results of finished jobs survive a restart. It owns
+// the state machine: queued -> running -> done | failed | canceled, and nothing leaves a final
+// state. Thread-safe; every public function may be called from any thread.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace framepipe::http {
+
+enum class JobState { queued, running, done, failed, canceled };
+
+std::string_view to_string(JobState state);
+std::optional<JobState> parse_job_state(std::string_view text);
+// done, failed and canceled: the job will not change any more.
+bool is_final(JobState state);
+
+inline constexpr std::string_view kInterruptedError =
+    "interrupted: the head restarted while the job was running";
+
+struct Job {
+  std::string id;
+  JobState state = JobState::queued;
+  std::string filters;  // canonical chain
+  std::string preset;
+  int crf = 0;
+  int64_t frames_done = 0;
+  int64_t frames_total = 0;         // the ventilator's estimate until the sink knows it exactly
+  bool frames_total_exact = false;  // frames_total came from the sink
+  double fps = 0;
+  std::optional<std::string> error;
+  int64_t created_unix_ms = 0;
+  std::optional<int64_t> started_unix_ms;
+  std::optional<int64_t> finished_unix_ms;
+  std::string input_name;   // the client's file name, sanitized for display
+  std::string input_path;   // absolute
+  std::string output_path;  // absolute
+  int64_t input_bytes = 0;
+  int64_t output_bytes = 0;
+  // Media facts from the ventilator's SubmitReply; 0 or "" while unknown.
+  int width = 0;
+  int height = 0;
+  int out_width = 0;
+  int out_height = 0;
+  double duration_seconds = 0;
+  std::string video_codec;
+  std::string audio_codec;
+};
+
+// What the ventilator learned when it accepted a job.
+struct MediaInfo {
+  int64_t frames_estimate = 0;
+  int width = 0;
+  int height = 0;
+  int out_width = 0;
+  int out_height = 0;
+  double duration_seconds = 0;
+  std::string video_codec;
+  std::string audio_codec;
+};
+
+// One progress report of the sink.
+struct ProgressReport {
+  JobState state = JobState::running;  // running, done, failed or canceled
+  int64_t frames_done = 0;
+  int64_t frames_total = 0;  // 0 while unknown
+  double fps = 0;
+  std::string error;
+  int64_t output_bytes = 0;
+};
+
+// The outcome of an update, so that callers log state changes and act on them.
+enum class Update {
+  unknown_job,    // no such job: nothing changed
+  ignored,        // the job is final, or the update does not apply to its state
+  applied,        // numbers changed, the state did not
+  state_changed,  // the job moved to another state
+};
+
+class JobStore {
+ public:
+  // Opens (creating if needed) the database at `database_path` and loads every job. Jobs that were
+  // queued or running when the previous process stopped become failed with kInterruptedError at
+  // `now_unix_ms`. Throws std::runtime_error if the database cannot be opened or read.
+  JobStore(const std::filesystem::path& database_path, int64_t now_unix_ms);
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  // Ids of the jobs the constructor marked as interrupted.
+  const std::vector<std::string>& interrupted() const { return interrupted_; }
+
+  // Adds a new job (its state as given, normally queued). Throws std::runtime_error if the id
+  // exists or the database write fails.
+  void add(const Job& job);
+  // Forgets a job. Returns false if it was unknown. Throws std::runtime_error on a database error.
+  bool erase(const std::string& id);
+
+  std::optional<Job> find(const std::string& id) const;
+  // Every job, newest first.
+  std::vector<Job> list() const;
+
+  // The ventilator accepted the job: records the media facts (the state stays as it is).
+  Update accept(const std::string& id, const MediaInfo& info);
+  // The ventilator refused the job: failed with `error`.
+  Update reject(const std::string& id, const std::string& error, int64_t now_unix_ms);
+  // A progress report of the sink. A report for a final job is ignored, so a late "running"
+  // cannot move a finished job back.
+  Update report(const std::string& id, const ProgressReport& progress, int64_t now_unix_ms);
+  // The user canceled the job. Ignored when the job is already final.
+  Update cancel(const std::string& id, int64_t now_unix_ms);
+
+ private:
+  class Database;
+  // Writes `job` to the database; called with mutex_ held.
+  void persist(const Job& job);
+
+  mutable std::mutex mutex_;             // guards jobs_ and database_
+  std::unique_ptr<Database> database_;   // owned; one connection
+  std::unordered_map<std::string, Job> jobs_;
+  std::vector<std::string> interrupted_;
+};
+
+}  // namespace framepipe::http

@@ -1,0 +1,302 @@
+// framepipe's wire protocol: every message between nodes, its msgpack layout, the protocol version
+// and the timing constants. One message = one ZeroMQ multipart message whose first part is the
+// msgpack envelope [signature, version, type, body]; frame pixels follow as separate parts, never
+// re-packed into msgpack.
+//
+//   worker  --Hello/Heartbeat-->  registry (ROUTER)   --Welcome/HeartbeatAck/Reregister--> worker
+//   client  --ListWorkers-->      registry            --WorkerList--> client
+//   worker  --Ready-->            ventilator (ROUTER) --Frame + planes--> worker
+//   worker  --Result + yuv420p--> sink (PULL)
+//   http    --SubmitJob/CancelJob/Ping--> ventilator control (ROUTER) --SubmitReply/Pong--> http
+//   ventilator --JobStart/JobEnd/JobAbort--> sink (PULL)
+//   sink    --JobProgress/SinkAlive--> PUB (ventilator and http subscribe)
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <msgpack.hpp>
+
+#include "framepipe/protocol/color.hpp"
+
+namespace framepipe::protocol {
+
+inline constexpr std::string_view kSignature = "FPP";
+inline constexpr uint16_t kVersion = 1;
+inline constexpr std::string_view kSoftwareVersion = "0.1.0";
+
+// Timing, as in the ZeroMQ guide's Paranoid Pirate: heartbeat every second, dead after 3 missed.
+inline constexpr int kHeartbeatIntervalMs = 1000;
+inline constexpr int kHeartbeatLiveness = 3;
+inline constexpr int kReconnectMinMs = 250;
+inline constexpr int kReconnectMaxMs = 32000;
+// A worker asks for this many frames at once: one being filtered, one waiting, so the network
+// round trip is hidden and no worker hoards frames another could be filtering.
+inline constexpr int kWorkerCredit = 2;
+// Frames of one job in flight between the ventilator and the sink (decoded, not yet encoded).
+inline constexpr int kDefaultWindowFrames = 48;
+// Sink progress is published at least this often for every active job.
+inline constexpr int kProgressIntervalMs = 250;
+// Sockets refuse messages larger than this (the largest frame: 8192x8192 RGBA plus headers).
+inline constexpr int64_t kMaxMessageBytes = 8192LL * 8192 * 4 + (1 << 20);
+// Msgpack envelopes are small; anything bigger is hostile.
+inline constexpr size_t kMaxEnvelopeBytes = 64 * 1024;
+
+// Port layout relative to the registry's port B (documented in the README).
+inline constexpr int kRegistryPortOffset = 0;
+inline constexpr int kFramesPortOffset = 1;    // ventilator ROUTER for workers
+inline constexpr int kResultsPortOffset = 2;   // sink PULL
+inline constexpr int kProgressPortOffset = 3;  // sink PUB
+inline constexpr int kControlPortOffset = 4;   // ventilator ROUTER for the http-frontend
+
+enum class Type : uint8_t {
+  hello = 1,
+  welcome = 2,
+  heartbeat = 3,
+  heartbeat_ack = 4,
+  reregister = 5,
+  list_workers = 6,
+  worker_list = 7,
+  ready = 10,
+  frame = 11,
+  result = 12,
+  submit_job = 20,
+  submit_reply = 21,
+  cancel_job = 22,
+  ping = 23,
+  pong = 24,
+  job_start = 30,
+  job_end = 31,
+  job_abort = 32,
+  job_progress = 33,
+  sink_alive = 34,
+};
+
+struct WorkerStats {
+  std::string state = "idle";  // idle | busy
+  int64_t frames_done = 0;
+  double fps = 0;              // recent frames per second
+  double cpu_percent = 0;      // of one core, over the last interval
+  int64_t rss_bytes = 0;
+  std::string current_job;     // "" when idle
+  double filter_ms = 0;        // mean filter time per frame, recent
+  MSGPACK_DEFINE(state, frames_done, fps, cpu_percent, rss_bytes, current_job, filter_ms)
+};
+
+struct Hello {
+  static constexpr Type type = Type::hello;
+  std::string name;  // unique per worker process; also its ZeroMQ routing id
+  std::string host;
+  int32_t pid = 0;
+  int32_t cores = 0;
+  std::string version;
+  MSGPACK_DEFINE(name, host, pid, cores, version)
+};
+
+struct Welcome {
+  static constexpr Type type = Type::welcome;
+  std::string frames_endpoint;   // "*" or "0.0.0.0" as host means "the host you reached me at"
+  std::string results_endpoint;
+  int32_t heartbeat_ms = kHeartbeatIntervalMs;
+  int32_t liveness = kHeartbeatLiveness;
+  MSGPACK_DEFINE(frames_endpoint, results_endpoint, heartbeat_ms, liveness)
+};
+
+struct Heartbeat {
+  static constexpr Type type = Type::heartbeat;
+  std::string name;
+  WorkerStats stats;
+  MSGPACK_DEFINE(name, stats)
+};
+
+struct HeartbeatAck {
+  static constexpr Type type = Type::heartbeat_ack;
+  MSGPACK_DEFINE()
+};
+
+// The registry does not know the sender (it restarted, or declared the worker dead): say hello.
+struct Reregister {
+  static constexpr Type type = Type::reregister;
+  MSGPACK_DEFINE()
+};
+
+struct ListWorkers {
+  static constexpr Type type = Type::list_workers;
+  MSGPACK_DEFINE()
+};
+
+struct WorkerInfo {
+  std::string name;
+  std::string host;
+  int32_t pid = 0;
+  int32_t cores = 0;
+  std::string version;
+  WorkerStats stats;
+  int64_t last_heartbeat_ms_ago = 0;
+  int64_t joined_unix_ms = 0;
+  MSGPACK_DEFINE(name, host, pid, cores, version, stats, last_heartbeat_ms_ago, joined_unix_ms)
+};
+
+struct WorkerList {
+  static constexpr Type type = Type::worker_list;
+  std::vector<WorkerInfo> workers;
+  std::vector<std::string> dead;  // workers declared dead recently (so frames can be re-sent)
+  MSGPACK_DEFINE(workers, dead)
+};
+
+// Worker -> ventilator: "send me `credit` more frames". After a frame it names the frame it
+// finished (and pushed to the sink); `idle` says it holds no frame at all, so any frame the
+// ventilator believes it holds was lost on the way.
+struct Ready {
+  static constexpr Type type = Type::ready;
+  std::string name;
+  int32_t credit = 0;
+  bool idle = false;
+  std::string job_id;  // of the finished frame; "" when none
+  int64_t index = -1;
+  int64_t filter_us = 0;
+  MSGPACK_DEFINE(name, credit, idle, job_id, index, filter_us)
+};
+
+// Ventilator -> worker, followed by one part per plane (plane_sizes[i] bytes each).
+struct Frame {
+  static constexpr Type type = Type::frame;
+  std::string job_id;
+  int64_t index = 0;  // 0-based, in presentation order
+  int64_t pts = 0;    // in the job's time base
+  int32_t width = 0;
+  int32_t height = 0;
+  std::string pixel_format;  // libav name
+  std::vector<int32_t> linesizes;
+  std::vector<int64_t> plane_sizes;
+  ColorInfo color;
+  std::string chain;  // canonical filter chain
+  int32_t out_width = 0;
+  int32_t out_height = 0;
+  int32_t threads = 0;  // unused by version 1 workers; reserved
+  MSGPACK_DEFINE(job_id, index, pts, width, height, pixel_format, linesizes, plane_sizes, color,
+                 chain, out_width, out_height, threads)
+};
+
+// Worker -> sink, followed by one part: tightly packed yuv420p of out_width x out_height.
+struct Result {
+  static constexpr Type type = Type::result;
+  std::string job_id;
+  int64_t index = 0;
+  int64_t pts = 0;
+  int32_t width = 0;
+  int32_t height = 0;
+  std::string worker;
+  int64_t filter_us = 0;  // time spent converting and filtering
+  MSGPACK_DEFINE(job_id, index, pts, width, height, worker, filter_us)
+};
+
+struct SubmitJob {
+  static constexpr Type type = Type::submit_job;
+  std::string job_id;
+  std::string input_path;
+  std::string output_path;
+  std::string chain;  // canonical
+  std::string preset = "veryfast";
+  int32_t crf = 20;
+  MSGPACK_DEFINE(job_id, input_path, output_path, chain, preset, crf)
+};
+
+struct SubmitReply {
+  static constexpr Type type = Type::submit_reply;
+  std::string job_id;
+  bool accepted = false;
+  std::string error;
+  int64_t frames_estimate = 0;
+  int32_t width = 0;
+  int32_t height = 0;
+  int32_t out_width = 0;
+  int32_t out_height = 0;
+  double duration_seconds = 0;
+  std::string video_codec;
+  std::string audio_codec;
+  MSGPACK_DEFINE(job_id, accepted, error, frames_estimate, width, height, out_width, out_height,
+                 duration_seconds, video_codec, audio_codec)
+};
+
+struct CancelJob {
+  static constexpr Type type = Type::cancel_job;
+  std::string job_id;
+  MSGPACK_DEFINE(job_id)
+};
+
+struct Ping {
+  static constexpr Type type = Type::ping;
+  int64_t nonce = 0;
+  MSGPACK_DEFINE(nonce)
+};
+
+struct Pong {
+  static constexpr Type type = Type::pong;
+  int64_t nonce = 0;
+  int32_t jobs_active = 0;
+  int32_t jobs_queued = 0;
+  int32_t workers_ready = 0;
+  int64_t frames_in_flight = 0;
+  int64_t frames_decoded = 0;
+  int64_t frames_resent = 0;
+  double decode_ms = 0;  // mean decode time per frame, recent
+  MSGPACK_DEFINE(nonce, jobs_active, jobs_queued, workers_ready, frames_in_flight, frames_decoded,
+                 frames_resent, decode_ms)
+};
+
+struct JobStart {
+  static constexpr Type type = Type::job_start;
+  std::string job_id;
+  std::string input_path;   // audio source
+  std::string output_path;
+  int32_t width = 0;        // of the encoded frames
+  int32_t height = 0;
+  int32_t time_base_num = 1;
+  int32_t time_base_den = 25;
+  int32_t rate_num = 25;
+  int32_t rate_den = 1;
+  ColorInfo color;
+  std::string preset = "veryfast";
+  int32_t crf = 20;
+  MSGPACK_DEFINE(job_id, input_path, output_path, width, height, time_base_num, time_base_den,
+                 rate_num, rate_den, color, preset, crf)
+};
+
+struct JobEnd {
+  static constexpr Type type = Type::job_end;
+  std::string job_id;
+  int64_t total_frames = 0;
+  MSGPACK_DEFINE(job_id, total_frames)
+};
+
+struct JobAbort {
+  static constexpr Type type = Type::job_abort;
+  std::string job_id;
+  std::string reason;
+  MSGPACK_DEFINE(job_id, reason)
+};
+
+// Published by the sink: "frames [0, frames_done) of this job are encoded".
+struct JobProgress {
+  static constexpr Type type = Type::job_progress;
+  std::string job_id;
+  std::string state;  // running | done | failed | canceled
+  int64_t frames_done = 0;
+  int64_t frames_total = 0;  // 0 until the ventilator has decoded the whole input
+  double fps = 0;
+  std::string error;
+  int64_t output_bytes = 0;
+  double encode_ms = 0;  // mean encode time per frame, recent
+  MSGPACK_DEFINE(job_id, state, frames_done, frames_total, fps, error, output_bytes, encode_ms)
+};
+
+struct SinkAlive {
+  static constexpr Type type = Type::sink_alive;
+  int32_t jobs_active = 0;
+  int64_t frames_encoded = 0;
+  MSGPACK_DEFINE(jobs_active, frames_encoded)
+};
+
+}  // namespace framepipe::protocol

@@ -1,0 +1,13 @@
+// Designed shutdown: SIGINT/SIGTERM only set an atomic flag; every role's loop polls with a
+// timeout and checks stop_requested().
+#pragma once
+
+namespace framepipe {
+
+// Installs the handlers for SIGINT and SIGTERM (and ignores SIGPIPE). Idempotent.
+void install_stop_handlers();
+bool stop_requested();
+// For tests and embedded use: request a stop as if a signal had arrived.
+void request_stop();
+
+}  // namespace framepipe

@@ -1,0 +1,73 @@
+#include "framepipe/protocol/net.hpp"
+
+#include <charconv>
+
+#include <zmq_addon.hpp>
+
+namespace framepipe::protocol {
+
+void configure(zmq::socket_ref socket, int send_hwm, int receive_hwm) {
+  socket.set(zmq::sockopt::linger, 0);
+  socket.set(zmq::sockopt::maxmsgsize, kMaxMessageBytes);
+  socket.set(zmq::sockopt::sndhwm, send_hwm);
+  socket.set(zmq::sockopt::rcvhwm, receive_hwm);
+}
+
+std::optional<Parts> receive(zmq::socket_ref socket) {
+  Parts parts;
+  auto count = zmq::recv_multipart(socket, std::back_inserter(parts), zmq::recv_flags::dontwait);
+  if (!count) return std::nullopt;
+  return parts;
+}
+
+bool send(zmq::socket_ref socket, Parts& parts, bool dont_wait) {
+  const auto flags = dont_wait ? zmq::send_flags::dontwait : zmq::send_flags::none;
+  try {
+    return zmq::send_multipart(socket, parts, flags).has_value();
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) return false;  // ROUTER_MANDATORY: the peer is gone
+    throw;
+  }
+}
+
+std::optional<TcpEndpoint> parse_tcp_endpoint(const std::string& endpoint) {
+  constexpr std::string_view prefix = "tcp://";
+  if (endpoint.rfind(prefix, 0) != 0) return std::nullopt;
+  const auto colon = endpoint.rfind(':');
+  if (colon == std::string::npos || colon < prefix.size()) return std::nullopt;
+  TcpEndpoint result;
+  result.host = endpoint.substr(prefix.size(), colon - prefix.size());
+  if (result.host.size() >= 2 && result.host.front() == '[' && result.host.back() == ']') {
+    result.host = result.host.substr(1, result.host.size() - 2);
+  }
+  const char* first = endpoint.data() + colon + 1;
+  const char* last = endpoint.data() + endpoint.size();
+  auto [end, error] = std::from_chars(first, last, result.port);
+  if (error != std::errc() || end != last || result.port <= 0 || result.port > 65535) {
+    return std::nullopt;
+  }
+  return result;
+}
+
+std::string tcp_endpoint(const std::string& host, int port) {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return "tcp://" + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string resolve_wildcard(const std::string& endpoint, const std::string& host) {
+  auto parsed = parse_tcp_endpoint(endpoint);
+  if (!parsed) return endpoint;
+  if (parsed->host == "*" || parsed->host == "0.0.0.0" || parsed->host == "::" ||
+      parsed->host.empty()) {
+    return tcp_endpoint(host, parsed->port);
+  }
+  return endpoint;
+}
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace framepipe::protocol

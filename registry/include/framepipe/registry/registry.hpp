@@ -1,0 +1,49 @@
+// The registry: a ROUTER socket that workers say hello to, heartbeat to, and that anyone may ask
+// for the live worker list. A worker that misses `liveness` heartbeats is declared dead and
+// dropped; one the registry does not know (after a restart) is told to say hello again.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "framepipe/protocol/messages.hpp"
+
+namespace framepipe::registry {
+
+struct Config {
+  std::string bind_endpoint = "tcp://*:5555";
+  std::string frames_endpoint = "tcp://*:5556";   // handed to workers; "*" = host they used
+  std::string results_endpoint = "tcp://*:5557";
+  int heartbeat_ms = protocol::kHeartbeatIntervalMs;
+  int liveness = protocol::kHeartbeatLiveness;
+};
+
+// Bookkeeping of live workers, separate from the socket so it can be tested on its own.
+class WorkerTable {
+ public:
+  explicit WorkerTable(int64_t dead_after_ms) : dead_after_ms_(dead_after_ms) {}
+
+  // Returns true when the worker is new (not a re-hello of a known one).
+  bool hello(const protocol::Hello& hello, int64_t now_ms);
+  // Returns false when the worker is unknown and must say hello again.
+  bool heartbeat(const protocol::Heartbeat& heartbeat, int64_t now_ms);
+  // Drops workers silent for longer than dead_after_ms; returns their names.
+  std::vector<std::string> expire(int64_t now_ms);
+  protocol::WorkerList list(int64_t now_ms) const;
+  std::size_t size() const { return workers_.size(); }
+
+ private:
+  struct Entry {
+    protocol::WorkerInfo info;
+    int64_t last_seen_ms = 0;
+  };
+  int64_t dead_after_ms_;
+  std::map<std::string, Entry> workers_;
+  std::vector<std::pair<std::string, int64_t>> recently_dead_;  // name, time of death
+};
+
+// Serves until stop_requested(). Throws zmq::error_t if the endpoint cannot be bound.
+int run(const Config& config);
+
+}  // namespace framepipe::registry

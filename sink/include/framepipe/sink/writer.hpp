@@ -1,0 +1,60 @@
+// Encodes yuv420p frames to H.264 (libx264 through libavcodec) in an MP4 file, and brings the
+// audio of the source file along: copied when MP4 and browsers take it (AAC, MP3, Opus, FLAC),
+// transcoded to AAC otherwise. Audio packets are interleaved with video as the video advances, so
+// memory stays bounded and the file plays while streaming ("faststart" moves the index to the front
+// when the file is finished).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "framepipe/protocol/color.hpp"
+#include "framepipe/ventilator/av.hpp"
+
+namespace framepipe::media {
+
+struct EncoderSettings {
+  std::string preset = "veryfast";  // x264 preset
+  int crf = 20;                     // 0..51
+  int threads = 0;                  // 0: libx264 chooses
+};
+
+struct OutputSpec {
+  std::string path;           // the .mp4 to write (a temporary name; the caller renames it)
+  int width = 0;              // even
+  int height = 0;             // even
+  AVRational time_base{1, 25};  // of the frames' pts (the source video stream's)
+  AVRational frame_rate{25, 1}; // average rate, a hint for the encoder's rate control
+  protocol::ColorInfo color;
+  std::string audio_source;   // file to take the first audio stream from; "" for none
+  EncoderSettings encoder;
+};
+
+class Writer {
+ public:
+  // Opens encoder and muxer (and the audio source). Throws MediaError.
+  Writer(const OutputSpec& spec, const Limits& limits);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Encodes one frame: format AV_PIX_FMT_YUV420P, width/height of the spec, pts in the spec's
+  // time_base. Frames must come in presentation order; a pts not above the previous one is moved
+  // just after it, so that no frame is ever dropped. The frame may be refcounted (zero-copy).
+  // Throws MediaError.
+  void write(AVFrame* frame);
+
+  // Flushes the encoder, writes the remaining audio and the trailer. Throws MediaError.
+  void finish();
+
+  long long frames_written() const { return frames_written_; }
+  const std::string& audio_mode() const { return audio_mode_; }  // "none", "copy aac", "aac from vorbis"...
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  long long frames_written_ = 0;
+  std::string audio_mode_ = "none";
+};
+
+}  // namespace framepipe::media

@@ -1,0 +1,349 @@
+#include "framepipe/sink/sink.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+#include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/signals.hpp"
+#include "framepipe/sink/reorder.hpp"
+#include "framepipe/sink/writer.hpp"
+
+namespace framepipe::sink {
+
+using protocol::now_ms;
+
+namespace {
+
+constexpr int64_t kRememberFinishedMs = 60'000;  // final states are re-published this long
+constexpr int64_t kAliveIntervalMs = 1000;
+constexpr int kMaxDimension = 16384;
+
+std::size_t yuv420p_bytes(int width, int height) {
+  return static_cast<std::size_t>(width) * height * 3 / 2;
+}
+
+// The frame's pixels stay in the ZeroMQ message; the AVFrame borrows them (zero-copy) and frees
+// the message when libavcodec drops its last reference.
+void free_message(void* opaque, uint8_t*) { delete static_cast<zmq::message_t*>(opaque); }
+
+media::FramePtr wrap_pixels(zmq::message_t pixels, int width, int height, int64_t pts) {
+  media::FramePtr frame = media::make_frame();
+  auto* owned = new zmq::message_t(std::move(pixels));
+  auto* data = static_cast<uint8_t*>(owned->data());
+  frame->buf[0] = av_buffer_create(data, owned->size(), free_message, owned, 0);
+  if (!frame->buf[0]) {
+    delete owned;
+    throw std::bad_alloc();
+  }
+  const int luma = width * height;
+  frame->data[0] = data;
+  frame->data[1] = data + luma;
+  frame->data[2] = data + luma + luma / 4;
+  frame->linesize[0] = width;
+  frame->linesize[1] = width / 2;
+  frame->linesize[2] = width / 2;
+  frame->width = width;
+  frame->height = height;
+  frame->format = AV_PIX_FMT_YUV420P;
+  frame->pts = pts;
+  return frame;
+}
+
+std::string partial_path(const std::string& output) { return output + ".partial.mp4"; }
+
+struct Pending {
+  int64_t pts = 0;
+  zmq::message_t pixels;
+};
+
+struct Job {
+  protocol::JobStart start;
+  std::unique_ptr<media::Writer> writer;
+  ReorderBuffer<Pending> reorder;
+  int64_t total = -1;
+  int64_t started_ms = 0;
+  int64_t fps_sample_ms = 0;
+  int64_t fps_sample_frames = 0;
+  double fps = 0;
+  double encode_ms = 0;
+  int64_t duplicates = 0;
+
+  Job(protocol::JobStart job, int64_t capacity) : start(std::move(job)), reorder(capacity) {}
+};
+
+class Sink {
+ public:
+  explicit Sink(const Config& config) : config_(config) {
+    protocol::configure(results_, 1000, 64);
+    results_.bind(config_.results_bind);
+    protocol::configure(progress_, 10'000, 1000);
+    progress_.bind(config_.progress_bind);
+  }
+
+  int run() {
+    spdlog::info("sink: results on {}, progress published on {}", config_.results_bind,
+                 config_.progress_bind);
+    int64_t last_publish = 0;
+    int64_t last_alive = 0;
+    while (!stop_requested()) {
+      zmq::pollitem_t item{results_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(50));
+      // Bounded batch so that progress keeps flowing under a flood of results.
+      for (int i = 0; i < 256; ++i) {
+        auto parts = protocol::receive(results_);
+        if (!parts) break;
+        on_message(*parts);
+      }
+      const int64_t now = now_ms();
+      if (now - last_publish >= protocol::kProgressIntervalMs) {
+        publish_all(now);
+        last_publish = now;
+      }
+      if (now - last_alive >= kAliveIntervalMs) {
+        protocol::send_message(progress_, protocol::SinkAlive{static_cast<int32_t>(jobs_.size()),
+                                                              frames_encoded_});
+        last_alive = now;
+      }
+    }
+    for (auto& [id, job] : jobs_) {
+      job.writer.reset();
+      std::error_code ignored;
+      std::filesystem::remove(partial_path(job.start.output_path), ignored);
+    }
+    spdlog::info("sink: stopped with {} job(s) unfinished", jobs_.size());
+    return 0;
+  }
+
+ private:
+  void on_message(protocol::Parts& parts) {
+    std::string why;
+    auto envelope = parts.empty() ? std::nullopt : protocol::open(parts.front(), &why);
+    if (!envelope) {
+      spdlog::warn("sink: discarded a message: {}", why);
+      return;
+    }
+    switch (envelope->type()) {
+      case protocol::Type::result:
+        if (auto result = envelope->body<protocol::Result>(&why)) on_result(*result, parts, why);
+        break;
+      case protocol::Type::job_start:
+        if (auto start = envelope->body<protocol::JobStart>(&why)) on_start(std::move(*start));
+        break;
+      case protocol::Type::job_end:
+        if (auto end = envelope->body<protocol::JobEnd>(&why)) on_end(*end);
+        break;
+      case protocol::Type::job_abort:
+        if (auto abort = envelope->body<protocol::JobAbort>(&why)) on_abort(*abort);
+        break;
+      default:
+        why = "unexpected message type";
+    }
+    if (!why.empty()) spdlog::warn("sink: discarded a message: {}", why);
+  }
+
+  void on_start(protocol::JobStart start) {
+    if (jobs_.count(start.job_id)) return;  // the ventilator repeats JobStart until it hears us
+    if (auto done = finished_.find(start.job_id); done != finished_.end()) {
+      protocol::send_message(progress_, done->second.progress);
+      return;
+    }
+    const std::string id = start.job_id;
+    if (id.empty() || start.width <= 0 || start.height <= 0 || start.width % 2 ||
+        start.height % 2 || start.width > kMaxDimension || start.height > kMaxDimension ||
+        start.time_base_num <= 0 || start.time_base_den <= 0) {
+      spdlog::warn("sink: refused job {}: bad description", id);
+      return;
+    }
+    Job job(std::move(start), config_.reorder_capacity);
+    media::OutputSpec spec;
+    spec.path = partial_path(job.start.output_path);
+    spec.width = job.start.width;
+    spec.height = job.start.height;
+    spec.time_base = AVRational{job.start.time_base_num, job.start.time_base_den};
+    spec.frame_rate = AVRational{job.start.rate_num, job.start.rate_den};
+    spec.color = job.start.color;
+    spec.audio_source = job.start.input_path;
+    spec.encoder.preset = job.start.preset;
+    spec.encoder.crf = job.start.crf;
+    spec.encoder.threads = config_.encoder_threads;
+    try {
+      job.writer = std::make_unique<media::Writer>(spec, config_.limits);
+    } catch (const std::exception& e) {
+      finish(id, job, "failed", std::string("cannot start encoding: ") + e.what());
+      return;
+    }
+    job.started_ms = job.fps_sample_ms = now_ms();
+    spdlog::info("sink: job {} encoding {}x{} H.264 {} crf {}, audio: {}", id, spec.width,
+                 spec.height, spec.encoder.preset, spec.encoder.crf, job.writer->audio_mode());
+    auto [it, inserted] = jobs_.emplace(id, std::move(job));
+    publish(it->second);
+  }
+
+  void on_result(const protocol::Result& result, protocol::Parts& parts, std::string& why) {
+    auto it = jobs_.find(result.job_id);
+    if (it == jobs_.end()) {
+      if (!finished_.count(result.job_id)) why = "result for unknown job " + result.job_id;
+      return;  // a late duplicate of a finished job is normal
+    }
+    Job& job = it->second;
+    if (parts.size() != 2 || result.width != job.start.width || result.height != job.start.height ||
+        parts[1].size() != yuv420p_bytes(job.start.width, job.start.height) || result.index < 0 ||
+        (job.total >= 0 && result.index >= job.total)) {
+      why = "result of job " + result.job_id + " frame " + std::to_string(result.index) +
+            " does not match the job";
+      return;
+    }
+    switch (job.reorder.insert(result.index, Pending{result.pts, std::move(parts[1])})) {
+      case Admission::accepted:
+        break;
+      case Admission::duplicate:
+        ++job.duplicates;
+        return;
+      case Admission::too_far_ahead:
+        why = "result too far ahead of the encoder";
+        return;
+    }
+    encode_ready(result.job_id, job);
+  }
+
+  void encode_ready(const std::string& id, Job& job) {
+    try {
+      while (auto pending = job.reorder.pop()) {
+        const auto started = std::chrono::steady_clock::now();
+        auto frame = wrap_pixels(std::move(pending->pixels), job.start.width, job.start.height,
+                                 pending->pts);
+        job.writer->write(frame.get());
+        const double ms = std::chrono::duration<double, std::milli>(
+                              std::chrono::steady_clock::now() - started)
+                              .count();
+        job.encode_ms = job.encode_ms == 0 ? ms : 0.95 * job.encode_ms + 0.05 * ms;
+        ++frames_encoded_;
+      }
+      if (job.total >= 0 && job.reorder.next_index() >= job.total) {
+        job.writer->finish();
+        job.writer.reset();
+        std::filesystem::rename(partial_path(job.start.output_path), job.start.output_path);
+        finish(id, job, "done", "");
+      }
+    } catch (const std::exception& e) {
+      finish(id, job, "failed", std::string("encoding failed: ") + e.what());
+    }
+  }
+
+  void on_end(const protocol::JobEnd& end) {
+    auto it = jobs_.find(end.job_id);
+    if (it == jobs_.end() || end.total_frames < 0) return;
+    Job& job = it->second;
+    if (job.total >= 0) return;
+    job.total = end.total_frames;
+    spdlog::info("sink: job {} has {} frames", end.job_id, job.total);
+    encode_ready(end.job_id, job);
+  }
+
+  void on_abort(const protocol::JobAbort& abort) {
+    auto it = jobs_.find(abort.job_id);
+    if (it == jobs_.end()) {
+      // Failed before the sink heard of it (e.g. the input could not be decoded at all).
+      protocol::JobProgress progress;
+      progress.job_id = abort.job_id;
+      progress.state = abort.reason == "canceled" ? "canceled" : "failed";
+      progress.error = abort.reason == "canceled" ? "" : abort.reason;
+      remember(progress);
+      return;
+    }
+    const bool canceled = abort.reason == "canceled";
+    finish(abort.job_id, it->second, canceled ? "canceled" : "failed", canceled ? "" : abort.reason);
+  }
+
+  // Ends a job (it may or may not be in jobs_ yet) and remembers its final state.
+  void finish(const std::string& id, Job& job, const std::string& state, const std::string& error) {
+    job.writer.reset();
+    std::error_code ignored;
+    std::filesystem::remove(partial_path(job.start.output_path), ignored);
+    protocol::JobProgress progress = progress_of(job);
+    progress.state = state;
+    progress.error = error;
+    if (state == "done") {
+      progress.frames_total = job.total;
+      progress.output_bytes =
+          static_cast<int64_t>(std::filesystem::file_size(job.start.output_path, ignored));
+      const double seconds = std::max<int64_t>(1, now_ms() - job.started_ms) / 1000.0;
+      progress.fps = job.total / seconds;
+      spdlog::info("sink: job {} done: {} frames in {:.1f} s ({:.1f} frames/s), {} duplicates "
+                   "dropped",
+                   id, job.total, seconds, progress.fps, job.duplicates);
+    } else if (state == "failed") {
+      spdlog::warn("sink: job {} failed: {}", id, error);
+    } else {
+      spdlog::info("sink: job {} {}", id, state);
+    }
+    remember(progress);
+    jobs_.erase(id);
+  }
+
+  void remember(const protocol::JobProgress& progress) {
+    finished_[progress.job_id] = Finished{progress, now_ms()};
+    protocol::send_message(progress_, progress);
+  }
+
+  protocol::JobProgress progress_of(const Job& job) const {
+    protocol::JobProgress progress;
+    progress.job_id = job.start.job_id;
+    progress.state = "running";
+    progress.frames_done = job.reorder.next_index();
+    progress.frames_total = std::max<int64_t>(job.total, 0);
+    progress.fps = job.fps;
+    progress.encode_ms = job.encode_ms;
+    return progress;
+  }
+
+  void publish(const Job& job) { protocol::send_message(progress_, progress_of(job)); }
+
+  void publish_all(int64_t now) {
+    for (auto& [id, job] : jobs_) {
+      const int64_t elapsed = now - job.fps_sample_ms;
+      if (elapsed >= 1000) {
+        const double recent = (job.reorder.next_index() - job.fps_sample_frames) * 1000.0 / elapsed;
+        job.fps = job.fps == 0 ? recent : 0.5 * job.fps + 0.5 * recent;
+        job.fps_sample_ms = now;
+        job.fps_sample_frames = job.reorder.next_index();
+      }
+      publish(job);
+    }
+    for (auto it = finished_.begin(); it != finished_.end();) {
+      if (now - it->second.when_ms > kRememberFinishedMs) {
+        it = finished_.erase(it);
+      } else {
+        protocol::send_message(progress_, it->second.progress);
+        ++it;
+      }
+    }
+  }
+
+  struct Finished {
+    protocol::JobProgress progress;
+    int64_t when_ms = 0;
+  };
+
+  Config config_;
+  zmq::context_t context_{1};
+  zmq::socket_t results_{context_, zmq::socket_type::pull};
+  zmq::socket_t progress_{context_, zmq::socket_type::pub};
+  std::map<std::string, Job> jobs_;
+  std::map<std::string, Finished> finished_;
+  int64_t frames_encoded_ = 0;
+};
+
+}  // namespace
+
+int run(const Config& config) {
+  Sink sink(config);
+  return sink.run();
+}
+
+}  // namespace framepipe::sink

@@ -1,0 +1,675 @@
+#include "framepipe/sink/writer.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <deque>
+#include <limits>
+#include <map>
+#include <new>
+#include <string>
+#include <utility>
+
+extern "C" {
+#include <libavutil/audio_fifo.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libswresample/swresample.h>
+}
+
+namespace framepipe::media {
+
+namespace {
+
+// Audio codecs MP4 holds and browsers play as they are.
+constexpr std::array kCopiedAudioCodecs = {AV_CODEC_ID_AAC, AV_CODEC_ID_MP3, AV_CODEC_ID_OPUS,
+                                           AV_CODEC_ID_FLAC};
+constexpr int kMaxAudioChannels = 64;         // libswresample's limit
+constexpr int kMaxAudioSampleRate = 768'000;  // above every real format
+constexpr AVRational kFallbackFrameRate{25, 1};
+
+struct OutputContextDeleter {
+  void operator()(AVFormatContext* context) const {
+    if (context->pb != nullptr && (context->oformat->flags & AVFMT_NOFILE) == 0) {
+      avio_closep(&context->pb);
+    }
+    avformat_free_context(context);
+  }
+};
+using OutputContextPtr = std::unique_ptr<AVFormatContext, OutputContextDeleter>;
+
+struct ResamplerDeleter {
+  void operator()(SwrContext* context) const { swr_free(&context); }
+};
+struct AudioFifoDeleter {
+  void operator()(AVAudioFifo* fifo) const { av_audio_fifo_free(fifo); }
+};
+
+// Owns an AVChannelLayout (which may hold an allocated custom map).
+class ChannelLayout {
+ public:
+  ChannelLayout() = default;
+  ~ChannelLayout() { av_channel_layout_uninit(&layout_); }
+  ChannelLayout(const ChannelLayout&) = delete;
+  ChannelLayout& operator=(const ChannelLayout&) = delete;
+
+  // Copies `source`, or takes the default layout for its channel count when its order is unknown.
+  void assign(const AVChannelLayout& source) {
+    av_channel_layout_uninit(&layout_);
+    if (source.order == AV_CHANNEL_ORDER_UNSPEC) {
+      av_channel_layout_default(&layout_, source.nb_channels);
+    } else if (av_channel_layout_copy(&layout_, &source) < 0) {
+      throw std::bad_alloc();
+    }
+  }
+  const AVChannelLayout& get() const { return layout_; }
+  AVChannelLayout* pointer() { return &layout_; }  // for FFmpeg 5.1's non-const parameters
+
+ private:
+  AVChannelLayout layout_{};
+};
+
+[[noreturn]] void fail(const std::string& what, int error) {
+  if (error == AVERROR(ENOMEM)) throw std::bad_alloc();
+  throw MediaError(what + ": " + error_string(error));
+}
+
+bool valid_rate(AVRational rate) { return rate.num > 0 && rate.den > 0; }
+
+// Colour code points that would mislabel a YUV stream become "unspecified".
+void apply_color(const protocol::ColorInfo& color, AVCodecContext& context) {
+  const auto space = static_cast<AVColorSpace>(color.space);
+  context.colorspace = av_color_space_name(space) != nullptr && space != AVCOL_SPC_RGB &&
+                               space != AVCOL_SPC_RESERVED
+                           ? space
+                           : AVCOL_SPC_UNSPECIFIED;
+  context.color_range = color.range == AVCOL_RANGE_MPEG || color.range == AVCOL_RANGE_JPEG
+                            ? static_cast<AVColorRange>(color.range)
+                            : AVCOL_RANGE_UNSPECIFIED;
+  const auto primaries = static_cast<AVColorPrimaries>(color.primaries);
+  context.color_primaries =
+      av_color_primaries_name(primaries) != nullptr && primaries != AVCOL_PRI_RESERVED &&
+              primaries != AVCOL_PRI_RESERVED0
+          ? primaries
+          : AVCOL_PRI_UNSPECIFIED;
+  const auto transfer = static_cast<AVColorTransferCharacteristic>(color.transfer);
+  context.color_trc = av_color_transfer_name(transfer) != nullptr &&
+                              transfer != AVCOL_TRC_RESERVED && transfer != AVCOL_TRC_RESERVED0
+                          ? transfer
+                          : AVCOL_TRC_UNSPECIFIED;
+}
+
+int choose_sample_rate(const AVCodec& encoder, int input_rate) {
+  if (encoder.supported_samplerates == nullptr) return input_rate > 0 ? input_rate : 48000;
+  for (const int* rate = encoder.supported_samplerates; *rate != 0; ++rate) {
+    if (*rate == input_rate) return input_rate;
+  }
+  return 48000;
+}
+
+}  // namespace
+
+// The audio of the source file on its way into the output: packets copied, or decoded,
+// resampled and encoded to AAC. Source packets are read one ahead, so that the track is only
+// advanced up to the video's time.
+struct AudioTrack {
+  FormatContextPtr input;
+  AVStream* input_stream = nullptr;   // owned by input
+  AVStream* output_stream = nullptr;  // owned by the output context
+  bool transcode = false;
+  PacketPtr packet = make_packet();  // the next source packet when packet_pending
+  bool packet_pending = false;
+  bool input_ended = false;
+  int64_t origin = 0;                     // output time zero, in the input stream's time base
+  int64_t last_dts = AV_NOPTS_VALUE;      // of the last packet muxed, output time base (copy)
+  int64_t next_input_dts = AV_NOPTS_VALUE;  // for source packets without timestamps (copy)
+  long long damaged_packets = 0;
+
+  // Transcoding only.
+  CodecContextPtr decoder;
+  CodecContextPtr encoder;
+  std::unique_ptr<SwrContext, ResamplerDeleter> resampler;
+  ChannelLayout resampler_input_layout;
+  int resampler_input_format = -1;
+  int resampler_input_rate = 0;
+  std::unique_ptr<AVAudioFifo, AudioFifoDeleter> fifo;
+  int64_t next_pts = AV_NOPTS_VALUE;  // of the next encoded sample, in samples from time zero
+  FramePtr decoded = make_frame();
+  FramePtr resampled = make_frame();
+  FramePtr encoder_input = make_frame();
+  PacketPtr encoded = make_packet();
+};
+
+struct Writer::State {
+  OutputSpec spec;
+  std::string url;
+  OutputContextPtr output;
+  bool file_opened = false;
+  bool finished = false;
+
+  CodecContextPtr video_encoder;
+  AVStream* video_stream = nullptr;  // owned by output
+  int64_t default_frame_ticks = 1;   // one frame at the average rate, in spec.time_base
+  int64_t origin = AV_NOPTS_VALUE;   // pts of the first frame: time zero of the output
+  int64_t last_pts = AV_NOPTS_VALUE;  // the previous frame's pts after moving, from time zero
+  int64_t last_frame_duration = 0;    // the previous frame's own pkt_duration, 0 when unknown
+  // Encoded packets wait here until the frame after theirs tells their duration; the encoder's
+  // delay bounds both containers.
+  std::deque<PacketPtr> waiting_packets;
+  std::map<int64_t, int64_t> durations;  // encoder pts -> duration
+  long long video_packets_muxed = 0;
+
+  std::unique_ptr<AudioTrack> audio;
+
+  ~State();
+
+  void open_video_encoder();
+  void open_audio(const Limits& limits, std::string& audio_mode);
+  void open_audio_transcoder(AudioTrack& track, std::string& audio_mode);
+
+  void drain_video_encoder();
+  void release_video_packets(bool final);
+  void mux(AVPacket& packet);
+
+  // Moves audio into the output up to `time` (in time_base); all of it when `to_end`.
+  void advance_audio(int64_t time, AVRational time_base, bool to_end);
+  bool read_audio_packet(AudioTrack& track);
+  void copy_audio_packet(AudioTrack& track);
+  void transcode_audio_packet(AudioTrack& track, const AVPacket* packet);
+  void resample_audio_frame(AudioTrack& track, const AVFrame* frame);
+  void encode_audio(AudioTrack& track, bool final);
+  void drain_audio_encoder(AudioTrack& track);
+};
+
+Writer::State::~State() {
+  if (file_opened && !finished) {
+    // An unfinished MP4 has no index and cannot be played: leave no half-written file behind.
+    audio.reset();
+    output.reset();
+    std::remove(spec.path.c_str());
+  }
+}
+
+Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_unique<State>()) {
+  State& state = *state_;
+  state.spec = spec;
+  if (spec.width <= 0 || spec.height <= 0 || spec.width % 2 != 0 || spec.height % 2 != 0) {
+    throw MediaError("the output frame size " + std::to_string(spec.width) + "x" +
+                     std::to_string(spec.height) + " is not positive and even");
+  }
+  if (static_cast<long long>(spec.width) * spec.height > limits.max_pixels) {
+    throw MediaError("the output frame size " + std::to_string(spec.width) + "x" +
+                     std::to_string(spec.height) + " exceeds the limit of " +
+                     std::to_string(limits.max_pixels) + " pixels");
+  }
+  if (!valid_rate(spec.time_base)) throw MediaError("the output time base is not valid");
+  if (spec.encoder.crf < 0 || spec.encoder.crf > 51) {
+    throw MediaError("crf " + std::to_string(spec.encoder.crf) + " is outside 0..51");
+  }
+  const AVRational rate = valid_rate(spec.frame_rate) ? spec.frame_rate : kFallbackFrameRate;
+  state.default_frame_ticks = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(rate), spec.time_base));
+
+  // "file:" keeps a colon in the name from selecting another protocol.
+  state.url = "file:" + spec.path;
+  AVFormatContext* raw_output = nullptr;
+  int result = avformat_alloc_output_context2(&raw_output, nullptr, "mp4", state.url.c_str());
+  if (result < 0) fail("cannot create the MP4 muxer", result);
+  state.output.reset(raw_output);
+
+  state.open_video_encoder();
+  if (!spec.audio_source.empty()) state.open_audio(limits, audio_mode_);
+
+  result = avio_open(&state.output->pb, state.url.c_str(), AVIO_FLAG_WRITE);
+  if (result < 0) fail("cannot create " + spec.path, result);
+  state.file_opened = true;
+
+  AVDictionary* options = nullptr;
+  av_dict_set(&options, "movflags", "+faststart", 0);
+  result = avformat_write_header(state.output.get(), &options);
+  av_dict_free(&options);
+  if (result < 0) fail("cannot start the MP4 file", result);
+}
+
+Writer::~Writer() = default;
+
+void Writer::State::open_video_encoder() {
+  const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
+  if (codec == nullptr) throw MediaError("the H.264 encoder libx264 is not available");
+  video_encoder.reset(avcodec_alloc_context3(codec));
+  if (!video_encoder) throw std::bad_alloc();
+  AVCodecContext& context = *video_encoder;
+  context.width = spec.width;
+  context.height = spec.height;
+  context.pix_fmt = AV_PIX_FMT_YUV420P;
+  context.time_base = spec.time_base;
+  if (valid_rate(spec.frame_rate)) context.framerate = spec.frame_rate;
+  apply_color(spec.color, context);
+  if ((output->oformat->flags & AVFMT_GLOBALHEADER) != 0) {
+    context.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  }
+  int result = av_opt_set_int(&context, "threads", spec.encoder.threads, 0);
+  if (result >= 0) result = av_opt_set(context.priv_data, "preset", spec.encoder.preset.c_str(), 0);
+  if (result >= 0) result = av_opt_set_double(context.priv_data, "crf", spec.encoder.crf, 0);
+  if (result < 0) fail("cannot configure libx264", result);
+  result = avcodec_open2(&context, codec, nullptr);
+  if (result < 0) fail("cannot start libx264 (preset \"" + spec.encoder.preset + "\")", result);
+
+  video_stream = avformat_new_stream(output.get(), nullptr);
+  if (video_stream == nullptr) throw std::bad_alloc();
+  video_stream->time_base = context.time_base;  // a hint; the muxer picks its own
+  if (valid_rate(spec.frame_rate)) video_stream->avg_frame_rate = spec.frame_rate;
+  result = avcodec_parameters_from_context(video_stream->codecpar, &context);
+  if (result < 0) fail("cannot describe the video stream", result);
+}
+
+void Writer::State::open_audio(const Limits& limits, std::string& audio_mode) {
+  auto track = std::make_unique<AudioTrack>();
+  track->input = open_input(spec.audio_source, limits);
+  AVFormatContext& input = *track->input;
+  for (unsigned index = 0; index < input.nb_streams; ++index) {
+    AVStream* stream = input.streams[index];
+    if (track->input_stream == nullptr && stream->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) {
+      track->input_stream = stream;
+    } else {
+      stream->discard = AVDISCARD_ALL;
+    }
+  }
+  if (track->input_stream == nullptr) return;  // audio_mode stays "none"
+  const AVCodecParameters& parameters = *track->input_stream->codecpar;
+  const std::string codec_name = avcodec_get_name(parameters.codec_id);
+  if (!valid_rate(track->input_stream->time_base)) {
+    audio_mode = "none (the " + codec_name + " audio has no valid time base)";
+    return;
+  }
+
+  bool copy = false;
+  for (AVCodecID copied : kCopiedAudioCodecs) copy = copy || parameters.codec_id == copied;
+  if (copy) {
+    track->output_stream = avformat_new_stream(output.get(), nullptr);
+    if (track->output_stream == nullptr) throw std::bad_alloc();
+    const int result = avcodec_parameters_copy(track->output_stream->codecpar, &parameters);
+    if (result < 0) fail("cannot describe the audio stream", result);
+    track->output_stream->codecpar->codec_tag = 0;  // the source container's tag means nothing here
+    track->output_stream->time_base = track->input_stream->time_base;
+    // FFmpeg 5.1 still calls FLAC in MP4 experimental; the mapping is standard and browsers play it.
+    if (parameters.codec_id == AV_CODEC_ID_FLAC) {
+      output->strict_std_compliance = FF_COMPLIANCE_EXPERIMENTAL;
+    }
+    audio_mode = "copy " + codec_name;
+  } else {
+    track->transcode = true;
+    if (parameters.ch_layout.nb_channels <= 0 ||
+        parameters.ch_layout.nb_channels > kMaxAudioChannels || parameters.sample_rate <= 0 ||
+        parameters.sample_rate > kMaxAudioSampleRate) {
+      audio_mode = "none (the " + codec_name + " audio has an invalid channel count or rate)";
+      return;
+    }
+    open_audio_transcoder(*track, audio_mode);
+    if (!track->encoder) return;
+  }
+  audio = std::move(track);
+}
+
+void Writer::State::open_audio_transcoder(AudioTrack& track, std::string& audio_mode) {
+  const AVCodecParameters& parameters = *track.input_stream->codecpar;
+  const std::string codec_name = avcodec_get_name(parameters.codec_id);
+  const AVCodec* decoder = avcodec_find_decoder(parameters.codec_id);
+  if (decoder == nullptr) {
+    audio_mode = "none (no decoder for the " + codec_name + " audio)";
+    return;
+  }
+  track.decoder.reset(avcodec_alloc_context3(decoder));
+  if (!track.decoder) throw std::bad_alloc();
+  int result = avcodec_parameters_to_context(track.decoder.get(), &parameters);
+  if (result < 0) fail("cannot describe the audio decoder", result);
+  track.decoder->pkt_timebase = track.input_stream->time_base;
+  result = avcodec_open2(track.decoder.get(), decoder, nullptr);
+  if (result < 0) {
+    audio_mode = "none (the " + codec_name + " audio cannot be decoded: " + error_string(result) +
+                 ")";
+    track.decoder.reset();
+    return;
+  }
+
+  const AVCodec* encoder = avcodec_find_encoder_by_name("aac");
+  if (encoder == nullptr) throw MediaError("the AAC encoder is not available");
+  track.encoder.reset(avcodec_alloc_context3(encoder));
+  if (!track.encoder) throw std::bad_alloc();
+  AVCodecContext& context = *track.encoder;
+  const bool mono = parameters.ch_layout.nb_channels == 1;
+  context.sample_fmt = AV_SAMPLE_FMT_FLTP;
+  context.sample_rate = choose_sample_rate(*encoder, parameters.sample_rate);
+  av_channel_layout_default(&context.ch_layout, mono ? 1 : 2);
+  context.bit_rate = mono ? 128'000 : 160'000;
+  context.time_base = AVRational{1, context.sample_rate};
+  if ((output->oformat->flags & AVFMT_GLOBALHEADER) != 0) {
+    context.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  }
+  result = avcodec_open2(&context, encoder, nullptr);
+  if (result < 0) fail("cannot start the AAC encoder", result);
+
+  track.fifo.reset(av_audio_fifo_alloc(context.sample_fmt, context.ch_layout.nb_channels,
+                                       std::max(context.frame_size, 1) * 2));
+  if (!track.fifo) throw std::bad_alloc();
+  track.output_stream = avformat_new_stream(output.get(), nullptr);
+  if (track.output_stream == nullptr) throw std::bad_alloc();
+  track.output_stream->time_base = context.time_base;
+  result = avcodec_parameters_from_context(track.output_stream->codecpar, &context);
+  if (result < 0) fail("cannot describe the audio stream", result);
+  audio_mode = "aac from " + codec_name;
+}
+
+void Writer::write(AVFrame* frame) {
+  State& state = *state_;
+  if (state.finished) throw MediaError("write() after finish()");
+  if (frame == nullptr || frame->data[0] == nullptr) throw MediaError("an empty frame was written");
+  if ((frame->format != AV_PIX_FMT_YUV420P && frame->format != AV_PIX_FMT_YUVJ420P) ||
+      frame->width != state.spec.width || frame->height != state.spec.height) {
+    const char* format_name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame->format));
+    throw MediaError("a frame of " + std::to_string(frame->width) + "x" +
+                     std::to_string(frame->height) + " " +
+                     (format_name != nullptr ? format_name : "unknown") + " was written to a " +
+                     std::to_string(state.spec.width) + "x" + std::to_string(state.spec.height) +
+                     " yuv420p output");
+  }
+
+  // Time zero of the output is the first frame; the audio keeps its distance to it.
+  if (state.origin == AV_NOPTS_VALUE) {
+    state.origin = frame->pts != AV_NOPTS_VALUE ? frame->pts : 0;
+    if (state.audio) {
+      state.audio->origin =
+          av_rescale_q(state.origin, state.spec.time_base, state.audio->input_stream->time_base);
+    }
+  }
+  int64_t pts = 0;
+  if (frame->pts != AV_NOPTS_VALUE) {
+    pts = frame->pts - state.origin;
+  } else if (state.last_pts != AV_NOPTS_VALUE) {
+    pts = state.last_pts + state.default_frame_ticks;
+  }
+  if (state.last_pts != AV_NOPTS_VALUE) {
+    if (pts <= state.last_pts) pts = state.last_pts + 1;  // never drop a frame
+    state.durations[state.last_pts] = pts - state.last_pts;
+  }
+  state.last_pts = pts;
+  state.last_frame_duration = frame->pkt_duration;
+
+  // A reference, not a copy, when the caller's buffers are refcounted; the caller's frame is
+  // left as it was.
+  FramePtr input = make_frame();
+  int result = av_frame_ref(input.get(), frame);
+  if (result < 0) fail("cannot take the frame", result);
+  input->pts = pts;
+  input->pict_type = AV_PICTURE_TYPE_NONE;  // the source's frame types must not force x264's
+  result = avcodec_send_frame(state.video_encoder.get(), input.get());
+  if (result < 0) fail("the video encoder refused a frame", result);
+  ++frames_written_;
+  state.drain_video_encoder();
+  state.release_video_packets(false);
+}
+
+void Writer::finish() {
+  State& state = *state_;
+  if (state.finished) return;
+  if (frames_written_ == 0) throw MediaError("no video frame was written");
+
+  // The last frame lasts as long as it says, or as long as the average frame.
+  int64_t last_duration = state.last_frame_duration;
+  if (last_duration <= 0 && frames_written_ > 1) {
+    last_duration = (state.last_pts + (frames_written_ - 1) / 2) / (frames_written_ - 1);
+  }
+  if (last_duration <= 0) last_duration = state.default_frame_ticks;
+  state.durations[state.last_pts] = last_duration;
+
+  int result = avcodec_send_frame(state.video_encoder.get(), nullptr);
+  if (result < 0) fail("cannot flush the video encoder", result);
+  state.drain_video_encoder();
+  state.release_video_packets(true);
+  if (state.video_packets_muxed != frames_written_) {
+    throw MediaError("the encoder gave " + std::to_string(state.video_packets_muxed) +
+                     " packets for " + std::to_string(frames_written_) + " frames");
+  }
+  if (state.audio) state.advance_audio(0, AVRational{1, 1}, true);
+
+  result = av_write_trailer(state.output.get());
+  if (result < 0) fail("cannot finish the MP4 file", result);
+  result = avio_closep(&state.output->pb);
+  if (result < 0) fail("cannot close " + state.spec.path, result);
+  state.finished = true;
+}
+
+void Writer::State::drain_video_encoder() {
+  while (true) {
+    PacketPtr packet = make_packet();
+    const int result = avcodec_receive_packet(video_encoder.get(), packet.get());
+    if (result == AVERROR(EAGAIN) || result == AVERROR_EOF) return;
+    if (result < 0) fail("the video encoder failed", result);
+    waiting_packets.push_back(std::move(packet));
+  }
+}
+
+void Writer::State::release_video_packets(bool final) {
+  while (!waiting_packets.empty()) {
+    AVPacket& packet = *waiting_packets.front();
+    const auto duration = durations.find(packet.pts);
+    if (duration != durations.end()) {
+      packet.duration = duration->second;
+      durations.erase(duration);
+    } else if (final) {
+      packet.duration = default_frame_ticks;  // not reached: x264 keeps every pts
+    } else {
+      return;
+    }
+    packet.stream_index = video_stream->index;
+    av_packet_rescale_ts(&packet, video_encoder->time_base, video_stream->time_base);
+    if (audio) advance_audio(packet.dts, video_stream->time_base, false);
+    mux(packet);
+    ++video_packets_muxed;
+    waiting_packets.pop_front();
+  }
+}
+
+void Writer::State::mux(AVPacket& packet) {
+  const int result = av_interleaved_write_frame(output.get(), &packet);
+  if (result < 0) fail("cannot write to " + spec.path, result);
+}
+
+void Writer::State::advance_audio(int64_t time, AVRational time_base, bool to_end) {
+  AudioTrack& track = *audio;
+  while (!track.input_ended) {
+    if (!track.packet_pending && !read_audio_packet(track)) break;
+    const AVPacket& packet = *track.packet;
+    const int64_t source_time = packet.dts != AV_NOPTS_VALUE ? packet.dts : packet.pts;
+    if (!to_end && source_time != AV_NOPTS_VALUE &&
+        av_compare_ts(source_time - track.origin, track.input_stream->time_base, time,
+                      time_base) > 0) {
+      return;  // this packet belongs after the video written so far
+    }
+    if (track.transcode) {
+      transcode_audio_packet(track, track.packet.get());
+    } else {
+      copy_audio_packet(track);
+    }
+    av_packet_unref(track.packet.get());
+    track.packet_pending = false;
+  }
+  if (track.input_ended && track.transcode && track.decoder) {
+    transcode_audio_packet(track, nullptr);  // flush decoder, resampler and encoder
+    track.decoder.reset();
+  }
+}
+
+bool Writer::State::read_audio_packet(AudioTrack& track) {
+  while (true) {
+    const int result = av_read_frame(track.input.get(), track.packet.get());
+    if (result < 0) {
+      if (result == AVERROR(ENOMEM)) throw std::bad_alloc();
+      track.input_ended = true;  // the end, or a read error that ends the input as in ffmpeg
+      return false;
+    }
+    if (track.packet->stream_index == track.input_stream->index) {
+      track.packet_pending = true;
+      return true;
+    }
+    av_packet_unref(track.packet.get());
+  }
+}
+
+void Writer::State::copy_audio_packet(AudioTrack& track) {
+  AVPacket& packet = *track.packet;
+  if (packet.dts == AV_NOPTS_VALUE) packet.dts = packet.pts;
+  if (packet.dts == AV_NOPTS_VALUE) packet.dts = track.next_input_dts;
+  if (packet.dts == AV_NOPTS_VALUE) {
+    ++track.damaged_packets;  // no time at all before any timed packet: cannot be placed
+    return;
+  }
+  if (packet.pts == AV_NOPTS_VALUE) packet.pts = packet.dts;
+  track.next_input_dts = packet.duration > 0 ? packet.dts + packet.duration : AV_NOPTS_VALUE;
+
+  packet.pts -= track.origin;
+  packet.dts -= track.origin;
+  packet.stream_index = track.output_stream->index;
+  packet.pos = -1;
+  av_packet_rescale_ts(&packet, track.input_stream->time_base, track.output_stream->time_base);
+  if (track.last_dts != AV_NOPTS_VALUE && packet.dts <= track.last_dts) {
+    ++track.damaged_packets;  // out of order or duplicate: MP4 cannot hold it
+    return;
+  }
+  track.last_dts = packet.dts;
+  mux(packet);
+}
+
+void Writer::State::transcode_audio_packet(AudioTrack& track, const AVPacket* packet) {
+  int result = avcodec_send_packet(track.decoder.get(), packet);
+  if (result < 0 && packet != nullptr) {
+    if (result == AVERROR(ENOMEM)) throw std::bad_alloc();
+    ++track.damaged_packets;
+    return;
+  }
+  while (true) {
+    result = avcodec_receive_frame(track.decoder.get(), track.decoded.get());
+    if (result == AVERROR(EAGAIN) || result == AVERROR_EOF) break;
+    if (result < 0) {
+      if (result == AVERROR(ENOMEM)) throw std::bad_alloc();
+      ++track.damaged_packets;
+      continue;
+    }
+    resample_audio_frame(track, track.decoded.get());
+    av_frame_unref(track.decoded.get());
+  }
+  if (packet == nullptr) {
+    if (track.resampler) resample_audio_frame(track, nullptr);
+    encode_audio(track, true);
+  }
+}
+
+// Converts a decoded frame (nullptr: what the resampler still holds) into the FIFO and encodes
+// every full AAC frame. The first frame fixes the timeline; from there time advances by samples.
+void Writer::State::resample_audio_frame(AudioTrack& track, const AVFrame* frame) {
+  AVCodecContext& encoder = *track.encoder;
+  if (frame != nullptr) {
+    if (frame->nb_samples <= 0) return;
+    if (track.next_pts == AV_NOPTS_VALUE) {
+      const int64_t timestamp =
+          frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp
+                                                         : track.origin;
+      track.next_pts = av_rescale_q(timestamp - track.origin, track.input_stream->time_base,
+                                    encoder.time_base);
+    }
+    const bool same_input = track.resampler && frame->format == track.resampler_input_format &&
+                            frame->sample_rate == track.resampler_input_rate &&
+                            av_channel_layout_compare(&frame->ch_layout,
+                                                      &track.resampler_input_layout.get()) == 0;
+    if (!same_input) {
+      if (frame->ch_layout.nb_channels <= 0 || frame->ch_layout.nb_channels > kMaxAudioChannels ||
+          frame->sample_rate <= 0 || frame->sample_rate > kMaxAudioSampleRate) {
+        ++track.damaged_packets;
+        return;
+      }
+      track.resampler_input_layout.assign(frame->ch_layout);
+      track.resampler_input_format = frame->format;
+      track.resampler_input_rate = frame->sample_rate;
+      SwrContext* resampler = nullptr;
+      int result = swr_alloc_set_opts2(
+          &resampler, &encoder.ch_layout, encoder.sample_fmt, encoder.sample_rate,
+          track.resampler_input_layout.pointer(), static_cast<AVSampleFormat>(frame->format),
+          frame->sample_rate, 0, nullptr);
+      track.resampler.reset(resampler);
+      if (result >= 0) result = swr_init(resampler);
+      if (result < 0) fail("cannot convert the audio", result);
+    }
+  }
+
+  const int input_samples = frame != nullptr ? frame->nb_samples : 0;
+  const int capacity = swr_get_out_samples(track.resampler.get(), input_samples);
+  if (capacity < 0) fail("cannot convert the audio", capacity);
+  if (capacity == 0) return;
+  AVFrame& resampled = *track.resampled;
+  av_frame_unref(&resampled);
+  resampled.format = encoder.sample_fmt;
+  resampled.sample_rate = encoder.sample_rate;
+  resampled.nb_samples = capacity;
+  int result = av_channel_layout_copy(&resampled.ch_layout, &encoder.ch_layout);
+  if (result >= 0) result = av_frame_get_buffer(&resampled, 0);
+  if (result < 0) throw std::bad_alloc();
+  const int converted = swr_convert(
+      track.resampler.get(), resampled.extended_data, capacity,
+      frame != nullptr ? const_cast<const uint8_t**>(frame->extended_data) : nullptr,
+      input_samples);
+  if (converted < 0) fail("cannot convert the audio", converted);
+  if (converted > 0 &&
+      av_audio_fifo_write(track.fifo.get(), reinterpret_cast<void**>(resampled.extended_data),
+                          converted) < converted) {
+    throw std::bad_alloc();
+  }
+  av_frame_unref(&resampled);
+  encode_audio(track, false);
+}
+
+// Sends FIFO samples to the encoder in frames of its frame size; a shorter last frame when final.
+void Writer::State::encode_audio(AudioTrack& track, bool final) {
+  AVCodecContext& encoder = *track.encoder;
+  const int frame_size = encoder.frame_size > 0 ? encoder.frame_size : 1024;
+  while (av_audio_fifo_size(track.fifo.get()) >= frame_size ||
+         (final && av_audio_fifo_size(track.fifo.get()) > 0)) {
+    const int samples = std::min(frame_size, av_audio_fifo_size(track.fifo.get()));
+    AVFrame& input = *track.encoder_input;
+    av_frame_unref(&input);
+    input.format = encoder.sample_fmt;
+    input.sample_rate = encoder.sample_rate;
+    input.nb_samples = samples;
+    int result = av_channel_layout_copy(&input.ch_layout, &encoder.ch_layout);
+    if (result >= 0) result = av_frame_get_buffer(&input, 0);
+    if (result < 0) throw std::bad_alloc();
+    if (av_audio_fifo_read(track.fifo.get(), reinterpret_cast<void**>(input.extended_data),
+                           samples) < samples) {
+      throw MediaError("the audio buffer lost samples");
+    }
+    input.pts = track.next_pts;
+    track.next_pts += samples;
+    result = avcodec_send_frame(&encoder, &input);
+    av_frame_unref(&input);
+    if (result < 0) fail("the audio encoder refused a frame", result);
+    drain_audio_encoder(track);
+  }
+  if (final) {
+    const int result = avcodec_send_frame(&encoder, nullptr);
+    if (result < 0 && result != AVERROR_EOF) fail("cannot flush the audio encoder", result);
+    drain_audio_encoder(track);
+  }
+}
+
+void Writer::State::drain_audio_encoder(AudioTrack& track) {
+  while (true) {
+    AVPacket& packet = *track.encoded;
+    const int result = avcodec_receive_packet(track.encoder.get(), &packet);
+    if (result == AVERROR(EAGAIN) || result == AVERROR_EOF) return;
+    if (result < 0) fail("the audio encoder failed", result);
+    packet.stream_index = track.output_stream->index;
+    av_packet_rescale_ts(&packet, track.encoder->time_base, track.output_stream->time_base);
+    mux(packet);
+  }
+}
+
+}  // namespace framepipe::media

@@ -1,0 +1,30 @@
+// The ventilator: takes jobs from the http-frontend, decodes them (the only serial, per-pixel-free
+// stage before the workers), and deals frames to workers that asked for them (credit), fairly
+// across jobs, within each job's window. It keeps every frame until the sink reports it encoded and
+// sends again frames a worker lost: a worker the registry declares dead, a worker that says it is
+// idle while it should hold frames, or a frame older than its deadline.
+#pragma once
+#include <string>
+
+#include "framepipe/protocol/messages.hpp"
+#include "framepipe/ventilator/av.hpp"
+
+namespace framepipe::ventilator {
+
+struct Config {
+  std::string frames_bind = "tcp://*:5556";        // ROUTER, workers connect
+  std::string control_bind = "tcp://*:5559";       // ROUTER, the http-frontend connects
+  std::string results_endpoint = "tcp://127.0.0.1:5557";   // sink PULL (JobStart/JobEnd)
+  std::string progress_endpoint = "tcp://127.0.0.1:5558";  // sink PUB
+  std::string registry_endpoint = "tcp://127.0.0.1:5555";
+  int window_frames = protocol::kDefaultWindowFrames;
+  int decode_threads = 0;       // 0: libavcodec chooses
+  int max_active_jobs = 16;     // jobs decoded at once (frames interleaved fairly)
+  int min_deadline_ms = 20'000; // a frame held longer than this and 20x the usual time is re-sent
+  media::Limits limits;
+};
+
+// Runs until stop_requested(). Throws zmq::error_t when an endpoint cannot be bound.
+int run(const Config& config);
+
+}  // namespace framepipe::ventilator

@@ -1,0 +1,610 @@
+#include "framepipe/ventilator/ventilator.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+extern "C" {
+#include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
+}
+
+#include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/signals.hpp"
+#include "framepipe/ventilator/decoder.hpp"
+#include "framepipe/ventilator/window.hpp"
+#include "framepipe/worker/filters.hpp"
+
+namespace framepipe::ventilator {
+
+using protocol::now_ms;
+
+namespace {
+
+constexpr int kMaxQueuedJobs = 256;
+constexpr int kMaxWorkerCredit = 16;
+constexpr int kDecodeAhead = 4;           // frames decoded before a worker asks, per job
+constexpr int64_t kJobStartRetryMs = 2000;
+constexpr int64_t kJobEndRetryMs = 5000;
+constexpr int64_t kRegistryPollMs = 1000;
+constexpr int64_t kDeadlineCheckMs = 500;
+
+// Zero-copy hand-off of decoded planes to ZeroMQ: the message holds a reference to the frame's
+// buffer and releases it when ZeroMQ is done with the bytes (on its I/O thread; av_buffer_unref
+// is thread-safe).
+void release_buffer(void*, void* hint) {
+  auto* buffer = static_cast<AVBufferRef*>(hint);
+  av_buffer_unref(&buffer);
+}
+
+// The planes of `frame` as message parts, and their linesizes and sizes for the header.
+bool frame_planes(const AVFrame& frame, protocol::Frame& header, protocol::Parts& parts) {
+  const auto format = static_cast<AVPixelFormat>(frame.format);
+  const int planes = av_pix_fmt_count_planes(format);
+  if (planes <= 0 || planes > 4) return false;
+  ptrdiff_t linesizes[4] = {};
+  for (int i = 0; i < planes; ++i) linesizes[i] = frame.linesize[i];
+  size_t sizes[4] = {};
+  if (av_image_fill_plane_sizes(sizes, format, frame.height, linesizes) < 0) return false;
+  for (int i = 0; i < planes; ++i) {
+    if (frame.linesize[i] <= 0) return false;
+    header.linesizes.push_back(frame.linesize[i]);
+    header.plane_sizes.push_back(static_cast<int64_t>(sizes[i]));
+    AVBufferRef* buffer = av_frame_get_plane_buffer(const_cast<AVFrame*>(&frame), i);
+    const bool inside = buffer && frame.data[i] >= buffer->data &&
+                        frame.data[i] + sizes[i] <= buffer->data + buffer->size;
+    AVBufferRef* reference = inside ? av_buffer_ref(buffer) : nullptr;
+    if (reference) {
+      parts.emplace_back(frame.data[i], sizes[i], release_buffer, reference);
+    } else {
+      parts.emplace_back(frame.data[i], sizes[i]);  // copies; only for unusual frame layouts
+    }
+  }
+  return true;
+}
+
+struct SentFrame {
+  std::string worker;
+  int64_t sent_ms = 0;
+};
+
+struct Job {
+  enum class Phase { queued, starting, streaming, finishing };
+  protocol::SubmitJob submit;
+  protocol::SubmitReply reply;
+  std::unique_ptr<media::Decoder> decoder;
+  FrameWindow<media::FramePtr> window;
+  std::map<int64_t, SentFrame> at_workers;
+  Phase phase = Phase::queued;
+  bool end_of_input = false;
+  int64_t last_start_sent_ms = 0;
+  int64_t last_end_sent_ms = 0;
+  protocol::ColorInfo color;
+
+  Job(protocol::SubmitJob job, int window_frames) : submit(std::move(job)), window(window_frames) {}
+};
+
+struct WorkerSlot {
+  int credit = 0;
+  int64_t last_seen_ms = 0;
+};
+
+class Ventilator {
+ public:
+  explicit Ventilator(const Config& config) : config_(config) {
+    protocol::configure(frames_, 1000, 1000);
+    frames_.set(zmq::sockopt::router_mandatory, 1);
+    frames_.bind(config_.frames_bind);
+    protocol::configure(control_, 1000, 1000);
+    control_.bind(config_.control_bind);
+    protocol::configure(sink_, 1000, 1000);
+    sink_.connect(config_.results_endpoint);
+    protocol::configure(progress_, 1000, 10'000);
+    progress_.set(zmq::sockopt::subscribe, "");
+    progress_.connect(config_.progress_endpoint);
+    connect_registry();
+  }
+
+  int run() {
+    spdlog::info(
+        "ventilator: frames for workers on {}, jobs from {}, sink at {} (progress {}), registry "
+        "{}, window {} frames",
+        config_.frames_bind, config_.control_bind, config_.results_endpoint,
+        config_.progress_endpoint, config_.registry_endpoint, config_.window_frames);
+    while (!stop_requested()) {
+      zmq::pollitem_t items[] = {{control_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {frames_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {progress_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {registry_.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 4, std::chrono::milliseconds(has_decode_work() ? 0 : 50));
+      if (items[0].revents & ZMQ_POLLIN) read_control();
+      if (items[1].revents & ZMQ_POLLIN) read_workers();
+      if (items[2].revents & ZMQ_POLLIN) read_progress();
+      if (items[3].revents & ZMQ_POLLIN) read_registry();
+      const int64_t now = now_ms();
+      if (now - last_registry_poll_ms_ >= kRegistryPollMs) poll_registry(now);
+      activate_jobs(now);
+      dispatch();
+      decode_ahead();
+      if (now - last_deadline_check_ms_ >= kDeadlineCheckMs) check_deadlines(now);
+    }
+    spdlog::info("ventilator: stopped with {} job(s) unfinished", jobs_.size());
+    return 0;
+  }
+
+ private:
+  // ---- the http-frontend ----
+  void read_control() {
+    while (auto parts = protocol::receive(control_)) {
+      std::string why;
+      auto envelope = parts->size() == 2 ? protocol::open((*parts)[1], &why) : std::nullopt;
+      if (!envelope) {
+        spdlog::warn("ventilator: discarded a control message: {}",
+                     why.empty() ? "wrong part count" : why);
+        continue;
+      }
+      const std::string peer = (*parts)[0].to_string();
+      switch (envelope->type()) {
+        case protocol::Type::submit_job:
+          if (auto submit = envelope->body<protocol::SubmitJob>(&why)) {
+            protocol::send_to(control_, peer, on_submit(std::move(*submit)));
+          }
+          break;
+        case protocol::Type::cancel_job:
+          if (auto cancel = envelope->body<protocol::CancelJob>(&why)) on_cancel(cancel->job_id);
+          break;
+        case protocol::Type::ping:
+          if (auto ping = envelope->body<protocol::Ping>(&why)) {
+            protocol::send_to(control_, peer, pong(ping->nonce));
+          }
+          break;
+        default:
+          why = "unexpected message type on the control socket";
+      }
+      if (!why.empty()) spdlog::warn("ventilator: discarded a control message: {}", why);
+    }
+  }
+
+  protocol::SubmitReply on_submit(protocol::SubmitJob submit) {
+    if (auto known = jobs_.find(submit.job_id); known != jobs_.end()) return known->second.reply;
+    if (auto done = finished_.find(submit.job_id); done != finished_.end()) return done->second;
+    protocol::SubmitReply reply;
+    reply.job_id = submit.job_id;
+    auto refuse = [&](std::string error) {
+      reply.error = std::move(error);
+      spdlog::warn("ventilator: job {} refused: {}", submit.job_id, reply.error);
+      remember_finished(reply);
+      return reply;
+    };
+    if (submit.job_id.empty() || submit.job_id.size() > 128) return refuse("bad job id");
+    if (static_cast<int>(jobs_.size()) >= kMaxQueuedJobs) {
+      reply.error = "the cluster is busy: too many jobs queued";
+      return reply;  // not remembered: the client may try again later
+    }
+    auto chain = filters::parse_chain(submit.chain);
+    if (!chain.ok()) return refuse("bad filter chain: " + chain.error);
+    auto job = std::make_unique<Job>(std::move(submit), config_.window_frames);
+    try {
+      job->decoder = std::make_unique<media::Decoder>(job->submit.input_path, config_.limits,
+                                                      config_.decode_threads);
+    } catch (const media::MediaError& e) {
+      return refuse(e.what());
+    }
+    const auto& info = job->decoder->info();
+    const cv::Size out = filters::output_size(chain.chain, {info.width, info.height});
+    job->submit.chain = filters::canonical(chain.chain);
+    job->color = info.color;
+    reply.accepted = true;
+    reply.frames_estimate = info.frames_estimate;
+    reply.width = info.width;
+    reply.height = info.height;
+    reply.out_width = out.width;
+    reply.out_height = out.height;
+    reply.duration_seconds = info.duration_seconds;
+    reply.video_codec = info.codec;
+    reply.audio_codec = info.audio_codec;
+    job->reply = reply;
+    spdlog::info("ventilator: job {} queued: {} {}x{} {} ({} frames expected), chain '{}' -> {}x{}",
+                 reply.job_id, info.container, info.width, info.height, info.codec,
+                 info.frames_estimate, job->submit.chain, out.width, out.height);
+    const std::string id = job->submit.job_id;
+    order_.push_back(id);
+    jobs_.emplace(id, std::move(*job));
+    return reply;
+  }
+
+  void on_cancel(const std::string& job_id) {
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return;
+    protocol::send_message(sink_, protocol::JobAbort{job_id, "canceled"});
+    spdlog::info("ventilator: job {} canceled", job_id);
+    forget(job_id);
+  }
+
+  protocol::Pong pong(int64_t nonce) const {
+    protocol::Pong pong;
+    pong.nonce = nonce;
+    for (const auto& [id, job] : jobs_) {
+      if (job.phase == Job::Phase::queued) {
+        ++pong.jobs_queued;
+      } else {
+        ++pong.jobs_active;
+      }
+      pong.frames_in_flight += job.window.in_window();
+    }
+    pong.workers_ready = static_cast<int32_t>(workers_.size());
+    pong.frames_decoded = frames_decoded_;
+    pong.frames_resent = frames_resent_;
+    pong.decode_ms = decode_ms_;
+    return pong;
+  }
+
+  // ---- workers ----
+  void read_workers() {
+    while (auto parts = protocol::receive(frames_)) {
+      std::string why;
+      auto envelope = parts->size() == 2 ? protocol::open((*parts)[1], &why) : std::nullopt;
+      std::optional<protocol::Ready> ready;
+      if (envelope) ready = envelope->body<protocol::Ready>(&why);
+      const std::string peer = parts->empty() ? std::string() : (*parts)[0].to_string();
+      if (!ready || ready->name != peer) {
+        spdlog::warn("ventilator: discarded a message from a worker: {}",
+                     why.empty() ? "malformed" : why);
+        continue;
+      }
+      on_ready(peer, *ready);
+    }
+  }
+
+  void on_ready(const std::string& name, const protocol::Ready& ready) {
+    auto [it, fresh] = workers_.try_emplace(name);
+    WorkerSlot& slot = it->second;
+    if (fresh) spdlog::info("ventilator: worker {} asks for frames", name);
+    slot.last_seen_ms = now_ms();
+    if (!ready.job_id.empty()) {
+      if (auto job = jobs_.find(ready.job_id); job != jobs_.end()) {
+        job->second.at_workers.erase(ready.index);
+      }
+      if (ready.filter_us > 0) {
+        filter_ms_ = filter_ms_ == 0 ? ready.filter_us / 1000.0
+                                     : 0.95 * filter_ms_ + 0.05 * (ready.filter_us / 1000.0);
+      }
+    }
+    if (ready.idle) {
+      const int lost = take_back_frames(name);
+      if (lost > 0) {
+        spdlog::warn("ventilator: worker {} is idle but should hold {} frame(s): sending again",
+                     name, lost);
+      }
+      slot.credit = 0;
+    }
+    const int credit = std::clamp(ready.credit, 0, kMaxWorkerCredit - slot.credit);
+    slot.credit += credit;
+    for (int i = 0; i < credit; ++i) ready_queue_.push_back(name);
+  }
+
+  // Puts every frame `worker` holds back in line; returns how many.
+  int take_back_frames(const std::string& worker) {
+    int count = 0;
+    for (auto& [id, job] : jobs_) {
+      for (auto it = job.at_workers.begin(); it != job.at_workers.end();) {
+        if (it->second.worker == worker) {
+          job.window.resend(it->first);
+          it = job.at_workers.erase(it);
+          ++count;
+        } else {
+          ++it;
+        }
+      }
+    }
+    frames_resent_ += count;
+    return count;
+  }
+
+  void drop_worker(const std::string& name, const char* reason) {
+    if (workers_.erase(name) == 0) return;
+    const int lost = take_back_frames(name);
+    spdlog::warn("ventilator: worker {} {}: {} frame(s) to send again", name, reason, lost);
+  }
+
+  // ---- the sink ----
+  void read_progress() {
+    while (auto parts = protocol::receive(progress_)) {
+      std::string why;
+      auto envelope = parts->size() == 1 ? protocol::open(parts->front(), &why) : std::nullopt;
+      if (!envelope) {
+        spdlog::warn("ventilator: discarded a progress message: {}", why);
+        continue;
+      }
+      if (envelope->type() != protocol::Type::job_progress) continue;
+      auto progress = envelope->body<protocol::JobProgress>(&why);
+      if (!progress) continue;
+      auto it = jobs_.find(progress->job_id);
+      if (it == jobs_.end()) continue;
+      Job& job = it->second;
+      if (job.phase == Job::Phase::starting) {
+        job.phase = Job::Phase::streaming;
+        spdlog::info("ventilator: job {} started", job.submit.job_id);
+      }
+      if (job.window.acknowledge(progress->frames_done) > 0) {
+        job.at_workers.erase(job.at_workers.begin(),
+                             job.at_workers.lower_bound(job.window.done()));
+      }
+      if (progress->state == "done" || progress->state == "failed" ||
+          progress->state == "canceled") {
+        spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id, progress->state,
+                     job.window.decoded());
+        forget(job.submit.job_id);
+      }
+    }
+  }
+
+  // ---- the registry ----
+  void connect_registry() {
+    registry_ = zmq::socket_t(context_, zmq::socket_type::dealer);
+    protocol::configure(registry_, 10, 100);
+    registry_.connect(config_.registry_endpoint);
+  }
+
+  void poll_registry(int64_t now) {
+    if (awaiting_registry_ && now - last_registry_poll_ms_ > 5 * kRegistryPollMs) {
+      connect_registry();  // it restarted or is away: a fresh socket drops stale requests
+    }
+    awaiting_registry_ = true;
+    last_registry_poll_ms_ = now;
+    protocol::send_message(registry_, protocol::ListWorkers{});
+  }
+
+  void read_registry() {
+    while (auto parts = protocol::receive(registry_)) {
+      std::string why;
+      auto envelope = parts->size() == 1 ? protocol::open(parts->front(), &why) : std::nullopt;
+      auto list = envelope ? envelope->body<protocol::WorkerList>(&why) : std::nullopt;
+      if (!list) {
+        spdlog::warn("ventilator: discarded a registry message: {}", why);
+        continue;
+      }
+      awaiting_registry_ = false;
+      for (const auto& dead : list->dead) drop_worker(dead, "was declared dead by the registry");
+    }
+  }
+
+  // ---- jobs ----
+  void activate_jobs(int64_t now) {
+    int active = 0;
+    for (const auto& id : order_) {
+      Job& job = jobs_.at(id);
+      if (job.phase == Job::Phase::queued) {
+        if (workers_.empty() || active >= config_.max_active_jobs) continue;
+        job.phase = Job::Phase::starting;
+        spdlog::info("ventilator: job {} starting", id);
+      }
+      ++active;
+      if (job.phase == Job::Phase::starting && now - job.last_start_sent_ms >= kJobStartRetryMs) {
+        const auto& info = job.decoder->info();
+        protocol::JobStart start;
+        start.job_id = id;
+        start.input_path = job.submit.input_path;
+        start.output_path = job.submit.output_path;
+        start.width = job.reply.out_width;
+        start.height = job.reply.out_height;
+        start.time_base_num = info.time_base.num;
+        start.time_base_den = info.time_base.den;
+        start.rate_num = info.frame_rate.num;
+        start.rate_den = info.frame_rate.den;
+        start.color = info.color;
+        start.preset = job.submit.preset;
+        start.crf = job.submit.crf;
+        protocol::send_message(sink_, start);
+        job.last_start_sent_ms = now;
+      }
+      if (job.end_of_input && now - job.last_end_sent_ms >= kJobEndRetryMs) {
+        protocol::send_message(sink_, protocol::JobEnd{id, job.window.decoded()});
+        job.last_end_sent_ms = now;
+      }
+    }
+  }
+
+  bool streaming(const Job& job) const {
+    return job.phase == Job::Phase::streaming || job.phase == Job::Phase::finishing;
+  }
+
+  // Decodes the next frame of `job` into its window. Returns false when nothing was decoded.
+  bool decode_one(Job& job) {
+    if (job.end_of_input || !job.window.has_room()) return false;
+    media::FramePtr frame;
+    const auto started = std::chrono::steady_clock::now();
+    try {
+      frame = job.decoder->next();
+    } catch (const media::MediaError& e) {
+      fail(job, std::string("decoding failed: ") + e.what());
+      return false;
+    }
+    const double ms = std::chrono::duration<double, std::milli>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+    decode_ms_ = decode_ms_ == 0 ? ms : 0.98 * decode_ms_ + 0.02 * ms;
+    if (!frame) {
+      job.end_of_input = true;
+      job.phase = Job::Phase::finishing;
+      if (job.window.decoded() == 0) {
+        fail(job, "the file has no decodable video frame");
+        return false;
+      }
+      spdlog::info("ventilator: job {} fully decoded: {} frames ({} damaged packets skipped)",
+                   job.submit.job_id, job.window.decoded(), job.decoder->damaged_packets());
+      protocol::send_message(sink_, protocol::JobEnd{job.submit.job_id, job.window.decoded()});
+      job.last_end_sent_ms = now_ms();
+      return false;
+    }
+    ++frames_decoded_;
+    job.window.add(std::move(frame));
+    return true;
+  }
+
+  void fail(Job& job, std::string reason) {
+    spdlog::warn("ventilator: job {} failed: {}", job.submit.job_id, reason);
+    protocol::send_message(sink_, protocol::JobAbort{job.submit.job_id, reason});
+    job.end_of_input = true;
+    job.decoder.reset();
+    pending_forget_.push_back(job.submit.job_id);
+  }
+
+  bool wants_decoding(const Job& job) const {
+    return streaming(job) && !job.end_of_input && job.window.has_room() &&
+           job.window.pending_sends() < kDecodeAhead;
+  }
+
+  bool has_decode_work() const {
+    return std::any_of(jobs_.begin(), jobs_.end(),
+                       [&](const auto& entry) { return wants_decoding(entry.second); });
+  }
+
+  // Keeps a few decoded frames ready per job so workers never wait for the decoder; one frame per
+  // job and pass, so that the sockets are served between frames.
+  void decode_ahead() {
+    for (auto& [id, job] : jobs_) {
+      if (wants_decoding(job)) decode_one(job);
+    }
+    flush_forgotten();
+  }
+
+  // Deals frames to workers that asked for them, taking jobs in turn.
+  void dispatch() {
+    while (!ready_queue_.empty()) {
+      Job* job = next_job_with_frames();
+      if (!job) break;
+      const std::string worker = ready_queue_.front();
+      ready_queue_.pop_front();
+      auto slot = workers_.find(worker);
+      if (slot == workers_.end() || slot->second.credit <= 0) continue;
+      auto index = job->window.next_to_send();
+      if (!index) continue;
+      if (send_frame(*job, *index, worker)) {
+        --slot->second.credit;
+      } else {
+        job->window.resend(*index);
+        drop_worker(worker, "is unreachable");
+      }
+    }
+    flush_forgotten();
+  }
+
+  Job* next_job_with_frames() {
+    if (order_.empty()) return nullptr;
+    for (std::size_t tried = 0; tried < order_.size(); ++tried) {
+      rotation_ = (rotation_ + 1) % order_.size();
+      Job& job = jobs_.at(order_[rotation_]);
+      if (!streaming(job)) continue;
+      if (!job.window.has_to_send()) decode_one(job);
+      if (job.window.has_to_send()) return &job;
+    }
+    return nullptr;
+  }
+
+  bool send_frame(Job& job, int64_t index, const std::string& worker) {
+    const media::FramePtr* stored = job.window.get(index);
+    if (!stored) return true;  // released meanwhile: nothing to send
+    const AVFrame& frame = **stored;
+    protocol::Frame header;
+    header.job_id = job.submit.job_id;
+    header.index = index;
+    header.pts = frame.pts;
+    header.width = frame.width;
+    header.height = frame.height;
+    header.pixel_format = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame.format));
+    header.color = job.color;
+    header.chain = job.submit.chain;
+    header.out_width = job.reply.out_width;
+    header.out_height = job.reply.out_height;
+    protocol::Parts planes;
+    if (!frame_planes(frame, header, planes)) {
+      fail(job, "a decoded frame has a layout framepipe cannot send");
+      return true;
+    }
+    protocol::Parts parts;
+    parts.reserve(planes.size() + 2);
+    parts.emplace_back(worker.data(), worker.size());
+    parts.push_back(protocol::pack(header));
+    for (auto& plane : planes) parts.push_back(std::move(plane));
+    if (!protocol::send(frames_, parts, true)) return false;
+    job.at_workers[index] = SentFrame{worker, now_ms()};
+    return true;
+  }
+
+  // A frame a worker has held far longer than frames usually take is sent again elsewhere.
+  void check_deadlines(int64_t now) {
+    last_deadline_check_ms_ = now;
+    const int64_t deadline =
+        std::max<int64_t>(config_.min_deadline_ms, static_cast<int64_t>(20 * filter_ms_));
+    for (auto& [id, job] : jobs_) {
+      for (auto it = job.at_workers.begin(); it != job.at_workers.end();) {
+        if (now - it->second.sent_ms > deadline) {
+          spdlog::warn("ventilator: job {} frame {} held by {} for {} ms: sending again", id,
+                       it->first, it->second.worker, now - it->second.sent_ms);
+          job.window.resend(it->first);
+          ++frames_resent_;
+          it = job.at_workers.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+
+  void remember_finished(const protocol::SubmitReply& reply) {
+    finished_[reply.job_id] = reply;
+    if (finished_.size() > 1024) finished_.erase(finished_.begin());
+  }
+
+  void forget(const std::string& job_id) { pending_forget_.push_back(job_id); }
+
+  // Jobs are removed between passes, never while a pass iterates over them.
+  void flush_forgotten() {
+    for (const auto& id : pending_forget_) {
+      auto it = jobs_.find(id);
+      if (it == jobs_.end()) continue;
+      remember_finished(it->second.reply);
+      jobs_.erase(it);
+      std::erase(order_, id);
+    }
+    pending_forget_.clear();
+    if (rotation_ >= order_.size()) rotation_ = 0;
+  }
+
+  Config config_;
+  zmq::context_t context_{1};
+  zmq::socket_t frames_{context_, zmq::socket_type::router};   // workers
+  zmq::socket_t control_{context_, zmq::socket_type::router};  // http-frontend
+  zmq::socket_t sink_{context_, zmq::socket_type::push};       // JobStart/JobEnd/JobAbort
+  zmq::socket_t progress_{context_, zmq::socket_type::sub};    // sink progress
+  zmq::socket_t registry_;                                      // DEALER, ListWorkers
+  std::map<std::string, Job> jobs_;
+  std::vector<std::string> order_;  // submission order: queued jobs start first come, first served
+  std::vector<std::string> pending_forget_;
+  std::map<std::string, protocol::SubmitReply> finished_;
+  std::map<std::string, WorkerSlot> workers_;
+  std::deque<std::string> ready_queue_;  // one entry per credit, oldest first
+  std::size_t rotation_ = 0;
+  int64_t last_registry_poll_ms_ = 0;
+  bool awaiting_registry_ = false;
+  int64_t last_deadline_check_ms_ = 0;
+  int64_t frames_decoded_ = 0;
+  int64_t frames_resent_ = 0;
+  double decode_ms_ = 0;
+  double filter_ms_ = 0;
+};
+
+}  // namespace
+
+int run(const Config& config) {
+  Ventilator ventilator(config);
+  return ventilator.run();
+}
+
+}  // namespace framepipe::ventilator

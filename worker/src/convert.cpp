@@ -1,0 +1,316 @@
+// Pixel conversion with libswscale. The colour matrix and range of every conversion are set
+// explicitly (sws_setColorspaceDetails), never left to libswscale's defaults, and the yuvj*
+// formats are mapped to their yuv* twins with a full range, as libswscale asks.
+#include "framepipe/worker/convert.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+extern "C" {
+#include <libavutil/pixdesc.h>
+#include <libavutil/pixfmt.h>
+#include <libswscale/swscale.h>
+}
+
+namespace framepipe::worker {
+namespace {
+
+// Bounds pictures before anything is allocated for them.
+constexpr int kMaxSide = 16384;
+
+// Bicubic chroma resampling with accurate rounding and full-resolution chroma on the RGB side.
+// SWS_ACCURATE_RND also keeps libswscale off its fast special-case converters, which ignore
+// colour details set after the context is created. SWS_BITEXACT gives the same bytes on every
+// CPU, so workers on different machines agree.
+constexpr int kToBgrFlags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT;
+constexpr int kToYuvFlags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP | SWS_BITEXACT;
+constexpr int kYuvToYuvFlags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT;
+
+constexpr int kNeutralChroma = 128;
+
+struct SwsContextDeleter {
+  void operator()(SwsContext* context) const { sws_freeContext(context); }
+};
+
+// One conversion slot; libswscale re-creates the context only when sizes, formats or flags change.
+class CachedScaler {
+ public:
+  SwsContext* get(int source_width, int source_height, AVPixelFormat source_format,
+                  int target_width, int target_height, AVPixelFormat target_format, int flags) {
+    context_.reset(sws_getCachedContext(context_.release(), source_width, source_height,
+                                        source_format, target_width, target_height,
+                                        target_format, flags, nullptr, nullptr, nullptr));
+    if (!context_) {
+      throw std::invalid_argument(std::string("libswscale cannot convert ") +
+                                  av_get_pix_fmt_name(source_format) + " " +
+                                  std::to_string(source_width) + "x" +
+                                  std::to_string(source_height) + " to " +
+                                  av_get_pix_fmt_name(target_format));
+    }
+    return context_.get();
+  }
+
+ private:
+  std::unique_ptr<SwsContext, SwsContextDeleter> context_;
+};
+
+struct SourceFormat {
+  AVPixelFormat format = AV_PIX_FMT_NONE;
+  bool full_range = false;  // the yuvj* formats are full range whatever the picture says
+  bool is_rgb = false;      // RGB, palette or Bayer: no matrix, no range on this side
+};
+
+SourceFormat resolve_format(const std::string& name) {
+  SourceFormat source;
+  source.format = av_get_pix_fmt(name.c_str());
+  if (source.format == AV_PIX_FMT_NONE) {
+    throw std::invalid_argument("unknown pixel format '" + name + "'");
+  }
+  switch (source.format) {
+    case AV_PIX_FMT_YUVJ420P:
+      source = {AV_PIX_FMT_YUV420P, true};
+      break;
+    case AV_PIX_FMT_YUVJ422P:
+      source = {AV_PIX_FMT_YUV422P, true};
+      break;
+    case AV_PIX_FMT_YUVJ444P:
+      source = {AV_PIX_FMT_YUV444P, true};
+      break;
+    case AV_PIX_FMT_YUVJ440P:
+      source = {AV_PIX_FMT_YUV440P, true};
+      break;
+    case AV_PIX_FMT_YUVJ411P:
+      source = {AV_PIX_FMT_YUV411P, true};
+      break;
+    default:
+      break;
+  }
+  if (!sws_isSupportedInput(source.format)) {
+    throw std::invalid_argument("pixel format '" + name + "' cannot be converted");
+  }
+  const AVPixFmtDescriptor* descriptor = av_pix_fmt_desc_get(source.format);
+  source.is_rgb = (descriptor->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL)) != 0;
+  return source;
+}
+
+void check_size(int width, int height) {
+  if (width <= 0 || height <= 0 || width > kMaxSide || height > kMaxSide) {
+    throw std::invalid_argument("picture size " + std::to_string(width) + "x" +
+                                std::to_string(height) + " is outside 1x1.." +
+                                std::to_string(kMaxSide) + "x" + std::to_string(kMaxSide));
+  }
+}
+
+void check_planes(const PlanarImage& image, const SourceFormat& source) {
+  check_size(image.width, image.height);
+  const AVPixFmtDescriptor* descriptor = av_pix_fmt_desc_get(source.format);
+  int planes = av_pix_fmt_count_planes(source.format);
+  if ((descriptor->flags & AV_PIX_FMT_FLAG_PAL) != 0) planes = 2;  // the palette is plane 1
+  for (int plane = 0; plane < planes; ++plane) {
+    if (image.data[plane] == nullptr || image.linesize[plane] == 0) {
+      throw std::invalid_argument(image.pixel_format + " picture lacks plane " +
+                                  std::to_string(plane));
+    }
+  }
+}
+
+bool is_full_range(const protocol::ColorInfo& color) { return color.range == AVCOL_RANGE_JPEG; }
+
+// The matrix, as an AVColorSpace value (which sws_getCoefficients takes as well). An unspecified
+// or unsupported one is guessed from the picture size the way players guess it (BT.709 for HD,
+// BT.601 below), so that untagged output displays as it was meant to.
+int resolve_matrix(int space, int width, int height) {
+  switch (space) {
+    case AVCOL_SPC_BT709:
+    case AVCOL_SPC_FCC:
+    case AVCOL_SPC_BT470BG:
+    case AVCOL_SPC_SMPTE170M:
+    case AVCOL_SPC_SMPTE240M:
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL:
+      return space;
+    default:
+      return width >= 1280 || height > 576 ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
+  }
+}
+
+void set_colour_details(SwsContext* context, int matrix, bool source_full, bool target_full) {
+  const int* coefficients = sws_getCoefficients(matrix);
+  // For YUV to YUV libswscale answers -1 ("no matrix conversion") but still takes the ranges,
+  // so the result is not an error.
+  sws_setColorspaceDetails(context, coefficients, source_full ? 1 : 0, coefficients,
+                           target_full ? 1 : 0, 0, 1 << 16, 1 << 16);
+}
+
+std::array<uint8_t, 256> full_to_limited_table(bool chroma) {
+  std::array<uint8_t, 256> table{};
+  for (int value = 0; value < 256; ++value) {
+    const double mapped = chroma ? kNeutralChroma + (value - kNeutralChroma) * 224.0 / 255.0
+                                 : 16 + value * 219.0 / 255.0;
+    table[static_cast<std::size_t>(value)] = static_cast<uint8_t>(std::lround(mapped));
+  }
+  return table;
+}
+
+std::array<uint8_t, 256> limited_to_full_luma_table() {
+  std::array<uint8_t, 256> table{};
+  for (int value = 0; value < 256; ++value) {
+    const double mapped = std::clamp((value - 16) * 255.0 / 219.0, 0.0, 255.0);
+    table[static_cast<std::size_t>(value)] = static_cast<uint8_t>(std::lround(mapped));
+  }
+  return table;
+}
+
+void apply_table(const std::array<uint8_t, 256>& table, uint8_t* data, std::size_t size) {
+  for (std::size_t i = 0; i < size; ++i) data[i] = table[data[i]];
+}
+
+struct Yuv420pPlanes {
+  uint8_t* data[4];
+  int linesize[4];
+};
+
+Yuv420pPlanes yuv420p_planes(uint8_t* out, int width, int height) {
+  const std::size_t luma_size = static_cast<std::size_t>(width) * height;
+  return {{out, out + luma_size, out + luma_size + luma_size / 4, nullptr},
+          {width, width / 2, width / 2, 0}};
+}
+
+}  // namespace
+
+struct FrameConverter::Cache {
+  CachedScaler to_bgr;
+  CachedScaler to_yuv;
+  CachedScaler copy;
+};
+
+FrameConverter::FrameConverter() : cache_(std::make_unique<Cache>()) {}
+FrameConverter::~FrameConverter() = default;
+
+cv::Mat FrameConverter::to_bgr(const PlanarImage& image) {
+  const SourceFormat source = resolve_format(image.pixel_format);
+  check_planes(image, source);
+  const bool full = source.full_range || is_full_range(image.color);
+  cv::Mat bgr(image.height, image.width, CV_8UC3);
+
+  if (source.format == AV_PIX_FMT_GRAY8) {
+    // Luma is all there is: expand the range exactly, without a trip through a matrix.
+    if (image.linesize[0] < image.width) {
+      throw std::invalid_argument("gray picture has a line size below its width");
+    }
+    static const std::array<uint8_t, 256> kExpand = limited_to_full_luma_table();
+    cv::Mat luma(image.height, image.width, CV_8UC1);
+    for (int row = 0; row < image.height; ++row) {
+      const uint8_t* line = image.data[0] + static_cast<std::ptrdiff_t>(row) * image.linesize[0];
+      uint8_t* target = luma.ptr<uint8_t>(row);
+      for (int column = 0; column < image.width; ++column) {
+        target[column] = full ? line[column] : kExpand[line[column]];
+      }
+    }
+    cv::cvtColor(luma, bgr, cv::COLOR_GRAY2BGR);
+    return bgr;
+  }
+
+  SwsContext* context = cache_->to_bgr.get(image.width, image.height, source.format, image.width,
+                                           image.height, AV_PIX_FMT_BGR24, kToBgrFlags);
+  set_colour_details(context, resolve_matrix(image.color.space, image.width, image.height), full,
+                     true);
+  uint8_t* target[4] = {bgr.data, nullptr, nullptr, nullptr};
+  const int target_linesize[4] = {static_cast<int>(bgr.step), 0, 0, 0};
+  sws_scale(context, image.data, image.linesize, 0, image.height, target, target_linesize);
+  return bgr;
+}
+
+void FrameConverter::to_yuv420p(const cv::Mat& image, const protocol::ColorInfo& color,
+                                uint8_t* out) {
+  if (image.type() != CV_8UC3 && image.type() != CV_8UC1) {
+    throw std::invalid_argument("to_yuv420p needs a CV_8UC3 or CV_8UC1 image");
+  }
+  check_size(image.cols, image.rows);
+  if (image.cols % 2 != 0 || image.rows % 2 != 0) {
+    throw std::invalid_argument("to_yuv420p needs even sides, got " + std::to_string(image.cols) +
+                                "x" + std::to_string(image.rows));
+  }
+  const int width = image.cols;
+  const int height = image.rows;
+  const bool full = is_full_range(color);
+  const Yuv420pPlanes planes = yuv420p_planes(out, width, height);
+
+  if (image.channels() == 1) {
+    // Gray is luma in any matrix: Y is the gray value in the target range, chroma is neutral.
+    static const std::array<uint8_t, 256> kCompress = full_to_limited_table(false);
+    for (int row = 0; row < height; ++row) {
+      const uint8_t* line = image.ptr<uint8_t>(row);
+      uint8_t* target = planes.data[0] + static_cast<std::ptrdiff_t>(row) * width;
+      for (int column = 0; column < width; ++column) {
+        target[column] = full ? line[column] : kCompress[line[column]];
+      }
+    }
+    std::memset(planes.data[1], kNeutralChroma, static_cast<std::size_t>(width) * height / 2);
+    return;
+  }
+
+  SwsContext* context =
+      cache_->to_yuv.get(width, height, AV_PIX_FMT_BGR24, width, height, AV_PIX_FMT_YUV420P,
+                         kToYuvFlags);
+  set_colour_details(context, resolve_matrix(color.space, width, height), true, full);
+  const uint8_t* source[4] = {image.data, nullptr, nullptr, nullptr};
+  const int source_linesize[4] = {static_cast<int>(image.step), 0, 0, 0};
+  sws_scale(context, source, source_linesize, 0, height, planes.data, planes.linesize);
+}
+
+void FrameConverter::copy_to_yuv420p(const PlanarImage& image, uint8_t* out) {
+  const SourceFormat source = resolve_format(image.pixel_format);
+  check_planes(image, source);
+  // The output is what a `copy` chain gives: odd sides lose their last column or row, a side of
+  // one pixel is doubled (see filters::output_size).
+  const int width = std::max(2, image.width / 2 * 2);
+  const int height = std::max(2, image.height / 2 * 2);
+  const bool source_full = !source.is_rgb && (source.full_range || is_full_range(image.color));
+  const bool target_full = is_full_range(image.color);
+  const Yuv420pPlanes planes = yuv420p_planes(out, width, height);
+
+  if (source.format == AV_PIX_FMT_YUV420P && image.width >= 2 && image.height >= 2) {
+    for (int plane = 0; plane < 3; ++plane) {
+      const int plane_width = plane == 0 ? width : width / 2;
+      const int plane_height = plane == 0 ? height : height / 2;
+      for (int row = 0; row < plane_height; ++row) {
+        std::memcpy(planes.data[plane] + static_cast<std::ptrdiff_t>(row) * plane_width,
+                    image.data[plane] + static_cast<std::ptrdiff_t>(row) * image.linesize[plane],
+                    static_cast<std::size_t>(plane_width));
+      }
+    }
+  } else {
+    // Reading only the even part of the picture crops it; a one-pixel side is scaled to two.
+    const int source_width = image.width >= 2 ? width : image.width;
+    const int source_height = image.height >= 2 ? height : image.height;
+    SwsContext* context =
+        cache_->copy.get(source_width, source_height, source.format, width, height,
+                         AV_PIX_FMT_YUV420P, source.is_rgb ? kToYuvFlags : kYuvToYuvFlags);
+    // YUV keeps its range here (the table below converts it exactly); RGB goes straight to the
+    // target range.
+    set_colour_details(context, resolve_matrix(image.color.space, width, height), source_full,
+                       source.is_rgb ? target_full : source_full);
+    sws_scale(context, image.data, image.linesize, 0, source_height, planes.data,
+              planes.linesize);
+  }
+
+  // A yuvj* picture whose colour info does not say "full range" is brought to the limited range,
+  // so that the bytes always match the colour info that travels with them.
+  if (source_full && !target_full) {
+    static const std::array<uint8_t, 256> kLuma = full_to_limited_table(false);
+    static const std::array<uint8_t, 256> kChroma = full_to_limited_table(true);
+    const std::size_t luma_size = static_cast<std::size_t>(width) * height;
+    apply_table(kLuma, planes.data[0], luma_size);
+    apply_table(kChroma, planes.data[1], luma_size / 2);
+  }
+}
+
+}  // namespace framepipe::worker

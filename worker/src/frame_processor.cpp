@@ -1,0 +1,26 @@
+#include "framepipe/worker/frame_processor.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace framepipe::worker {
+
+void FrameProcessor::process(const PlanarImage& image, filters::Chain& chain, int out_width,
+                             int out_height, uint8_t* out) {
+  // Pixels the chain leaves alone skip the round trip through BGR: exact and much cheaper.
+  const bool same_size = image.width - image.width % 2 == out_width &&
+                         image.height - image.height % 2 == out_height;
+  if (filters::is_identity(chain.spec()) && same_size) {
+    converter_.copy_to_yuv420p(image, out);
+    return;
+  }
+  cv::Mat result = chain.apply(converter_.to_bgr(image));
+  if (result.cols != out_width || result.rows != out_height) {
+    throw std::runtime_error("the chain made " + std::to_string(result.cols) + "x" +
+                             std::to_string(result.rows) + " frames, expected " +
+                             std::to_string(out_width) + "x" + std::to_string(out_height));
+  }
+  converter_.to_yuv420p(result, image.color, out);
+}
+
+}  // namespace framepipe::worker

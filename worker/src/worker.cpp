@@ -1,0 +1,344 @@
+#include "framepipe/worker/worker.hpp"
+
+#include <unistd.h>
+
+#include <list>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include <opencv2/core.hpp>
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+extern "C" {
+#include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
+}
+
+#include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/signals.hpp"
+#include "framepipe/worker/filters.hpp"
+#include "framepipe/worker/frame_processor.hpp"
+#include "framepipe/worker/process_stats.hpp"
+
+namespace framepipe::worker {
+
+using protocol::now_ms;
+
+namespace {
+
+constexpr int kMaxDimension = 16384;
+constexpr std::size_t kChainCacheSize = 4;
+// Results queued towards the sink before send blocks: enough to hide a round trip.
+constexpr int kResultsHighWaterMark = 4;
+
+std::string default_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::random_device random;
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%04x", random() & 0xffff);
+  return std::string(host) + "-" + std::to_string(getpid()) + "-" + suffix;
+}
+
+std::string host_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// Checks a frame message from the network against its own description before any pixel is read.
+bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts, PlanarImage& image,
+                 std::string& why) {
+  const AVPixelFormat format = av_get_pix_fmt(frame.pixel_format.c_str());
+  if (format == AV_PIX_FMT_NONE) return why = "unknown pixel format " + frame.pixel_format, false;
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(format);
+  if (desc->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_PAL)) {
+    return why = "unsupported pixel format " + frame.pixel_format, false;
+  }
+  if (frame.width <= 0 || frame.height <= 0 || frame.width > kMaxDimension ||
+      frame.height > kMaxDimension || frame.out_width <= 0 || frame.out_height <= 0 ||
+      frame.out_width > kMaxDimension || frame.out_height > kMaxDimension ||
+      frame.out_width % 2 || frame.out_height % 2) {
+    return why = "bad dimensions", false;
+  }
+  const int planes = av_pix_fmt_count_planes(format);
+  if (planes <= 0 || planes > 4 || frame.linesizes.size() != static_cast<std::size_t>(planes) ||
+      frame.plane_sizes.size() != frame.linesizes.size() || parts.size() != 1 + frame.linesizes.size()) {
+    return why = "plane count does not match the pixel format", false;
+  }
+  ptrdiff_t linesizes[4] = {};
+  for (int i = 0; i < planes; ++i) {
+    const int minimum = av_image_get_linesize(format, frame.width, i);
+    if (minimum <= 0 || frame.linesizes[i] < minimum) return why = "linesize too small", false;
+    linesizes[i] = frame.linesizes[i];
+  }
+  size_t sizes[4] = {};
+  if (av_image_fill_plane_sizes(sizes, format, frame.height, linesizes) < 0) {
+    return why = "cannot compute plane sizes", false;
+  }
+  image = PlanarImage{};
+  image.pixel_format = frame.pixel_format;
+  image.width = frame.width;
+  image.height = frame.height;
+  image.color = frame.color;
+  for (int i = 0; i < planes; ++i) {
+    const auto& part = parts[1 + i];
+    if (static_cast<int64_t>(part.size()) != frame.plane_sizes[i] || part.size() < sizes[i]) {
+      return why = "plane " + std::to_string(i) + " has " + std::to_string(part.size()) +
+                   " bytes, its description needs " + std::to_string(sizes[i]),
+             false;
+    }
+    image.data[i] = static_cast<const uint8_t*>(part.data());
+    image.linesize[i] = frame.linesizes[i];
+  }
+  return true;
+}
+
+// The compiled chains of the last few jobs (compiling faceblur loads a cascade).
+class ChainCache {
+ public:
+  filters::Chain* get(const std::string& text, std::string& why) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first == text) {
+        entries_.splice(entries_.begin(), entries_, it);
+        return &entries_.front().second;
+      }
+    }
+    auto parsed = filters::parse_chain(text);
+    if (!parsed.ok()) return why = parsed.error, nullptr;
+    try {
+      entries_.emplace_front(text, filters::Chain(parsed.chain));
+    } catch (const std::exception& e) {
+      return why = e.what(), nullptr;
+    }
+    if (entries_.size() > kChainCacheSize) entries_.pop_back();
+    return &entries_.front().second;
+  }
+
+ private:
+  std::list<std::pair<std::string, filters::Chain>> entries_;
+};
+
+class Worker {
+ public:
+  explicit Worker(Config config) : config_(std::move(config)) {
+    auto endpoint = protocol::parse_tcp_endpoint(config_.registry_endpoint);
+    if (!endpoint) {
+      throw std::invalid_argument("not a tcp://HOST:PORT endpoint: " + config_.registry_endpoint);
+    }
+    registry_host_ = endpoint->host;
+    if (config_.name.empty()) config_.name = default_name();
+    stats_.state = "idle";
+  }
+
+  int run() {
+    spdlog::info("worker {}: joining the cluster at {} ({} filter thread{})", config_.name,
+                 config_.registry_endpoint, config_.threads, config_.threads == 1 ? "" : "s");
+    connect_registry();
+    int64_t next_heartbeat = now_ms();
+    int64_t last_frame_ms = now_ms();
+    while (!stop_requested()) {
+      const int64_t now = now_ms();
+      if (now >= next_heartbeat) {
+        heartbeat(now);
+        next_heartbeat = now + heartbeat_ms_;
+      }
+      if (now - last_registry_answer_ms_ > static_cast<int64_t>(heartbeat_ms_) * liveness_) {
+        spdlog::warn("worker {}: no answer from the registry for {} ms; reconnecting in {} ms",
+                     config_.name, now - last_registry_answer_ms_, reconnect_delay_ms_);
+        std::this_thread::sleep_for(std::chrono::milliseconds(reconnect_delay_ms_));
+        reconnect_delay_ms_ = std::min(reconnect_delay_ms_ * 2, protocol::kReconnectMaxMs);
+        connect_registry();
+        continue;
+      }
+      std::vector<zmq::pollitem_t> items = {{registry_.handle(), 0, ZMQ_POLLIN, 0}};
+      if (frames_) items.push_back({frames_.handle(), 0, ZMQ_POLLIN, 0});
+      const auto wait = std::max<int64_t>(1, std::min<int64_t>(next_heartbeat - now, 200));
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
+      if (items[0].revents & ZMQ_POLLIN) read_registry();
+      if (frames_ && items.size() > 1 && (items[1].revents & ZMQ_POLLIN)) {
+        while (auto parts = protocol::receive(frames_)) {
+          process(*parts);
+          last_frame_ms = now_ms();
+          if (stop_requested()) break;
+        }
+      }
+      // Idle for a while: tell the ventilator so it can take back frames it thinks we hold, and
+      // learn about us again if it restarted.
+      if (frames_ && now_ms() - last_frame_ms > 2 * heartbeat_ms_) {
+        send_ready(config_.credit, true, {}, -1, 0);
+        last_frame_ms = now_ms();
+      }
+    }
+    spdlog::info("worker {}: stopped after {} frames", config_.name, stats_.frames_done);
+    return 0;
+  }
+
+ private:
+  void connect_registry() {
+    registry_ = zmq::socket_t(context_, zmq::socket_type::dealer);
+    protocol::configure(registry_, 100, 100);
+    registry_.set(zmq::sockopt::routing_id, config_.name);
+    registry_.connect(config_.registry_endpoint);
+    say_hello();
+    last_registry_answer_ms_ = now_ms();
+  }
+
+  void say_hello() {
+    protocol::Hello hello{config_.name, host_name(), static_cast<int32_t>(getpid()),
+                          static_cast<int32_t>(std::thread::hardware_concurrency()),
+                          std::string(protocol::kSoftwareVersion)};
+    protocol::send_message(registry_, hello);
+  }
+
+  void read_registry() {
+    while (auto parts = protocol::receive(registry_)) {
+      std::string why;
+      auto envelope = parts->size() == 1 ? protocol::open(parts->front(), &why) : std::nullopt;
+      if (!envelope) {
+        spdlog::warn("worker {}: discarded a message from the registry: {}", config_.name,
+                     why.empty() ? "wrong part count" : why);
+        continue;
+      }
+      last_registry_answer_ms_ = now_ms();
+      reconnect_delay_ms_ = protocol::kReconnectMinMs;
+      switch (envelope->type()) {
+        case protocol::Type::welcome:
+          if (auto welcome = envelope->body<protocol::Welcome>(&why)) on_welcome(*welcome);
+          break;
+        case protocol::Type::reregister:
+          spdlog::info("worker {}: the registry does not know us; saying hello again",
+                       config_.name);
+          say_hello();
+          break;
+        case protocol::Type::heartbeat_ack:
+          break;
+        default:
+          spdlog::warn("worker {}: unexpected message from the registry", config_.name);
+      }
+    }
+  }
+
+  void on_welcome(const protocol::Welcome& welcome) {
+    heartbeat_ms_ = std::clamp(welcome.heartbeat_ms, 100, 60'000);
+    liveness_ = std::clamp(welcome.liveness, 2, 100);
+    const auto frames = protocol::resolve_wildcard(welcome.frames_endpoint, registry_host_);
+    const auto results = protocol::resolve_wildcard(welcome.results_endpoint, registry_host_);
+    if (frames == frames_endpoint_ && results == results_endpoint_ && frames_) {
+      spdlog::info("worker {}: registered again", config_.name);
+      return;
+    }
+    frames_endpoint_ = frames;
+    results_endpoint_ = results;
+    frames_ = zmq::socket_t(context_, zmq::socket_type::dealer);
+    protocol::configure(frames_, 100, 100);
+    frames_.set(zmq::sockopt::routing_id, config_.name);
+    frames_.connect(frames_endpoint_);
+    results_ = zmq::socket_t(context_, zmq::socket_type::push);
+    protocol::configure(results_, kResultsHighWaterMark, 1);
+    results_.connect(results_endpoint_);
+    spdlog::info("worker {}: registered; frames from {}, results to {}", config_.name,
+                 frames_endpoint_, results_endpoint_);
+    send_ready(config_.credit, true, {}, -1, 0);
+  }
+
+  void send_ready(int credit, bool idle, const std::string& job_id, int64_t index,
+                  int64_t filter_us) {
+    protocol::send_message(frames_,
+                           protocol::Ready{config_.name, credit, idle, job_id, index, filter_us});
+  }
+
+  void heartbeat(int64_t now) {
+    const double seconds = std::max<int64_t>(1, now - last_heartbeat_ms_) / 1000.0;
+    const double recent_fps = (stats_.frames_done - frames_at_last_heartbeat_) / seconds;
+    stats_.fps = last_heartbeat_ms_ == 0 ? 0 : recent_fps;
+    stats_.cpu_percent = sampler_.cpu_percent();
+    stats_.rss_bytes = ProcessSampler::rss_bytes();
+    if (now - last_frame_done_ms_ > 2000) {
+      stats_.state = "idle";
+      stats_.current_job.clear();
+    }
+    frames_at_last_heartbeat_ = stats_.frames_done;
+    last_heartbeat_ms_ = now;
+    protocol::send_message(registry_, protocol::Heartbeat{config_.name, stats_});
+  }
+
+  void process(protocol::Parts& parts) {
+    std::string why;
+    auto envelope = parts.empty() ? std::nullopt : protocol::open(parts.front(), &why);
+    std::optional<protocol::Frame> frame;
+    if (envelope) frame = envelope->body<protocol::Frame>(&why);
+    PlanarImage image;
+    if (!frame || !check_frame(*frame, parts, image, why)) {
+      spdlog::warn("worker {}: discarded a frame message: {}", config_.name, why);
+      send_ready(1, false, {}, -1, 0);
+      return;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    filters::Chain* chain = chains_.get(frame->chain, why);
+    zmq::message_t pixels(yuv420p_size(frame->out_width, frame->out_height));
+    auto* out = static_cast<uint8_t*>(pixels.data());
+    try {
+      if (!chain) throw std::invalid_argument(why);
+      processor_.process(image, *chain, frame->out_width, frame->out_height, out);
+    } catch (const std::exception& e) {
+      spdlog::error("worker {}: job {} frame {}: {}", config_.name, frame->job_id, frame->index,
+                    e.what());
+      send_ready(1, false, {}, -1, 0);
+      return;
+    }
+    const auto filter_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::steady_clock::now() - started)
+                               .count();
+    protocol::Result result{frame->job_id,     frame->index,     frame->pts, frame->out_width,
+                            frame->out_height, config_.name,     filter_us};
+    protocol::Parts out_parts;
+    out_parts.push_back(protocol::pack(result));
+    out_parts.push_back(std::move(pixels));
+    // Blocks while the sink is slow or away: back-pressure, not loss. Heartbeats pause meanwhile,
+    // which is what a stalled worker should look like.
+    while (!protocol::send(results_, out_parts, true)) {
+      if (stop_requested()) return;
+      zmq::pollitem_t item{results_.handle(), 0, ZMQ_POLLOUT, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(200));
+    }
+    ++stats_.frames_done;
+    stats_.state = "busy";
+    stats_.current_job = frame->job_id;
+    stats_.filter_ms = 0.9 * stats_.filter_ms + 0.1 * (filter_us / 1000.0);
+    last_frame_done_ms_ = now_ms();
+    send_ready(1, false, frame->job_id, frame->index, filter_us);
+  }
+
+  Config config_;
+  std::string registry_host_;
+  zmq::context_t context_{1};
+  zmq::socket_t registry_;  // DEALER to the registry; owned by this thread like every socket here
+  zmq::socket_t frames_;    // DEALER to the ventilator
+  zmq::socket_t results_;   // PUSH to the sink
+  std::string frames_endpoint_;
+  std::string results_endpoint_;
+  int heartbeat_ms_ = protocol::kHeartbeatIntervalMs;
+  int liveness_ = protocol::kHeartbeatLiveness;
+  int reconnect_delay_ms_ = protocol::kReconnectMinMs;
+  int64_t last_registry_answer_ms_ = 0;
+  int64_t last_heartbeat_ms_ = 0;
+  int64_t last_frame_done_ms_ = 0;
+  int64_t frames_at_last_heartbeat_ = 0;
+  protocol::WorkerStats stats_;
+  ProcessSampler sampler_;
+  ChainCache chains_;
+  FrameProcessor processor_;
+};
+
+}  // namespace
+
+int run(Config config) {
+  cv::setNumThreads(std::max(1, config.threads) == 1 ? 0 : config.threads);
+  Worker worker(std::move(config));
+  return worker.run();
+}
+
+}  // namespace framepipe::worker
