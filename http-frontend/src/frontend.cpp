@@ -1,0 +1,822 @@
+#include "framepipe/http/frontend.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "cluster_link.hpp"
+#include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/signals.hpp"
+#include "framepipe/worker/filters.hpp"
+#include "job_store.hpp"
+#include "log.hpp"
+#include "names.hpp"
+#include "render.hpp"
+#include "task_pool.hpp"
+#include "unique_fd.hpp"
+#include "upload.hpp"
+
+namespace framepipe::http {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr std::array<std::string_view, 9> kPresets = {
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"};
+constexpr int kMaxCrf = 51;
+constexpr std::string_view kJobsRoute = "/api/jobs";
+// A Content-Length may exceed the file limit by this much: multipart headers and small fields.
+constexpr int64_t kMultipartAllowanceBytes = 1 << 20;
+// Slow clients hold a thread at most this long per read or write.
+constexpr time_t kReadTimeoutSeconds = 10;
+constexpr time_t kWriteTimeoutSeconds = 10;
+constexpr time_t kKeepAliveTimeoutSeconds = 5;
+// Accepted connections waiting for a thread, per thread (then the acceptor waits).
+constexpr size_t kQueuedConnectionsPerThread = 4;
+// A result is streamed from disk in pieces of this size.
+constexpr size_t kResultChunkBytes = 256 << 10;
+constexpr auto kStopPollInterval = std::chrono::milliseconds(100);
+
+// When the current request started (0: not recorded), for the request log line. Each request is
+// handled from start to end on one pool thread.
+thread_local int64_t request_started_ms = 0;
+
+// ----------------------------------------------------------------------------------------------
+// Small helpers
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(dump(body), "application/json");
+}
+
+void refuse(httplib::Response& res, const Refusal& refusal) {
+  send_json(res, refusal.status, json{{"error", refusal.message}});
+}
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t");
+  return text.substr(first, last - first + 1);
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Compares in time independent of where the texts differ (the length is not secret).
+bool same_secret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char difference = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    difference |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return difference == 0;
+}
+
+std::optional<int64_t> parse_non_negative(std::string_view text) {
+  text = trim(text);
+  int64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < 0) return std::nullopt;
+  return value;
+}
+
+// The request's Content-Length: nothing when absent, an error when malformed.
+std::variant<std::optional<int64_t>, Refusal> content_length(const httplib::Request& req) {
+  if (!req.has_header("Content-Length")) return std::optional<int64_t>{};
+  auto value = parse_non_negative(req.get_header_value("Content-Length"));
+  if (!value) return Refusal{400, "malformed Content-Length"};
+  return value;
+}
+
+bool is_result_path(std::string_view path) {
+  return path.starts_with("/api/jobs/") && path.ends_with("/result");
+}
+
+// httplib 0.11 applies the request's Range header to every response body (even JSON and error
+// bodies) and does not check ranges against the content length. Ranges are handled here, on the
+// one route that supports them, so httplib's parsed copy is taken out of its (non-const) request
+// object before it can act on it.
+httplib::Ranges take_ranges(const httplib::Request& req) {
+  return std::exchange(const_cast<httplib::Request&>(req).ranges, {});
+}
+
+std::string new_job_id() {
+  std::random_device device;  // 32 bits per call, from the OS (/dev/urandom or RDRAND)
+  std::string id;
+  for (int i = 0; i < 4; ++i) {
+    char text[9];
+    std::snprintf(text, sizeof text, "%08x", static_cast<unsigned>(device()));
+    id += text;
+  }
+  return id;
+}
+
+bool looks_like_job_id(std::string_view name) {
+  return name.size() == 32 && std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Removes a directory tree; failures are logged, never thrown.
+void remove_tree(const fs::path& path) {
+  std::error_code error;
+  fs::remove_all(path, error);
+  if (error) log().warn("cannot remove {}: {}", path.string(), error.message());
+}
+
+void remove_file(const fs::path& path) {
+  std::error_code error;
+  fs::remove(path, error);
+  if (error) log().warn("cannot remove {}: {}", path.string(), error.message());
+}
+
+// Removes a directory when it goes out of scope, unless kept.
+class DirectoryGuard {
+ public:
+  explicit DirectoryGuard(fs::path path) : path_(std::move(path)) {}
+  ~DirectoryGuard() {
+    if (!kept_) remove_tree(path_);
+  }
+  DirectoryGuard(const DirectoryGuard&) = delete;
+  DirectoryGuard& operator=(const DirectoryGuard&) = delete;
+  void keep() { kept_ = true; }
+
+ private:
+  fs::path path_;
+  bool kept_ = false;
+};
+
+// Unfinished jobs created before each job of `jobs` (sorted newest first), in the same order.
+std::vector<int> jobs_ahead(const std::vector<Job>& jobs) {
+  std::vector<int> ahead(jobs.size(), 0);
+  int unfinished = 0;
+  for (size_t i = jobs.size(); i-- > 0;) {
+    ahead[i] = unfinished;
+    if (!is_final(jobs[i].state)) ++unfinished;
+  }
+  return ahead;
+}
+
+// Resolves one parsed range (-1 for an absent bound) against a size: the first and last byte, or
+// nothing when it cannot be satisfied.
+std::optional<std::pair<int64_t, int64_t>> resolve_range(const httplib::Range& range,
+                                                         int64_t size) {
+  int64_t first = range.first;
+  int64_t last = range.second;
+  if (first < 0 && last < 0) return std::nullopt;
+  if (first < 0) {  // "-N": the last N bytes
+    if (last == 0 || size == 0) return std::nullopt;
+    first = std::max<int64_t>(0, size - last);
+    last = size - 1;
+  } else {
+    if (first >= size) return std::nullopt;
+    if (last < 0 || last >= size) last = size - 1;
+  }
+  return std::make_pair(first, last);
+}
+
+// The mp4 of a finished job, read with pread() by the response's content provider (which
+// httplib copies, so the state is shared).
+struct ResultReader {
+  UniqueFd fd;
+  int64_t first_byte = 0;
+  std::vector<char> buffer;
+};
+
+// ----------------------------------------------------------------------------------------------
+
+class Frontend {
+ public:
+  explicit Frontend(const Config& config);
+  void install(httplib::Server& server);
+
+ private:
+  // Checks every request before routing. Nothing means "go on".
+  std::optional<Refusal> gate(const httplib::Request& req) const;
+  // Checks an upload before its body is read.
+  std::optional<Refusal> precheck_upload(const httplib::Request& req) const;
+
+  void create_job(const httplib::Request& req, httplib::Response& res,
+                  const httplib::ContentReader& reader);
+  void list_jobs(httplib::Response& res) const;
+  void get_job(const std::string& id, httplib::Response& res) const;
+  void delete_job(const std::string& id, httplib::Response& res);
+  void get_result(const httplib::Request& req, const std::string& id, httplib::Response& res);
+  void get_workers(httplib::Response& res) const;
+  void get_health(httplib::Response& res) const;
+
+  void on_submit_reply(const protocol::SubmitReply& reply);
+  void on_progress(const protocol::JobProgress& progress);
+
+  ViewContext view_context(const ClusterSnapshot& cluster) const;
+  fs::path job_directory(const std::string& id) const { return jobs_directory_ / id; }
+  void sweep_job_directories();
+
+  const Config config_;
+  const fs::path data_directory_;  // absolute
+  const fs::path jobs_directory_;  // data_directory_/jobs
+  const std::string filter_catalogue_;
+  JobStore store_;
+  ClusterEndpoints endpoints_;
+  std::unique_ptr<ClusterLink> link_;  // last: its thread calls back into store_
+};
+
+fs::path prepare_data_directory(const std::string& data_dir) {
+  const fs::path absolute = fs::absolute(data_dir).lexically_normal();
+  std::error_code error;
+  fs::create_directories(absolute / "jobs", error);
+  if (error) {
+    throw std::runtime_error("cannot use the data directory " + absolute.string() + ": " +
+                             error.message());
+  }
+  return absolute;
+}
+
+Frontend::Frontend(const Config& config)
+    : config_(config),
+      data_directory_(prepare_data_directory(config.data_dir)),
+      jobs_directory_(data_directory_ / "jobs"),
+      filter_catalogue_(filters::catalogue_json()),
+      store_(data_directory_ / "framepipe.db", protocol::unix_ms()),
+      endpoints_{config.registry_endpoint, config.control_endpoint, config.progress_endpoint} {
+  for (const std::string& id : store_.interrupted()) {
+    log().info("job {} failed: {}", id, kInterruptedError);
+  }
+  sweep_job_directories();
+  link_ = std::make_unique<ClusterLink>(
+      endpoints_, ClusterEvents{[this](const auto& reply) { on_submit_reply(reply); },
+                                [this](const auto& progress) { on_progress(progress); }});
+}
+
+// Leftovers of a previous run: uploads cut off by a crash, inputs of finished jobs, files of failed
+// or canceled jobs.
+void Frontend::sweep_job_directories() {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(jobs_directory_, error)) {
+    const std::string name = entry.path().filename().string();
+    if (!looks_like_job_id(name)) continue;
+    const auto job = store_.find(name);
+    if (!job || job->state == JobState::failed || job->state == JobState::canceled) {
+      remove_tree(entry.path());
+    } else if (job->state == JobState::done && !job->input_path.empty()) {
+      if (fs::exists(job->input_path, error)) remove_file(job->input_path);
+    }
+  }
+  if (error) log().warn("cannot list {}: {}", jobs_directory_.string(), error.message());
+}
+
+ViewContext Frontend::view_context(const ClusterSnapshot& cluster) const {
+  return ViewContext{protocol::now_ms(), &cluster, config_.worker_command,
+                     config_.control_endpoint};
+}
+
+std::optional<Refusal> Frontend::gate(const httplib::Request& req) const {
+  const std::string_view path = req.path;
+  if (!config_.api_token.empty() && req.method != "OPTIONS" &&
+      (path == "/api" || path.starts_with("/api/"))) {
+    std::string_view authorization = trim(req.get_header_value("Authorization"));
+    bool authorized = false;
+    if (authorization.size() > 7 && equals_ignoring_case(authorization.substr(0, 7), "Bearer ")) {
+      authorized = same_secret(trim(authorization.substr(7)), config_.api_token);
+    } else if (req.method == "GET" && is_result_path(path) && req.has_param("access_token")) {
+      // A <video> element cannot send headers; the result alone also takes the token in the query.
+      authorized = same_secret(req.get_param_value("access_token"), config_.api_token);
+    }
+    if (!authorized) return Refusal{401, "missing or wrong API token (Authorization: Bearer ...)"};
+  }
+  if (req.has_header("Transfer-Encoding") &&
+      !equals_ignoring_case(trim(req.get_header_value("Transfer-Encoding")), "chunked")) {
+    return Refusal{501, "unsupported Transfer-Encoding"};
+  }
+  if (req.has_header("Content-Encoding") &&
+      !equals_ignoring_case(trim(req.get_header_value("Content-Encoding")), "identity")) {
+    // httplib would inflate a compressed body in memory, without a limit.
+    return Refusal{415, "compressed request bodies (Content-Encoding) are not accepted"};
+  }
+  const bool upload = req.method == "POST" && path == kJobsRoute;
+  if (!upload) {
+    auto length = content_length(req);
+    if (auto* refusal = std::get_if<Refusal>(&length)) return *refusal;
+    const auto& declared = std::get<std::optional<int64_t>>(length);
+    if (req.has_header("Transfer-Encoding") || (declared && *declared > 0)) {
+      return Refusal{413, "this request takes no body"};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Refusal> Frontend::precheck_upload(const httplib::Request& req) const {
+  if (!req.is_multipart_form_data()) {
+    return Refusal{415, "expected multipart/form-data with a file field"};
+  }
+  auto length = content_length(req);
+  if (auto* refusal = std::get_if<Refusal>(&length)) return *refusal;
+  const auto& declared = std::get<std::optional<int64_t>>(length);
+  if (declared && *declared > config_.max_upload_bytes + kMultipartAllowanceBytes) {
+    return Refusal{413, "the upload is larger than the limit of " +
+                            std::to_string(config_.max_upload_bytes) + " bytes"};
+  }
+  const auto available = free_disk_bytes(jobs_directory_);
+  if (available && *available - declared.value_or(0) < config_.min_free_disk_bytes) {
+    return Refusal{507, "not enough free disk space for this upload (" +
+                            std::to_string(*available) + " bytes free, " +
+                            std::to_string(config_.min_free_disk_bytes) + " kept in reserve)"};
+  }
+  return std::nullopt;
+}
+
+void Frontend::install(httplib::Server& server) {
+  server.set_expect_100_continue_handler([this](const httplib::Request& req,
+                                                httplib::Response& res) {
+    request_started_ms = protocol::now_ms();
+    auto refusal = gate(req);
+    if (!refusal && req.method == "POST" && req.path == kJobsRoute) refusal = precheck_upload(req);
+    if (!refusal) return 100;
+    take_ranges(req);
+    refuse(res, *refusal);
+    return refusal->status;
+  });
+
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    request_started_ms = protocol::now_ms();
+    if (!is_result_path(req.path)) take_ranges(req);
+    if (auto refusal = gate(req)) {
+      if (refusal->status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"framepipe\"");
+      refuse(res, *refusal);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  server.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.has_header("X-Content-Type-Options")) {
+      res.set_header("X-Content-Type-Options", "nosniff");
+    }
+    if (req.path.starts_with("/api/") && !is_result_path(req.path) &&
+        !res.has_header("Cache-Control")) {
+      res.set_header("Cache-Control", "no-store");
+    }
+    if (!config_.cors_origin.empty() && !res.has_header("Access-Control-Allow-Origin")) {
+      res.set_header("Access-Control-Allow-Origin", config_.cors_origin);
+      res.set_header("Vary", "Origin");
+      res.set_header("Access-Control-Expose-Headers",
+                     "Content-Range, Content-Length, Accept-Ranges, Location");
+    }
+  });
+
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    take_ranges(req);
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Handled;
+    std::string message;
+    switch (res.status) {
+      case 400:
+        message = "bad request";
+        break;
+      case 404:
+        message = "not found: " + req.method + " " + req.path;
+        break;
+      case 413:
+        message = "request body too large";
+        break;
+      case 414:
+        message = "request URI too long";
+        break;
+      case 416:
+        message = "invalid Range header";
+        break;
+      default:
+        message = httplib::detail::status_message(res.status);
+        break;
+    }
+    send_json(res, res.status, json{{"error", message}});
+    return httplib::Server::HandlerResponse::Handled;
+  });
+
+  server.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
+        std::string what = "unknown exception";
+        try {
+          if (error) std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        log().error("{} {}: {}", req.method, printable(req.path), what);
+        refuse(res, Refusal{500, "internal error"});
+      });
+
+  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    const int64_t started = std::exchange(request_started_ms, 0);
+    if (started == 0) {
+      log().debug("{} {} -> {} from {}", req.method, printable(req.path), res.status,
+                  req.remote_addr);
+    } else {
+      log().debug("{} {} -> {} from {} in {} ms", req.method, printable(req.path), res.status,
+                  req.remote_addr, protocol::now_ms() - started);
+    }
+  });
+
+  server.Options(R"(.*)", [this](const httplib::Request&, httplib::Response& res) {
+    res.status = 204;
+    res.set_header("Allow", "GET, HEAD, POST, DELETE, OPTIONS");
+    if (!config_.cors_origin.empty()) {
+      res.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS");
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Range");
+      res.set_header("Access-Control-Max-Age", "600");
+    }
+  });
+
+  server.Post(std::string(kJobsRoute), [this](const httplib::Request& req, httplib::Response& res,
+                                              const httplib::ContentReader& reader) {
+    create_job(req, res, reader);
+  });
+  server.Get(std::string(kJobsRoute),
+             [this](const httplib::Request&, httplib::Response& res) { list_jobs(res); });
+  server.Get(R"(/api/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    get_job(req.matches[1], res);
+  });
+  server.Delete(R"(/api/jobs/([^/]+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  delete_job(req.matches[1], res);
+                });
+  server.Get(R"(/api/jobs/([^/]+)/result)",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               get_result(req, req.matches[1], res);
+             });
+  server.Get("/api/workers",
+             [this](const httplib::Request&, httplib::Response& res) { get_workers(res); });
+  server.Get("/api/filters", [this](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.set_content(filter_catalogue_, "application/json");
+  });
+  server.Get("/health",
+             [this](const httplib::Request&, httplib::Response& res) { get_health(res); });
+}
+
+void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
+                          const httplib::ContentReader& reader) {
+  if (auto refusal = precheck_upload(req)) return refuse(res, *refusal);
+
+  const std::string id = new_job_id();
+  const fs::path directory = job_directory(id);
+  std::error_code error;
+  if (!fs::create_directory(directory, error)) {
+    log().error("cannot create {}: {}", directory.string(), error ? error.message() : "exists");
+    return refuse(res, Refusal{500, "cannot create the job directory"});
+  }
+  DirectoryGuard guard(directory);  // an upload that fails leaves nothing behind
+
+  auto received = receive_upload(reader, directory, {config_.max_upload_bytes,
+                                                     config_.min_free_disk_bytes});
+  if (auto* refusal = std::get_if<Refusal>(&received)) {
+    log().debug("upload refused ({}): {}", refusal->status, refusal->message);
+    return refuse(res, *refusal);
+  }
+  const UploadForm& form = std::get<UploadForm>(received);
+
+  const auto parsed = filters::parse_chain(form.filters.value_or(""));
+  if (!parsed.ok()) return refuse(res, Refusal{400, parsed.error});
+  const std::string preset(trim(form.preset.value_or(config_.default_preset)));
+  if (std::find(kPresets.begin(), kPresets.end(), preset) == kPresets.end()) {
+    return refuse(res, Refusal{400, "unknown preset \"" + preset +
+                                        "\"; use one of ultrafast, superfast, veryfast, faster, "
+                                        "fast, medium, slow, slower, veryslow"});
+  }
+  int crf = config_.default_crf;
+  if (form.crf && !trim(*form.crf).empty()) {
+    const auto value = parse_non_negative(*form.crf);
+    if (!value || *value > kMaxCrf) return refuse(res, Refusal{400, "crf must be 0..51"});
+    crf = static_cast<int>(*value);
+  }
+
+  Job job;
+  job.id = id;
+  job.state = JobState::queued;
+  job.filters = filters::canonical(parsed.chain);
+  job.preset = preset;
+  job.crf = crf;
+  job.created_unix_ms = protocol::unix_ms();
+  job.input_name = form.input_name;
+  job.input_path = form.input_path.string();
+  job.output_path = (directory / "output.mp4").string();
+  job.input_bytes = form.input_bytes;
+  store_.add(job);
+
+  protocol::SubmitJob submit;
+  submit.job_id = job.id;
+  submit.input_path = job.input_path;
+  submit.output_path = job.output_path;
+  submit.chain = job.filters;
+  submit.preset = job.preset;
+  submit.crf = job.crf;
+  if (!link_->submit(submit)) {
+    store_.erase(id);
+    return refuse(res, Refusal{503, "the cluster link is overloaded; try again shortly"});
+  }
+  guard.keep();
+  log().info("job {} created: \"{}\" ({} bytes), filters {}, preset {}, crf {}", id,
+             printable(job.input_name), job.input_bytes, job.filters, job.preset, job.crf);
+
+  const ClusterSnapshot cluster = link_->snapshot();
+  const auto jobs = store_.list();
+  const auto ahead = jobs_ahead(jobs);
+  int mine = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].id == id) mine = ahead[i];
+  }
+  res.set_header("Location", std::string(kJobsRoute) + "/" + id);
+  send_json(res, 201, job_json(job, view_context(cluster), mine));
+}
+
+void Frontend::list_jobs(httplib::Response& res) const {
+  const ClusterSnapshot cluster = link_->snapshot();
+  const ViewContext context = view_context(cluster);
+  const auto jobs = store_.list();
+  const auto ahead = jobs_ahead(jobs);
+  json out = json::array();
+  for (size_t i = 0; i < jobs.size(); ++i) out.push_back(job_json(jobs[i], context, ahead[i]));
+  send_json(res, 200, out);
+}
+
+void Frontend::get_job(const std::string& id, httplib::Response& res) const {
+  const ClusterSnapshot cluster = link_->snapshot();
+  const auto jobs = store_.list();
+  const auto ahead = jobs_ahead(jobs);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].id == id) return send_json(res, 200, job_json(jobs[i], view_context(cluster), ahead[i]));
+  }
+  refuse(res, Refusal{404, "no such job"});
+}
+
+void Frontend::delete_job(const std::string& id, httplib::Response& res) {
+  const auto job = store_.find(id);
+  if (!job) return refuse(res, Refusal{404, "no such job"});
+  const ClusterSnapshot cluster = link_->snapshot();
+  const Update update = store_.cancel(id, protocol::unix_ms());
+  if (update == Update::state_changed) {
+    // Active: stop it in the cluster and keep the record, as canceled.
+    if (!link_->cancel(id)) log().warn("job {}: command queue full, CancelJob not sent", id);
+    remove_tree(job_directory(id));
+    log().info("job {} canceled", id);
+    const auto canceled = store_.find(id);
+    return send_json(res, 200, job_json(canceled.value_or(*job), view_context(cluster), 0));
+  }
+  // Finished (or it finished meanwhile): forget it and its files.
+  const auto last = store_.find(id).value_or(*job);
+  store_.erase(id);
+  remove_tree(job_directory(id));
+  log().info("job {} deleted", id);
+  json out = job_json(last, view_context(cluster), 0);
+  out["deleted"] = true;
+  out.erase("result_url");
+  send_json(res, 200, out);
+}
+
+void Frontend::get_result(const httplib::Request& req, const std::string& id,
+                          httplib::Response& res) {
+  const httplib::Ranges ranges = take_ranges(req);
+  const auto job = store_.find(id);
+  if (!job) return refuse(res, Refusal{404, "no such job"});
+  if (job->state != JobState::done) {
+    return refuse(res, Refusal{409, "the job is " + std::string(to_string(job->state)) +
+                                        "; there is no result"});
+  }
+  auto reader = std::make_shared<ResultReader>();
+  reader->fd = UniqueFd(::open(job->output_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat info {};
+  if (reader->fd.get() < 0 || ::fstat(reader->fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    if (errno == ENOENT) return refuse(res, Refusal{410, "the result file is gone"});
+    log().error("job {}: cannot open {}: {}", id, job->output_path, std::strerror(errno));
+    return refuse(res, Refusal{500, "cannot read the result"});
+  }
+  const int64_t size = info.st_size;
+  const std::string whole = "bytes */" + std::to_string(size);
+
+  int64_t first = 0;
+  int64_t length = size;
+  res.status = 200;
+  if (ranges.size() > 1) {
+    res.set_header("Content-Range", whole);
+    return refuse(res, Refusal{416, "only a single byte range is supported"});
+  }
+  if (ranges.size() == 1) {
+    const auto resolved = resolve_range(ranges.front(), size);
+    if (!resolved) {
+      res.set_header("Content-Range", whole);
+      return refuse(res, Refusal{416, "the range is outside the file"});
+    }
+    first = resolved->first;
+    length = resolved->second - resolved->first + 1;
+    res.status = 206;
+    res.set_header("Content-Range", "bytes " + std::to_string(resolved->first) + "-" +
+                                        std::to_string(resolved->second) + "/" +
+                                        std::to_string(size));
+  }
+  res.set_header("Accept-Ranges", "bytes");
+  res.set_header("Content-Disposition",
+                 "inline; filename=\"" + download_name(job->input_name, id) + "\"");
+  if (length == 0) return res.set_content("", "video/mp4");
+
+  reader->first_byte = first;
+  reader->buffer.resize(static_cast<size_t>(std::min<int64_t>(length, kResultChunkBytes)));
+  res.set_content_provider(
+      static_cast<size_t>(length), "video/mp4",
+      [reader](size_t offset, size_t wanted, httplib::DataSink& sink) {
+        if (stop_requested()) return false;
+        const size_t count = std::min(wanted, reader->buffer.size());
+        const ssize_t got = ::pread(reader->fd.get(), reader->buffer.data(), count,
+                                    reader->first_byte + static_cast<off_t>(offset));
+        if (got <= 0) return false;  // the file shrank, or an I/O error: end the response
+        return sink.write(reader->buffer.data(), static_cast<size_t>(got));
+      });
+}
+
+void Frontend::get_workers(httplib::Response& res) const {
+  const ClusterSnapshot cluster = link_->snapshot();
+  send_json(res, 200, workers_json(cluster, protocol::now_ms()));
+}
+
+void Frontend::get_health(httplib::Response& res) const {
+  const ClusterSnapshot cluster = link_->snapshot();
+  bool healthy = false;
+  const json body = health_json(cluster, endpoints_, protocol::now_ms(), healthy);
+  send_json(res, healthy ? 200 : 503, body);
+}
+
+void Frontend::on_submit_reply(const protocol::SubmitReply& reply) {
+  if (reply.accepted) {
+    MediaInfo info;
+    info.frames_estimate = reply.frames_estimate;
+    info.width = reply.width;
+    info.height = reply.height;
+    info.out_width = reply.out_width;
+    info.out_height = reply.out_height;
+    info.duration_seconds = reply.duration_seconds;
+    info.video_codec = reply.video_codec;
+    info.audio_codec = reply.audio_codec;
+    if (store_.accept(reply.job_id, info) == Update::unknown_job) {
+      log().debug("SubmitReply for unknown job {}", printable(reply.job_id));
+    } else {
+      log().debug("job {} accepted by the ventilator", reply.job_id);
+    }
+    return;
+  }
+  if (store_.reject(reply.job_id, reply.error, protocol::unix_ms()) == Update::state_changed) {
+    log().info("job {} failed: the ventilator refused it: {}", reply.job_id, reply.error);
+    remove_tree(job_directory(reply.job_id));
+  }
+}
+
+void Frontend::on_progress(const protocol::JobProgress& progress) {
+  const auto state = parse_job_state(progress.state);
+  if (!state || *state == JobState::queued) {
+    log().warn("job {}: ignored progress with state \"{}\"", printable(progress.job_id),
+               printable(progress.state));
+    return;
+  }
+  ProgressReport report;
+  report.state = *state;
+  report.frames_done = progress.frames_done;
+  report.frames_total = progress.frames_total;
+  report.fps = progress.fps;
+  report.error = progress.error;
+  report.output_bytes = progress.output_bytes;
+  if (store_.report(progress.job_id, report, protocol::unix_ms()) != Update::state_changed) return;
+
+  const auto job = store_.find(progress.job_id);
+  if (!job) return;
+  switch (job->state) {
+    case JobState::running:
+      log().info("job {} running", job->id);
+      break;
+    case JobState::done:
+      log().info("job {} done: {} frames, {} bytes", job->id, job->frames_done, job->output_bytes);
+      remove_file(job->input_path);
+      break;
+    case JobState::failed:
+      log().info("job {} failed: {}", job->id, job->error.value_or(""));
+      remove_tree(job_directory(job->id));
+      break;
+    case JobState::canceled:
+      log().info("job {} canceled by the cluster", job->id);
+      remove_tree(job_directory(job->id));
+      break;
+    case JobState::queued:
+      break;
+  }
+}
+
+void validate(const Config& config) {
+  if (config.port < 1 || config.port > 65535) {
+    throw std::invalid_argument("port must be 1..65535");
+  }
+  if (config.threads < 1 || config.threads > 1024) {
+    throw std::invalid_argument("threads must be 1..1024");
+  }
+  if (config.max_upload_bytes < 1) throw std::invalid_argument("max_upload_bytes must be positive");
+  if (config.min_free_disk_bytes < 0) {
+    throw std::invalid_argument("min_free_disk_bytes must not be negative");
+  }
+  if (std::find(kPresets.begin(), kPresets.end(), config.default_preset) == kPresets.end()) {
+    throw std::invalid_argument("unknown default preset " + config.default_preset);
+  }
+  if (config.default_crf < 0 || config.default_crf > kMaxCrf) {
+    throw std::invalid_argument("default crf must be 0..51");
+  }
+}
+
+void log_config(const Config& config) {
+  log().info(
+      "http: listening on {}:{}, data {}, registry {}, ventilator {}, sink {}, max upload {} "
+      "bytes, min free disk {} bytes, default preset {} crf {}, {} threads, API token {}, CORS "
+      "origin {}",
+      config.bind_host, config.port, config.data_dir, config.registry_endpoint,
+      config.control_endpoint, config.progress_endpoint, config.max_upload_bytes,
+      config.min_free_disk_bytes, config.default_preset, config.default_crf, config.threads,
+      config.api_token.empty() ? "off" : "on",
+      config.cors_origin.empty() ? "off" : config.cors_origin);
+}
+
+}  // namespace
+
+int run(const Config& config) {
+  validate(config);
+  log_config(config);
+  Frontend frontend(config);
+
+  httplib::Server server;
+  const auto threads = static_cast<size_t>(config.threads);
+  // httplib takes ownership of the queue it is given (and deletes it when listening ends).
+  server.new_task_queue = [threads] {
+    return new BoundedTaskPool(threads, threads * kQueuedConnectionsPerThread);
+  };
+  // httplib's default sets SO_REUSEPORT, which would let a second server bind the same port.
+  server.set_socket_options([](int socket) {
+    int yes = 1;
+    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  server.set_read_timeout(kReadTimeoutSeconds, 0);
+  server.set_write_timeout(kWriteTimeoutSeconds, 0);
+  server.set_keep_alive_timeout(kKeepAliveTimeoutSeconds);
+  // One request per connection: a refused upload's unread body is never parsed as a next request,
+  // and idle keep-alive connections cannot hold pool threads.
+  server.set_keep_alive_max_count(1);
+  server.set_payload_max_length(
+      static_cast<size_t>(config.max_upload_bytes + kMultipartAllowanceBytes));
+  server.set_tcp_nodelay(true);
+  frontend.install(server);
+
+  if (!server.bind_to_port(config.bind_host, config.port)) {
+    throw std::runtime_error("cannot listen on " + config.bind_host + ":" +
+                             std::to_string(config.port));
+  }
+
+  std::jthread watcher([&server](std::stop_token stop) {
+    while (!stop.stop_requested() && !stop_requested()) std::this_thread::sleep_for(kStopPollInterval);
+    // stop() only acts on a running server: wait until listening has begun.
+    while (!stop.stop_requested()) {
+      if (server.is_running()) {
+        server.stop();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  const bool clean = server.listen_after_bind();
+  watcher.request_stop();
+  watcher.join();
+  if (!clean && !stop_requested()) throw std::runtime_error("the HTTP server stopped accepting");
+  log().info("http: stopped");
+  return 0;
+}
+
+}  // namespace framepipe::http

@@ -1,0 +1,65 @@
+"""End to end on one machine: uploads through HTTP, checks frames, timing, audio, and that the
+cluster's frames equal the single-process loop's (same decoder, chain and encoder) exactly."""
+import os
+
+from cluster import (Cluster, check_same_timing, frame_hashes, generate, has_audio, main, probe,
+                     run_locally, workdir)
+
+WORK = workdir('framepipe-pipeline-')
+MP4 = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=25', seconds=4)
+VFR = generate(os.path.join(WORK, 'vfr.mkv'),
+               "testsrc2=size=320x240:rate=30,select='not(eq(mod(n\\,5)\\,3))*not(eq(mod(n\\,7)\\,2))'",
+               seconds=3, codec=('-fps_mode', 'vfr', '-c:v', 'libx264', '-preset', 'veryfast'),
+               audio_codec=('-c:a', 'libvorbis'))
+AVI = generate(os.path.join(WORK, 'in.avi'), 'testsrc=size=352x288:rate=25', seconds=2,
+               codec=('-c:v', 'mpeg4', '-q:v', '4'), audio_codec=('-c:a', 'libmp3lame'))
+
+
+def same_as_single_process(cluster, source, chain):
+    out = cluster.process(source, chain, WORK)
+    check_same_timing(source, out)
+    assert has_audio(out), 'the audio track was lost'
+    reference = run_locally(source, chain, os.path.join(WORK, 'reference.mp4'))
+    assert frame_hashes(out) == frame_hashes(reference), \
+        f"'{chain}': frames differ from the single-process loop"
+    return out
+
+
+with Cluster(workers=2) as cluster:
+    def test_copy_keeps_every_frame_and_the_audio():
+        same_as_single_process(cluster, MP4, 'copy')
+
+    def test_grayscale_equals_single_process():
+        same_as_single_process(cluster, MP4, 'grayscale')
+
+    def test_blur_edges_equals_single_process():
+        same_as_single_process(cluster, MP4, 'blur=sigma=2,edges')
+
+    def test_scale_and_rotate_change_the_size():
+        out = same_as_single_process(cluster, AVI, 'scale=width=176:height=-1,rotate=90')
+        video = [s for s in probe(out)['streams'] if s['codec_type'] == 'video'][0]
+        assert (video['width'], video['height']) == (144, 176), video
+
+    def test_variable_frame_rate_stays_variable_and_vorbis_becomes_aac():
+        out = same_as_single_process(cluster, VFR, 'invert')
+        audio = [s for s in probe(out)['streams'] if s['codec_type'] == 'audio'][0]
+        assert audio['codec_name'] == 'aac', audio
+
+    def test_job_api_fields_and_range():
+        code, job = cluster.submit(MP4, 'sepia')
+        assert code == 201 and job['id'], job
+        final = cluster.wait_job(job['id'])
+        assert final['state'] == 'done', final
+        for field in ('id', 'state', 'frames_done', 'frames_total', 'fps', 'error'):
+            assert field in final, field
+        assert final['frames_done'] == final['frames_total'] == 100, final
+        code, body, headers = cluster.request('GET', f"/api/jobs/{job['id']}/result", None,
+                                              {'Range': 'bytes=10-109'})
+        assert code == 206 and len(body) == 100, (code, len(body))
+        code, jobs = cluster.json('/api/jobs')
+        assert code == 200 and any(j['id'] == job['id'] for j in jobs), jobs
+
+    main([test_copy_keeps_every_frame_and_the_audio, test_grayscale_equals_single_process,
+          test_blur_edges_equals_single_process, test_scale_and_rotate_change_the_size,
+          test_variable_frame_rate_stays_variable_and_vorbis_becomes_aac,
+          test_job_api_fields_and_range])
