@@ -362,6 +362,7 @@ void Frontend::install(httplib::Server& server) {
     if (!refusal && req.method == "POST" && req.path == kJobsRoute) refusal = precheck_upload(req);
     if (!refusal) return 100;
     take_ranges(req);
+    if (refusal->status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"framepipe\"");
     refuse(res, *refusal);
     return refusal->status;
   });
@@ -393,7 +394,8 @@ void Frontend::install(httplib::Server& server) {
     }
   });
 
-  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
+                                                                  httplib::Response& res) {
     take_ranges(req);
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Handled;
     std::string message;
@@ -414,12 +416,12 @@ void Frontend::install(httplib::Server& server) {
         message = "invalid Range header";
         break;
       default:
-        message = httplib::detail::status_message(res.status);
+        message = "HTTP error " + std::to_string(res.status);
         break;
     }
     send_json(res, res.status, json{{"error", message}});
     return httplib::Server::HandlerResponse::Handled;
-  });
+  }));
 
   server.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {

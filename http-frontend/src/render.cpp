@@ -2,7 +2,6 @@
 
 #include <time.h>
 
-#include <cinttypes>
 #include <cstdio>
 
 namespace framepipe::http {
@@ -23,9 +22,9 @@ std::string silence(const PeerStatus& peer, int64_t now_ms) {
   return "no answer for " + std::to_string((now_ms - *peer.last_answer_ms) / 1000) + " s";
 }
 
-std::string format_number(const char* format, double value) {
+std::string fixed(double value, int decimals) {
   char text[64];
-  std::snprintf(text, sizeof text, format, value);
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
   return text;
 }
 
@@ -44,7 +43,7 @@ std::string iso8601(int64_t unix_ms) {
   const time_t seconds = static_cast<time_t>(unix_ms / 1000);
   struct tm utc {};
   gmtime_r(&seconds, &utc);
-  char text[40];
+  char text[64];
   std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(unix_ms % 1000));
@@ -76,24 +75,25 @@ std::string job_message(const Job& job, const ViewContext& context, int jobs_ahe
       if (job.frames_total > 0) {
         text += " of " + std::string(job.frames_total_exact ? "" : "about ") +
                 std::to_string(job.frames_total) + " frames (" +
-                format_number("%.0f", 100.0 * static_cast<double>(job.frames_done) /
-                                          static_cast<double>(job.frames_total)) +
+                fixed(100.0 * static_cast<double>(job.frames_done) /
+                          static_cast<double>(job.frames_total),
+                      0) +
                 "%)";
       } else {
         text += " frames";
       }
-      return text + ", " + format_number("%.1f", job.fps) + " frames/s";
+      return text + ", " + fixed(job.fps, 1) + " frames/s";
     }
     case JobState::done: {
       std::string text = "done: " + std::to_string(job.frames_done) + " frames";
       if (job.started_unix_ms && job.finished_unix_ms) {
-        text += " in " + format_number("%.1f", static_cast<double>(*job.finished_unix_ms -
-                                                                   *job.started_unix_ms) /
-                                                   1000.0) +
+        const double seconds =
+            static_cast<double>(*job.finished_unix_ms - *job.started_unix_ms) / 1000.0;
+        text += " in " + fixed(seconds, 1) +
                 " s";
       }
       return text + ", " +
-             format_number("%.1f", static_cast<double>(job.output_bytes) / (1024.0 * 1024.0)) +
+             fixed(static_cast<double>(job.output_bytes) / (1024.0 * 1024.0), 1) +
              " MiB";
     }
     case JobState::failed:

@@ -28,6 +28,9 @@ constexpr std::array kCopiedAudioCodecs = {AV_CODEC_ID_AAC, AV_CODEC_ID_MP3, AV_
 constexpr int kMaxAudioChannels = 64;         // libswresample's limit
 constexpr int kMaxAudioSampleRate = 768'000;  // above every real format
 constexpr AVRational kFallbackFrameRate{25, 1};
+// Audio that starts before the first picture moves time zero back by at most this much; more
+// is a broken or hostile file, and that audio is then left out of the presentation.
+constexpr double kMaxAudioLeadSeconds = 10.0;
 
 struct OutputContextDeleter {
   void operator()(AVFormatContext* context) const {
@@ -75,24 +78,26 @@ class ChannelLayout {
   throw MediaError(what + ": " + error_string(error));
 }
 
-bool valid_rate(AVRational rate) { return rate.num > 0 && rate.den > 0; }
+bool valid_rate(AVRational rate) {
+  return rate.num > 0 && rate.den > 0;
+}
 
 // Colour code points that would mislabel a YUV stream become "unspecified".
 void apply_color(const protocol::ColorInfo& color, AVCodecContext& context) {
   const auto space = static_cast<AVColorSpace>(color.space);
-  context.colorspace = av_color_space_name(space) != nullptr && space != AVCOL_SPC_RGB &&
-                               space != AVCOL_SPC_RESERVED
-                           ? space
-                           : AVCOL_SPC_UNSPECIFIED;
+  context.colorspace =
+      av_color_space_name(space) != nullptr && space != AVCOL_SPC_RGB && space != AVCOL_SPC_RESERVED
+          ? space
+          : AVCOL_SPC_UNSPECIFIED;
   context.color_range = color.range == AVCOL_RANGE_MPEG || color.range == AVCOL_RANGE_JPEG
                             ? static_cast<AVColorRange>(color.range)
                             : AVCOL_RANGE_UNSPECIFIED;
   const auto primaries = static_cast<AVColorPrimaries>(color.primaries);
-  context.color_primaries =
-      av_color_primaries_name(primaries) != nullptr && primaries != AVCOL_PRI_RESERVED &&
-              primaries != AVCOL_PRI_RESERVED0
-          ? primaries
-          : AVCOL_PRI_UNSPECIFIED;
+  context.color_primaries = av_color_primaries_name(primaries) != nullptr &&
+                                    primaries != AVCOL_PRI_RESERVED &&
+                                    primaries != AVCOL_PRI_RESERVED0
+                                ? primaries
+                                : AVCOL_PRI_UNSPECIFIED;
   const auto transfer = static_cast<AVColorTransferCharacteristic>(color.transfer);
   context.color_trc = av_color_transfer_name(transfer) != nullptr &&
                               transfer != AVCOL_TRC_RESERVED && transfer != AVCOL_TRC_RESERVED0
@@ -121,8 +126,10 @@ struct AudioTrack {
   PacketPtr packet = make_packet();  // the next source packet when packet_pending
   bool packet_pending = false;
   bool input_ended = false;
-  int64_t origin = 0;                     // output time zero, in the input stream's time base
-  int64_t last_dts = AV_NOPTS_VALUE;      // of the last packet muxed, output time base (copy)
+  int64_t origin = 0;  // output time zero, in the input stream's time base
+  int64_t end = std::numeric_limits<int64_t>::max();  // packets from here on are left out
+  int64_t presentation_start = AV_NOPTS_VALUE;        // first audible sample, input time base
+  int64_t last_dts = AV_NOPTS_VALUE;        // of the last packet muxed, output time base (copy)
   int64_t next_input_dts = AV_NOPTS_VALUE;  // for source packets without timestamps (copy)
   long long damaged_packets = 0;
 
@@ -151,9 +158,13 @@ struct Writer::State {
   CodecContextPtr video_encoder;
   AVStream* video_stream = nullptr;  // owned by output
   int64_t default_frame_ticks = 1;   // one frame at the average rate, in spec.time_base
-  int64_t origin = AV_NOPTS_VALUE;   // pts of the first frame: time zero of the output
-  int64_t last_pts = AV_NOPTS_VALUE;  // the previous frame's pts after moving, from time zero
-  int64_t last_frame_duration = 0;    // the previous frame's own pkt_duration, 0 when unknown
+  Limits limits;
+  // Time zero of the output in spec.time_base: the first frame, or the start of the audio when
+  // that comes earlier. Both streams are measured from it, so their distance stays the source's.
+  int64_t origin = AV_NOPTS_VALUE;
+  int64_t first_pts = AV_NOPTS_VALUE;  // the first frame's pts from time zero
+  int64_t last_pts = AV_NOPTS_VALUE;   // the previous frame's pts after moving, from time zero
+  int64_t last_frame_duration = 0;     // the previous frame's own pkt_duration, 0 when unknown
   // Encoded packets wait here until the frame after theirs tells their duration; the encoder's
   // delay bounds both containers.
   std::deque<PacketPtr> waiting_packets;
@@ -165,7 +176,8 @@ struct Writer::State {
   ~State();
 
   void open_video_encoder();
-  void open_audio(const Limits& limits, std::string& audio_mode);
+  void open_audio(std::string& audio_mode);
+  void set_origin(int64_t first_frame_pts);
   void open_audio_transcoder(AudioTrack& track, std::string& audio_mode);
 
   void drain_video_encoder();
@@ -194,6 +206,7 @@ Writer::State::~State() {
 Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_unique<State>()) {
   State& state = *state_;
   state.spec = spec;
+  state.limits = limits;
   if (spec.width <= 0 || spec.height <= 0 || spec.width % 2 != 0 || spec.height % 2 != 0) {
     throw MediaError("the output frame size " + std::to_string(spec.width) + "x" +
                      std::to_string(spec.height) + " is not positive and even");
@@ -218,7 +231,7 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
   state.output.reset(raw_output);
 
   state.open_video_encoder();
-  if (!spec.audio_source.empty()) state.open_audio(limits, audio_mode_);
+  if (!spec.audio_source.empty()) state.open_audio(audio_mode_);
 
   result = avio_open(&state.output->pb, state.url.c_str(), AVIO_FLAG_WRITE);
   if (result < 0) fail("cannot create " + spec.path, result);
@@ -263,7 +276,7 @@ void Writer::State::open_video_encoder() {
   if (result < 0) fail("cannot describe the video stream", result);
 }
 
-void Writer::State::open_audio(const Limits& limits, std::string& audio_mode) {
+void Writer::State::open_audio(std::string& audio_mode) {
   auto track = std::make_unique<AudioTrack>();
   track->input = open_input(spec.audio_source, limits);
   AVFormatContext& input = *track->input;
@@ -283,6 +296,16 @@ void Writer::State::open_audio(const Limits& limits, std::string& audio_mode) {
     return;
   }
 
+  if (track->input_stream->start_time != AV_NOPTS_VALUE) {
+    // libavformat's start leaves out the samples a decoder drops at the start (Opus pre-skip).
+    track->presentation_start = track->input_stream->start_time;
+    if (parameters.initial_padding > 0 && parameters.sample_rate > 0) {
+      track->presentation_start +=
+          av_rescale_q(parameters.initial_padding, AVRational{1, parameters.sample_rate},
+                       track->input_stream->time_base);
+    }
+  }
+
   bool copy = false;
   for (AVCodecID copied : kCopiedAudioCodecs) copy = copy || parameters.codec_id == copied;
   if (copy) {
@@ -292,7 +315,8 @@ void Writer::State::open_audio(const Limits& limits, std::string& audio_mode) {
     if (result < 0) fail("cannot describe the audio stream", result);
     track->output_stream->codecpar->codec_tag = 0;  // the source container's tag means nothing here
     track->output_stream->time_base = track->input_stream->time_base;
-    // FFmpeg 5.1 still calls FLAC in MP4 experimental; the mapping is standard and browsers play it.
+    // FFmpeg 5.1 still calls FLAC in MP4 experimental; the mapping is standard and browsers play
+    // it.
     if (parameters.codec_id == AV_CODEC_ID_FLAC) {
       output->strict_std_compliance = FF_COMPLIANCE_EXPERIMENTAL;
     }
@@ -326,8 +350,8 @@ void Writer::State::open_audio_transcoder(AudioTrack& track, std::string& audio_
   track.decoder->pkt_timebase = track.input_stream->time_base;
   result = avcodec_open2(track.decoder.get(), decoder, nullptr);
   if (result < 0) {
-    audio_mode = "none (the " + codec_name + " audio cannot be decoded: " + error_string(result) +
-                 ")";
+    audio_mode =
+        "none (the " + codec_name + " audio cannot be decoded: " + error_string(result) + ")";
     track.decoder.reset();
     return;
   }
@@ -374,14 +398,8 @@ void Writer::write(AVFrame* frame) {
                      " yuv420p output");
   }
 
-  // Time zero of the output is the first frame; the audio keeps its distance to it.
-  if (state.origin == AV_NOPTS_VALUE) {
-    state.origin = frame->pts != AV_NOPTS_VALUE ? frame->pts : 0;
-    if (state.audio) {
-      state.audio->origin =
-          av_rescale_q(state.origin, state.spec.time_base, state.audio->input_stream->time_base);
-    }
-  }
+  if (state.origin == AV_NOPTS_VALUE)
+    state.set_origin(frame->pts != AV_NOPTS_VALUE ? frame->pts : 0);
   int64_t pts = 0;
   if (frame->pts != AV_NOPTS_VALUE) {
     pts = frame->pts - state.origin;
@@ -391,6 +409,8 @@ void Writer::write(AVFrame* frame) {
   if (state.last_pts != AV_NOPTS_VALUE) {
     if (pts <= state.last_pts) pts = state.last_pts + 1;  // never drop a frame
     state.durations[state.last_pts] = pts - state.last_pts;
+  } else {
+    state.first_pts = pts;
   }
   state.last_pts = pts;
   state.last_frame_duration = frame->pkt_duration;
@@ -409,6 +429,28 @@ void Writer::write(AVFrame* frame) {
   state.release_video_packets(false);
 }
 
+void Writer::State::set_origin(int64_t first_frame_pts) {
+  origin = first_frame_pts;
+  if (!audio) return;
+  AudioTrack& track = *audio;
+  const AVRational audio_time_base = track.input_stream->time_base;
+  if (track.presentation_start != AV_NOPTS_VALUE &&
+      av_compare_ts(track.presentation_start, audio_time_base, origin, spec.time_base) < 0) {
+    // Rounded down, so that no audio is cut: the video may start up to one tick after zero.
+    const int64_t audio_start =
+        av_rescale_q_rnd(track.presentation_start, audio_time_base, spec.time_base, AV_ROUND_DOWN);
+    if (static_cast<double>(origin - audio_start) * av_q2d(spec.time_base) <=
+        kMaxAudioLeadSeconds) {
+      origin = audio_start;
+    }
+  }
+  track.origin = av_rescale_q(origin, spec.time_base, audio_time_base);
+  // Audio is not read beyond the longest video the limits allow.
+  track.end =
+      track.origin + av_rescale_q(static_cast<int64_t>(limits.max_duration_seconds * AV_TIME_BASE),
+                                  AV_TIME_BASE_Q, audio_time_base);
+}
+
 void Writer::finish() {
   State& state = *state_;
   if (state.finished) return;
@@ -417,7 +459,8 @@ void Writer::finish() {
   // The last frame lasts as long as it says, or as long as the average frame.
   int64_t last_duration = state.last_frame_duration;
   if (last_duration <= 0 && frames_written_ > 1) {
-    last_duration = (state.last_pts + (frames_written_ - 1) / 2) / (frames_written_ - 1);
+    last_duration =
+        (state.last_pts - state.first_pts + (frames_written_ - 1) / 2) / (frames_written_ - 1);
   }
   if (last_duration <= 0) last_duration = state.default_frame_ticks;
   state.durations[state.last_pts] = last_duration;
@@ -481,9 +524,15 @@ void Writer::State::advance_audio(int64_t time, AVRational time_base, bool to_en
     if (!track.packet_pending && !read_audio_packet(track)) break;
     const AVPacket& packet = *track.packet;
     const int64_t source_time = packet.dts != AV_NOPTS_VALUE ? packet.dts : packet.pts;
+    if (source_time != AV_NOPTS_VALUE && source_time >= track.end) {
+      av_packet_unref(track.packet.get());
+      track.packet_pending = false;
+      track.input_ended = true;
+      break;
+    }
     if (!to_end && source_time != AV_NOPTS_VALUE &&
-        av_compare_ts(source_time - track.origin, track.input_stream->time_base, time,
-                      time_base) > 0) {
+        av_compare_ts(source_time - track.origin, track.input_stream->time_base, time, time_base) >
+            0) {
       return;  // this packet belongs after the video written so far
     }
     if (track.transcode) {
@@ -537,7 +586,13 @@ void Writer::State::copy_audio_packet(AudioTrack& track) {
     return;
   }
   track.last_dts = packet.dts;
-  mux(packet);
+  // The muxer parses copied packets (ADTS headers of AAC from MPEG-TS): a damaged one is skipped.
+  const int result = av_interleaved_write_frame(output.get(), &packet);
+  if (result == AVERROR_INVALIDDATA) {
+    ++track.damaged_packets;
+  } else if (result < 0) {
+    fail("cannot write to " + spec.path, result);
+  }
 }
 
 void Writer::State::transcode_audio_packet(AudioTrack& track, const AVPacket* packet) {
@@ -571,16 +626,16 @@ void Writer::State::resample_audio_frame(AudioTrack& track, const AVFrame* frame
   if (frame != nullptr) {
     if (frame->nb_samples <= 0) return;
     if (track.next_pts == AV_NOPTS_VALUE) {
-      const int64_t timestamp =
-          frame->best_effort_timestamp != AV_NOPTS_VALUE ? frame->best_effort_timestamp
-                                                         : track.origin;
-      track.next_pts = av_rescale_q(timestamp - track.origin, track.input_stream->time_base,
-                                    encoder.time_base);
+      const int64_t timestamp = frame->best_effort_timestamp != AV_NOPTS_VALUE
+                                    ? frame->best_effort_timestamp
+                                    : track.origin;
+      track.next_pts =
+          av_rescale_q(timestamp - track.origin, track.input_stream->time_base, encoder.time_base);
     }
-    const bool same_input = track.resampler && frame->format == track.resampler_input_format &&
-                            frame->sample_rate == track.resampler_input_rate &&
-                            av_channel_layout_compare(&frame->ch_layout,
-                                                      &track.resampler_input_layout.get()) == 0;
+    const bool same_input =
+        track.resampler && frame->format == track.resampler_input_format &&
+        frame->sample_rate == track.resampler_input_rate &&
+        av_channel_layout_compare(&frame->ch_layout, &track.resampler_input_layout.get()) == 0;
     if (!same_input) {
       if (frame->ch_layout.nb_channels <= 0 || frame->ch_layout.nb_channels > kMaxAudioChannels ||
           frame->sample_rate <= 0 || frame->sample_rate > kMaxAudioSampleRate) {
@@ -591,10 +646,10 @@ void Writer::State::resample_audio_frame(AudioTrack& track, const AVFrame* frame
       track.resampler_input_format = frame->format;
       track.resampler_input_rate = frame->sample_rate;
       SwrContext* resampler = nullptr;
-      int result = swr_alloc_set_opts2(
-          &resampler, &encoder.ch_layout, encoder.sample_fmt, encoder.sample_rate,
-          track.resampler_input_layout.pointer(), static_cast<AVSampleFormat>(frame->format),
-          frame->sample_rate, 0, nullptr);
+      int result = swr_alloc_set_opts2(&resampler, &encoder.ch_layout, encoder.sample_fmt,
+                                       encoder.sample_rate, track.resampler_input_layout.pointer(),
+                                       static_cast<AVSampleFormat>(frame->format),
+                                       frame->sample_rate, 0, nullptr);
       track.resampler.reset(resampler);
       if (result >= 0) result = swr_init(resampler);
       if (result < 0) fail("cannot convert the audio", result);
@@ -613,10 +668,10 @@ void Writer::State::resample_audio_frame(AudioTrack& track, const AVFrame* frame
   int result = av_channel_layout_copy(&resampled.ch_layout, &encoder.ch_layout);
   if (result >= 0) result = av_frame_get_buffer(&resampled, 0);
   if (result < 0) throw std::bad_alloc();
-  const int converted = swr_convert(
-      track.resampler.get(), resampled.extended_data, capacity,
-      frame != nullptr ? const_cast<const uint8_t**>(frame->extended_data) : nullptr,
-      input_samples);
+  const int converted =
+      swr_convert(track.resampler.get(), resampled.extended_data, capacity,
+                  frame != nullptr ? const_cast<const uint8_t**>(frame->extended_data) : nullptr,
+                  input_samples);
   if (converted < 0) fail("cannot convert the audio", converted);
   if (converted > 0 &&
       av_audio_fifo_write(track.fifo.get(), reinterpret_cast<void**>(resampled.extended_data),

@@ -48,9 +48,13 @@ void CodecContextDeleter::operator()(AVCodecContext* context) const {
   avcodec_free_context(&context);
 }
 
-void FrameDeleter::operator()(AVFrame* frame) const { av_frame_free(&frame); }
+void FrameDeleter::operator()(AVFrame* frame) const {
+  av_frame_free(&frame);
+}
 
-void PacketDeleter::operator()(AVPacket* packet) const { av_packet_free(&packet); }
+void PacketDeleter::operator()(AVPacket* packet) const {
+  av_packet_free(&packet);
+}
 
 FramePtr make_frame() {
   FramePtr frame(av_frame_alloc());

@@ -64,7 +64,9 @@ std::string number(double value) {
   return text;
 }
 
-bool valid_rate(AVRational rate) { return rate.num > 0 && rate.den > 0; }
+bool valid_rate(AVRational rate) {
+  return rate.num > 0 && rate.den > 0;
+}
 
 struct ScalerDeleter {
   void operator()(SwsContext* context) const { sws_freeContext(context); }
@@ -74,12 +76,17 @@ struct ScalerDeleter {
 
 struct Decoder::State {
   Limits limits;
-  FormatContextPtr format;      // owns the streams
-  AVStream* stream = nullptr;   // the decoded video stream, owned by format
+  FormatContextPtr format;     // owns the streams
+  AVStream* stream = nullptr;  // the decoded video stream, owned by format
   CodecContextPtr codec;
   PacketPtr packet = make_packet();
   std::unique_ptr<SwsContext, ScalerDeleter> scaler;  // made when the first frame needs it
-  AVPixelFormat output_format = AV_PIX_FMT_NONE;      // decided at open, or at the first frame
+  // What the scaler was made for. sws_getCachedContext cannot be used: it never matches a
+  // full-range ("yuvj") source and would rebuild the context for every frame.
+  int scaler_width = 0;
+  int scaler_height = 0;
+  int scaler_format = AV_PIX_FMT_NONE;
+  AVPixelFormat output_format = AV_PIX_FMT_NONE;  // decided at open, or at the first frame
   int64_t frame_ticks = 1;  // one frame duration in the stream time base, for missing timestamps
   int64_t previous_pts = AV_NOPTS_VALUE;
   int64_t first_pts = AV_NOPTS_VALUE;
@@ -145,8 +152,8 @@ Decoder::Decoder(const std::string& path, const Limits& limits, int threads)
     info_.duration_seconds = static_cast<double>(format.duration) / AV_TIME_BASE;
   }
   if (info_.duration_seconds > limits.max_duration_seconds) {
-    throw MediaError("the video is " + clock_time(info_.duration_seconds) +
-                     " long; the limit is " + clock_time(limits.max_duration_seconds));
+    throw MediaError("the video is " + clock_time(info_.duration_seconds) + " long; the limit is " +
+                     clock_time(limits.max_duration_seconds));
   }
 
   if (valid_rate(stream.avg_frame_rate)) {
@@ -284,8 +291,7 @@ FramePtr Decoder::State::finish_frame(FramePtr frame, VideoInfo& info, long long
   frame->pts = pts;
   previous_pts = pts;
   if (first_pts == AV_NOPTS_VALUE) first_pts = pts;
-  if (static_cast<double>(pts - first_pts) * av_q2d(info.time_base) >
-      limits.max_duration_seconds) {
+  if (static_cast<double>(pts - first_pts) * av_q2d(info.time_base) > limits.max_duration_seconds) {
     throw MediaError("the video is longer than the limit of " +
                      clock_time(limits.max_duration_seconds));
   }
@@ -310,13 +316,17 @@ FramePtr Decoder::State::convert(const AVFrame& frame, VideoInfo& info) {
     throw MediaError("the video's pixel format " + pixel_format_name(frame.format) +
                      " cannot be converted");
   }
-  SwsContext* scaler_context =
-      sws_getCachedContext(scaler.release(), frame.width, frame.height, source_format, info.width,
-                           info.height, output_format, SWS_BICUBIC, nullptr, nullptr, nullptr);
-  scaler.reset(scaler_context);
-  if (!scaler) {
-    throw MediaError("the video's pixel format " + pixel_format_name(frame.format) +
-                     " cannot be converted");
+  if (!scaler || scaler_width != frame.width || scaler_height != frame.height ||
+      scaler_format != frame.format) {
+    scaler.reset(sws_getContext(frame.width, frame.height, source_format, info.width, info.height,
+                                output_format, SWS_BICUBIC, nullptr, nullptr, nullptr));
+    if (!scaler) {
+      throw MediaError("the video's pixel format " + pixel_format_name(frame.format) +
+                       " cannot be converted");
+    }
+    scaler_width = frame.width;
+    scaler_height = frame.height;
+    scaler_format = frame.format;
   }
 
   FramePtr converted = make_frame();
@@ -332,8 +342,8 @@ FramePtr Decoder::State::convert(const AVFrame& frame, VideoInfo& info) {
   const bool source_full_range =
       frame.color_range == AVCOL_RANGE_JPEG || is_full_range_format(frame.format);
   const bool from_rgb = is_rgb_like(frame.format) && !is_rgb_like(output_format);
-  const int source_space = frame.colorspace == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT
-                                                                     : frame.colorspace;
+  const int source_space =
+      frame.colorspace == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : frame.colorspace;
   const int target_space = from_rgb ? SWS_CS_ITU709 : source_space;
   const bool target_full_range =
       is_full_range_format(output_format) || (!from_rgb && source_full_range);

@@ -28,7 +28,7 @@ namespace {
 
 constexpr int kMaxQueuedJobs = 256;
 constexpr int kMaxWorkerCredit = 16;
-constexpr int kDecodeAhead = 4;           // frames decoded before a worker asks, per job
+constexpr int kDecodeAhead = 4;  // frames decoded before a worker asks, per job
 constexpr int64_t kJobStartRetryMs = 2000;
 constexpr int64_t kJobEndRetryMs = 5000;
 constexpr int64_t kRegistryPollMs = 1000;
@@ -332,8 +332,7 @@ class Ventilator {
         spdlog::info("ventilator: job {} started", job.submit.job_id);
       }
       if (job.window.acknowledge(progress->frames_done) > 0) {
-        job.at_workers.erase(job.at_workers.begin(),
-                             job.at_workers.lower_bound(job.window.done()));
+        job.at_workers.erase(job.at_workers.begin(), job.at_workers.lower_bound(job.window.done()));
       }
       if (progress->state == "done" || progress->state == "failed" ||
           progress->state == "canceled") {
@@ -425,9 +424,9 @@ class Ventilator {
       fail(job, std::string("decoding failed: ") + e.what());
       return false;
     }
-    const double ms = std::chrono::duration<double, std::milli>(
-                          std::chrono::steady_clock::now() - started)
-                          .count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
     decode_ms_ = decode_ms_ == 0 ? ms : 0.98 * decode_ms_ + 0.02 * ms;
     if (!frame) {
       job.end_of_input = true;
@@ -583,7 +582,7 @@ class Ventilator {
   zmq::socket_t control_{context_, zmq::socket_type::router};  // http-frontend
   zmq::socket_t sink_{context_, zmq::socket_type::push};       // JobStart/JobEnd/JobAbort
   zmq::socket_t progress_{context_, zmq::socket_type::sub};    // sink progress
-  zmq::socket_t registry_;                                      // DEALER, ListWorkers
+  zmq::socket_t registry_;                                     // DEALER, ListWorkers
   std::map<std::string, Job> jobs_;
   std::vector<std::string> order_;  // submission order: queued jobs start first come, first served
   std::vector<std::string> pending_forget_;

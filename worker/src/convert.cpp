@@ -7,6 +7,8 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -14,6 +16,7 @@
 #include <opencv2/imgproc.hpp>
 
 extern "C" {
+#include <libavutil/mem.h>
 #include <libavutil/pixdesc.h>
 #include <libavutil/pixfmt.h>
 #include <libswscale/swscale.h>
@@ -183,12 +186,60 @@ Yuv420pPlanes yuv420p_planes(uint8_t* out, int width, int height) {
           {width, width / 2, width / 2, 0}};
 }
 
+struct AvFreeDeleter {
+  void operator()(uint8_t* data) const { av_free(data); }
+};
+
+// A yuv420p picture with 64-byte aligned planes and lines for libswscale to write into. Some of
+// its x86 code stores with aligned instructions and rounds widths up to whole vectors (nv12 to
+// yuv420p crashes on a tightly packed buffer whose chroma lines are not 16-byte aligned), so it
+// never writes straight into the caller's tightly packed buffer.
+class AlignedYuv420p {
+ public:
+  Yuv420pPlanes planes(int width, int height) {
+    constexpr int kAlignment = 64;
+    const auto aligned = [](int bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; };
+    const int luma_linesize = aligned(width);
+    const int chroma_linesize = aligned(width / 2);
+    const std::size_t luma_size = static_cast<std::size_t>(luma_linesize) * height;
+    const std::size_t chroma_size = static_cast<std::size_t>(chroma_linesize) * (height / 2);
+    const std::size_t size = luma_size + 2 * chroma_size + kAlignment;
+    if (size > capacity_) {
+      data_.reset(static_cast<uint8_t*>(av_malloc(size)));
+      if (!data_) throw std::bad_alloc();
+      capacity_ = size;
+    }
+    uint8_t* luma = data_.get();
+    return {{luma, luma + luma_size, luma + luma_size + chroma_size, nullptr},
+            {luma_linesize, chroma_linesize, chroma_linesize, 0}};
+  }
+
+ private:
+  std::unique_ptr<uint8_t, AvFreeDeleter> data_;
+  std::size_t capacity_ = 0;
+};
+
+// Copies the top-left width x height of a 4:2:0 picture given by planes and line sizes.
+void copy_planes(const uint8_t* const* from, const int* from_linesize, const Yuv420pPlanes& to,
+                 int width, int height) {
+  for (int plane = 0; plane < 3; ++plane) {
+    const int plane_width = plane == 0 ? width : width / 2;
+    const int plane_height = plane == 0 ? height : height / 2;
+    for (int row = 0; row < plane_height; ++row) {
+      std::memcpy(to.data[plane] + static_cast<std::ptrdiff_t>(row) * to.linesize[plane],
+                  from[plane] + static_cast<std::ptrdiff_t>(row) * from_linesize[plane],
+                  static_cast<std::size_t>(plane_width));
+    }
+  }
+}
+
 }  // namespace
 
 struct FrameConverter::Cache {
   CachedScaler to_bgr;
   CachedScaler to_yuv;
   CachedScaler copy;
+  AlignedYuv420p scratch;
 };
 
 FrameConverter::FrameConverter() : cache_(std::make_unique<Cache>()) {}
@@ -198,7 +249,9 @@ cv::Mat FrameConverter::to_bgr(const PlanarImage& image) {
   const SourceFormat source = resolve_format(image.pixel_format);
   check_planes(image, source);
   const bool full = source.full_range || is_full_range(image.color);
-  cv::Mat bgr(image.height, image.width, CV_8UC3);
+  // One spare row after the picture absorbs vector stores that run past the last pixel.
+  const cv::Mat buffer(image.height + 1, image.width, CV_8UC3);
+  cv::Mat bgr = buffer.rowRange(0, image.height);
 
   if (source.format == AV_PIX_FMT_GRAY8) {
     // Luma is all there is: expand the range exactly, without a trip through a matrix.
@@ -263,7 +316,9 @@ void FrameConverter::to_yuv420p(const cv::Mat& image, const protocol::ColorInfo&
   set_colour_details(context, resolve_matrix(color.space, width, height), true, full);
   const uint8_t* source[4] = {image.data, nullptr, nullptr, nullptr};
   const int source_linesize[4] = {static_cast<int>(image.step), 0, 0, 0};
-  sws_scale(context, source, source_linesize, 0, height, planes.data, planes.linesize);
+  const Yuv420pPlanes scratch = cache_->scratch.planes(width, height);
+  sws_scale(context, source, source_linesize, 0, height, scratch.data, scratch.linesize);
+  copy_planes(scratch.data, scratch.linesize, planes, width, height);
 }
 
 void FrameConverter::copy_to_yuv420p(const PlanarImage& image, uint8_t* out) {
@@ -278,15 +333,7 @@ void FrameConverter::copy_to_yuv420p(const PlanarImage& image, uint8_t* out) {
   const Yuv420pPlanes planes = yuv420p_planes(out, width, height);
 
   if (source.format == AV_PIX_FMT_YUV420P && image.width >= 2 && image.height >= 2) {
-    for (int plane = 0; plane < 3; ++plane) {
-      const int plane_width = plane == 0 ? width : width / 2;
-      const int plane_height = plane == 0 ? height : height / 2;
-      for (int row = 0; row < plane_height; ++row) {
-        std::memcpy(planes.data[plane] + static_cast<std::ptrdiff_t>(row) * plane_width,
-                    image.data[plane] + static_cast<std::ptrdiff_t>(row) * image.linesize[plane],
-                    static_cast<std::size_t>(plane_width));
-      }
-    }
+    copy_planes(image.data, image.linesize, planes, width, height);
   } else {
     // Reading only the even part of the picture crops it; a one-pixel side is scaled to two.
     const int source_width = image.width >= 2 ? width : image.width;
@@ -298,8 +345,10 @@ void FrameConverter::copy_to_yuv420p(const PlanarImage& image, uint8_t* out) {
     // target range.
     set_colour_details(context, resolve_matrix(image.color.space, width, height), source_full,
                        source.is_rgb ? target_full : source_full);
-    sws_scale(context, image.data, image.linesize, 0, source_height, planes.data,
-              planes.linesize);
+    const Yuv420pPlanes scratch = cache_->scratch.planes(width, height);
+    sws_scale(context, image.data, image.linesize, 0, source_height, scratch.data,
+              scratch.linesize);
+    copy_planes(scratch.data, scratch.linesize, planes, width, height);
   }
 
   // A yuvj* picture whose colour info does not say "full range" is brought to the limited range,

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -158,11 +160,15 @@ std::shared_ptr<cv::CascadeClassifier> load_face_cascade() {
       override_dir != nullptr && *override_dir != '\0' ? override_dir : FRAMEPIPE_CASCADE_DIR;
   const std::string path = dir + "/" + kFaceCascadeFile;
   auto cascade = std::make_shared<cv::CascadeClassifier>();
-  std::string reason = "missing or unreadable";
-  try {
-    if (cascade->load(path) && !cascade->empty()) return cascade;
-  } catch (const cv::Exception& error) {
-    reason = error.what();
+  std::string reason = "no such file";
+  std::error_code error_code;
+  if (std::filesystem::is_regular_file(path, error_code)) {
+    reason = "not a valid cascade";
+    try {
+      if (cascade->load(path) && !cascade->empty()) return cascade;
+    } catch (const cv::Exception& error) {
+      reason = error.what();
+    }
   }
   throw std::runtime_error("faceblur: cannot load the Haar cascade '" + path + "' (" + reason +
                            "); install opencv-data or set FRAMEPIPE_CASCADE_DIR to the folder "

@@ -1,0 +1,553 @@
+#!/usr/bin/env node
+// End-to-end test of framepipe's web pages in Debian's Chromium (driven by playwright-core, which
+// downloads no browser): a real local cluster, a video generated with ffmpeg, an upload through the
+// page's file input with a filter chain chosen in the UI, the job followed to the end through the
+// live events, the result played in the page's <video>, the dashboard, and the "no worker" notice
+// of a cluster without workers.
+//
+// Usage: node tests/browser/e2e.mjs <framepipe-binary> <artifact-dir>
+// Needs: /usr/bin/chromium, ffmpeg, `npm ci` in tests/browser. Prints one line per check and
+// "N passed, M failed" last; exits non-zero when a check failed. Every cluster runs in its own
+// process group and is stopped (SIGTERM to `framepipe up`, then SIGKILL of the group) however the
+// test ends.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const INPUT_SECONDS = 3;
+const DURATION_TOLERANCE_SECONDS = 0.3;
+const CLUSTER_START_MS = 60_000;
+const JOB_TIMEOUT_MS = 180_000;
+const STOP_GRACE_MS = 15_000;
+const WHOLE_RUN_MS = 10 * 60_000;
+
+// ---- Processes and files that must not outlive the test ----
+
+const liveGroups = new Set();  // process group ids of clusters still running
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'framepipe-e2e-'));
+
+function killAllGroups() {
+  for (const group of liveGroups) {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  liveGroups.clear();
+}
+
+process.on('exit', () => {
+  killAllGroups();
+  fs.rmSync(scratch, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    console.error(`e2e: ${signal}, stopping`);
+    process.exit(1);  // the exit handler kills the clusters
+  });
+}
+setTimeout(() => {
+  console.error(`e2e: still running after ${WHOLE_RUN_MS / 1000} s, giving up`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}, WHOLE_RUN_MS).unref();
+
+// ---- Checks ----
+
+const outcomes = [];  // {name, ok, detail}
+
+// Runs one check. `needs`: names of earlier checks it depends on; if one of them did not pass,
+// this check fails as "not run" so the count of checks stays the same on every run.
+async function check(name, fn, needs = []) {
+  const missing = needs.filter((need) => !outcomes.some((outcome) => outcome.name === need && outcome.ok));
+  if (missing.length > 0) {
+    outcomes.push({ name, ok: false, detail: `not run: needs "${missing.join('", "')}"` });
+    console.log(`FAIL ${name}: not run, needs "${missing.join('", "')}"`);
+    return;
+  }
+  const started = Date.now();
+  try {
+    const detail = await fn();
+    outcomes.push({ name, ok: true, detail });
+    console.log(`PASS ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)${detail ? `: ${detail}` : ''}`);
+  } catch (error) {
+    const detail = error && error.message ? error.message.split('\n')[0] : String(error);
+    outcomes.push({ name, ok: false, detail });
+    console.log(`FAIL ${name}: ${detail}`);
+  }
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function waitFor(predicate, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = null;
+  while (Date.now() < deadline) {
+    try {
+      if (await predicate()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${lastError ? ` (last error: ${lastError.message})` : ''}`);
+}
+
+// ---- Ports ----
+
+function bindable(port) {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// The first of `count` consecutive free ports, none of them in `avoid`.
+async function freePortRange(count, avoid) {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    const ports = Array.from({ length: count }, (_, index) => base + index);
+    if (ports.some((port) => avoid.includes(port))) continue;
+    let free = true;
+    for (const port of ports) {
+      if (!(await bindable(port))) {
+        free = false;
+        break;
+      }
+    }
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
+// ---- A local cluster ----
+
+class Cluster {
+  constructor(binary, workers, name) {
+    this.binary = binary;
+    this.workers = workers;
+    this.dir = path.join(scratch, name);
+    this.logPath = path.join(this.dir, 'up.log');
+    this.child = null;
+    this.exit = null;
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  async start() {
+    fs.mkdirSync(this.dir, { recursive: true });
+    this.httpPort = await freePort();
+    this.zmqBase = await freePortRange(5, [this.httpPort]);
+    const log = fs.openSync(this.logPath, 'w');
+    const args = ['up', '--workers', String(this.workers), '--http-port', String(this.httpPort),
+      '--zmq-port-base', String(this.zmqBase), '--data-dir', path.join(this.dir, 'data'),
+      '--bind-host', '127.0.0.1'];
+    this.child = spawn(this.binary, args, { detached: true, stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    const spawnError = new Promise((resolve) => this.child.once('error', resolve));
+    this.child.once('exit', (code, signal) => { this.exit = { code, signal }; });
+    if (this.child.pid) liveGroups.add(this.child.pid);
+    const failed = await Promise.race([spawnError, sleep(100).then(() => null)]);
+    if (failed) throw new Error(`cannot start ${this.binary}: ${failed.message}`);
+
+    await waitFor(async () => {
+      if (this.exit) throw new Error(`framepipe up exited (${JSON.stringify(this.exit)}); log: ${this.logTail()}`);
+      return (await this.status('/health')) === 200;
+    }, CLUSTER_START_MS, 'GET /health to answer 200');
+    if (this.workers > 0) {
+      await waitFor(async () => (await this.json('/api/workers')).length >= this.workers,
+        CLUSTER_START_MS, `${this.workers} worker(s) in GET /api/workers`);
+    }
+  }
+
+  async status(route) {
+    try {
+      const response = await fetch(this.url + route, { signal: AbortSignal.timeout(5000) });
+      await response.arrayBuffer();
+      return response.status;
+    } catch {
+      return 0;
+    }
+  }
+
+  async json(route) {
+    const response = await fetch(this.url + route, { signal: AbortSignal.timeout(10_000) });
+    const body = await response.json();
+    if (!response.ok) throw new Error(`GET ${route}: HTTP ${response.status} ${JSON.stringify(body)}`);
+    return body;
+  }
+
+  logTail(lines = 40) {
+    try {
+      return fs.readFileSync(this.logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  // SIGTERM to `framepipe up`, which stops its processes in order; after a grace period, SIGKILL
+  // of the whole group whatever happened, so that nothing it started outlives the test.
+  async stop() {
+    if (!this.child || !this.child.pid) return;
+    const group = this.child.pid;
+    if (!this.exit) {
+      try {
+        process.kill(group, 'SIGTERM');
+      } catch {
+        // It is gone already.
+      }
+      const deadline = Date.now() + STOP_GRACE_MS;
+      while (!this.exit && Date.now() < deadline) await sleep(100);
+      if (!this.exit) console.error(`e2e: framepipe up (pid ${group}) ignored SIGTERM for ${STOP_GRACE_MS / 1000} s`);
+    }
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // Every process of the group has exited.
+    }
+    const reaped = Date.now() + 5000;  // let Node collect the exit status: no zombie left behind
+    while (!this.exit && Date.now() < reaped) await sleep(50);
+    liveGroups.delete(group);
+    this.child = null;
+  }
+
+  saveLog(artifacts, name) {
+    try {
+      fs.copyFileSync(this.logPath, path.join(artifacts, name));
+    } catch {
+      // Nothing logged.
+    }
+  }
+}
+
+// ---- The test video ----
+
+function makeVideo(file) {
+  const result = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=25:duration=${INPUT_SECONDS}`,
+    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${INPUT_SECONDS}`,
+    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-b:a', '96k', '-shortest', '-movflags', '+faststart', file], { encoding: 'utf8' });
+  if (result.error) throw new Error(`cannot run ffmpeg: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`ffmpeg failed: ${result.stderr.trim()}`);
+}
+
+// ---- The browser ----
+
+// Errors seen in a page: uncaught exceptions and console errors (failed requests included).
+function watchPage(page, label, problems, consoleLog) {
+  page.on('pageerror', (error) => {
+    problems.push(`${label}: uncaught ${error.message}`);
+    consoleLog.push(`[${label}] pageerror ${error.message}`);
+  });
+  page.on('console', (message) => {
+    consoleLog.push(`[${label}] ${message.type()} ${message.text()}`);
+    if (message.type() === 'error') problems.push(`${label}: console error: ${message.text()}`);
+  });
+}
+
+async function main() {
+  const [binaryArgument, artifactArgument] = process.argv.slice(2);
+  if (!binaryArgument || !artifactArgument) {
+    console.error('usage: node tests/browser/e2e.mjs <framepipe-binary> <artifact-dir>');
+    process.exit(2);
+  }
+  const binary = path.resolve(binaryArgument);
+  const artifacts = path.resolve(artifactArgument);
+  fs.mkdirSync(artifacts, { recursive: true });
+  const video = path.join(scratch, 'input.mp4');
+  const problems = [];
+  const consoleLog = [];
+
+  let context = null;
+  const cluster = new Cluster(binary, 1, 'cluster');
+  const idle = new Cluster(binary, 0, 'idle-cluster');
+  const state = { jobId: null, page: null };
+
+  try {
+    await check('test video generated with ffmpeg', async () => {
+      makeVideo(video);
+      return `${fs.statSync(video).size} bytes`;
+    });
+
+    await check('cluster starts (framepipe up --workers 1): /health 200, 1 worker registered', async () => {
+      assert(fs.existsSync(binary), `no such file: ${binary}`);
+      await cluster.start();
+      return `${cluster.url}, ZeroMQ ports from ${cluster.zmqBase}`;
+    });
+
+    await check('Chromium starts with a fresh profile', async () => {
+      assert(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
+      const profile = fs.mkdtempSync(path.join(scratch, 'chromium-profile-'));
+      context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: CHROMIUM_ARGS,
+        viewport: { width: 1280, height: 900 },
+        timeout: 60_000,
+      });
+      context.setDefaultTimeout(30_000);
+      return context.browser() ? context.browser().version() : 'persistent context';
+    });
+
+    const ready = ['cluster starts (framepipe up --workers 1): /health 200, 1 worker registered',
+      'Chromium starts with a fresh profile'];
+
+    await check('jobs page loads the filter catalogue; no "no worker" notice with a worker', async () => {
+      const page = context.pages()[0] || await context.newPage();
+      state.page = page;
+      watchPage(page, 'jobs page', problems, consoleLog);
+      const response = await page.goto(`${cluster.url}/`, { waitUntil: 'load' });
+      assert(response && response.status() === 200, `GET / answered ${response && response.status()}`);
+      await page.waitForFunction(() => {
+        const select = document.querySelector('#add-filter');
+        return select && !select.disabled && [...select.options].some((option) => option.value === 'grayscale');
+      }, null, { timeout: 15_000 });
+      // The worker list arrives by GET /api/workers and the event stream; give both a moment.
+      await page.waitForFunction(() => document.querySelector('.live-status')?.dataset.live === 'live', null, { timeout: 15_000 });
+      await sleep(1500);
+      assert(await page.locator('#no-workers').isHidden(), 'the "no worker" notice is shown although a worker is registered');
+      const count = await page.locator('#add-filter option').count();
+      return `${count} filters`;
+    }, ready);
+
+    await check('chain editor: a typo is reported, the grayscale step gives "grayscale"', async () => {
+      const page = state.page;
+      await page.fill('#chain-text', 'grayscale,nosuchfilter');
+      await page.waitForFunction(() => /unknown filter/.test(document.querySelector('#chain-error').textContent));
+      await page.fill('#chain-text', '');
+      assert((await page.locator('li.step').count()) === 0, 'clearing the chain text left steps behind');
+      await page.selectOption('#add-filter', 'grayscale');
+      await page.click('#add-step');
+      await page.waitForSelector('li.step[data-filter="grayscale"]');
+      const text = await page.inputValue('#chain-text');
+      assert(text === 'grayscale', `chain text is "${text}", expected "grayscale"`);
+      assert((await page.textContent('#chain-error')).trim() === '', 'an error is shown for a valid chain');
+    }, ['jobs page loads the filter catalogue; no "no worker" notice with a worker']);
+
+    await check('upload through the file input: POST /api/jobs answers 201, a job card appears', async () => {
+      const page = state.page;
+      await page.setInputFiles('#file-input', video);
+      const answer = page.waitForResponse((response) => response.request().method() === 'POST' &&
+        new URL(response.url()).pathname === '/api/jobs', { timeout: 60_000 });
+      await page.click('#start-button');
+      const response = await answer;
+      const body = await response.json().catch(() => null);
+      assert(response.status() === 201, `POST /api/jobs answered ${response.status()}: ${JSON.stringify(body)}`);
+      assert(body && body.id, 'the 201 answer has no job id');
+      assert(body.filters && body.filters.includes('grayscale'), `the job's filters are "${body.filters}"`);
+      state.jobId = body.id;
+      await page.waitForSelector(`li.job[data-job-id="${body.id}"]`, { timeout: 10_000 });
+      return `job ${body.id}`;
+    }, ['chain editor: a typo is reported, the grayscale step gives "grayscale"']);
+
+    await check('job card reaches state done and 100% through live events', async () => {
+      const page = state.page;
+      const card = `li.job[data-job-id="${state.jobId}"]`;
+      const final = await page.waitForFunction((selector) => {
+        const element = document.querySelector(selector);
+        const finished = element && ['done', 'failed', 'canceled'].includes(element.dataset.state);
+        return finished ? element.dataset.state : false;
+      }, card, { timeout: JOB_TIMEOUT_MS, polling: 250 }).then((handle) => handle.jsonValue());
+      if (final !== 'done') {
+        const error = await page.locator(`${card} .job-error`).textContent().catch(() => '');
+        throw new Error(`the job ended ${final}: ${error}`);
+      }
+      const value = await page.locator(`${card} progress`).evaluate((bar) => [bar.value, bar.max]);
+      assert(value[0] === value[1], `the progress bar shows ${value[0]} of ${value[1]}`);
+      const percent = (await page.textContent(`${card} .job-percent`)).trim();
+      assert(percent === '100%', `the card shows "${percent}"`);
+      const job = await cluster.json(`/api/jobs/${state.jobId}`);
+      assert(job.state === 'done', `GET /api/jobs/${state.jobId} says ${job.state}`);
+      assert(job.frames_total > 0 && job.frames_done === job.frames_total,
+        `frames_done ${job.frames_done} of frames_total ${job.frames_total}`);
+      return `${job.frames_done} frames`;
+    }, ['upload through the file input: POST /api/jobs answers 201, a job card appears']);
+
+    const finished = ['job card reaches state done and 100% through live events'];
+
+    await check(`result plays in the page's <video>: duration ${INPUT_SECONDS} s ± ${DURATION_TOLERANCE_SECONDS}, time advances`, async () => {
+      const page = state.page;
+      const player = page.locator(`li.job[data-job-id="${state.jobId}"] video`);
+      await player.waitFor({ state: 'attached', timeout: 10_000 });
+      const loaded = await player.evaluate((video) => new Promise((resolve) => {
+        const report = () => resolve({ duration: video.duration, error: video.error && video.error.message });
+        if (video.readyState >= 1) return report();
+        video.addEventListener('loadedmetadata', report, { once: true });
+        video.addEventListener('error', report, { once: true });
+        setTimeout(report, 20_000);
+      }));
+      assert(!loaded.error, `the <video> reports an error: ${loaded.error}`);
+      assert(Number.isFinite(loaded.duration), `no metadata: duration is ${loaded.duration}`);
+      assert(Math.abs(loaded.duration - INPUT_SECONDS) <= DURATION_TOLERANCE_SECONDS,
+        `duration ${loaded.duration} s, expected ${INPUT_SECONDS} ± ${DURATION_TOLERANCE_SECONDS}`);
+      // Muted, so that the autoplay policy allows play() without a user gesture.
+      const played = await player.evaluate(async (video) => {
+        video.muted = true;
+        await video.play();
+        const start = video.currentTime;
+        const deadline = performance.now() + 10_000;
+        while (performance.now() < deadline && video.currentTime < start + 0.5) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        return { start, now: video.currentTime, paused: video.paused, width: video.videoWidth, height: video.videoHeight };
+      });
+      assert(played.now >= played.start + 0.5, `currentTime went from ${played.start} to ${played.now} in 10 s`);
+      assert(played.width > 0 && played.height > 0, `the video has no picture size (${played.width}x${played.height})`);
+      await page.screenshot({ path: path.join(artifacts, 'page.png'), fullPage: true });
+      return `duration ${loaded.duration.toFixed(3)} s, ${played.width}x${played.height}, currentTime ${played.start.toFixed(2)} -> ${played.now.toFixed(2)}`;
+    }, finished);
+
+    await check('download link: ?download=1 answers with Content-Disposition: attachment, Range works', async () => {
+      const page = state.page;
+      const href = await page.locator(`li.job[data-job-id="${state.jobId}"] a[download]`).getAttribute('href');
+      assert(href && href.includes('download=1'), `the download link is "${href}"`);
+      const url = new URL(href, `${cluster.url}/`);
+      const response = await fetch(url, { headers: { Range: 'bytes=0-1023' }, signal: AbortSignal.timeout(10_000) });
+      const body = Buffer.from(await response.arrayBuffer());
+      assert(response.status === 206, `GET ${url.pathname}${url.search} with Range answered ${response.status}`);
+      assert(body.length === 1024, `the range has ${body.length} bytes`);
+      assert(body.subarray(4, 8).toString('latin1') === 'ftyp', 'the result does not start with an MP4 ftyp box');
+      const disposition = response.headers.get('content-disposition') || '';
+      assert(/^attachment/i.test(disposition), `Content-Disposition is "${disposition}"`);
+      return disposition;
+    }, finished);
+
+    await check('per-job event stream /api/jobs/{id}/events ends with "event: end" (state done)', async () => {
+      const page = state.page;
+      const outcome = await page.evaluate((id) => new Promise((resolve) => {
+        const source = new EventSource(`api/jobs/${encodeURIComponent(id)}/events`);
+        const seen = [];
+        const finish = (result) => {
+          source.close();
+          resolve({ ...result, seen });
+        };
+        source.addEventListener('job', () => seen.push('job'));
+        source.addEventListener('end', (event) => {
+          try {
+            finish({ end: JSON.parse(event.data) });
+          } catch (error) {
+            finish({ problem: `end data is not JSON: ${error.message}` });
+          }
+        });
+        source.addEventListener('error', () => {
+          if (source.readyState === EventSource.CLOSED) finish({ problem: 'the stream failed (HTTP error or wrong content type)' });
+        });
+        setTimeout(() => finish({ problem: 'no end event in 10 s' }), 10_000);
+      }), state.jobId);
+      assert(!outcome.problem, `${outcome.problem}; events seen: ${outcome.seen.join(', ') || 'none'}`);
+      assert(outcome.end.id === state.jobId && outcome.end.state === 'done',
+        `end event carries ${JSON.stringify({ id: outcome.end.id, state: outcome.end.state })}`);
+    }, finished);
+
+    await check('job list survives a reload (it comes from the server)', async () => {
+      const page = state.page;
+      await page.reload({ waitUntil: 'load' });
+      await page.waitForSelector(`li.job[data-job-id="${state.jobId}"][data-state="done"] video`, { timeout: 15_000 });
+    }, finished);
+
+    await check('dashboard: worker row, throughput and share charts fed by live events', async () => {
+      const page = await context.newPage();
+      watchPage(page, 'dashboard', problems, consoleLog);
+      const response = await page.goto(`${cluster.url}/dashboard`, { waitUntil: 'load' });
+      assert(response && response.status() === 200, `GET /dashboard answered ${response && response.status()}`);
+      await page.waitForSelector('#workers-body tr[data-worker]', { timeout: 15_000 });
+      const rows = await page.locator('#workers-body tr[data-worker]').count();
+      assert(rows === 1, `${rows} worker rows, expected 1`);
+      const chartLoaded = await page.evaluate(() => typeof window.Chart === 'function');
+      assert(chartLoaded, 'window.Chart is missing: /assets/chart.umd.js did not load');
+      // Every `workers` event adds a point; 3 points means the stream is live.
+      await page.waitForFunction(() => {
+        const chart = window.Chart.getChart(document.querySelector('#throughput-chart'));
+        return chart && chart.data.datasets[0].data.length >= 3;
+      }, null, { timeout: 15_000 });
+      const share = await page.evaluate(() => {
+        const chart = window.Chart.getChart(document.querySelector('#share-chart'));
+        return chart ? chart.data.datasets[0].data.reduce((sum, value) => sum + value, 0) : -1;
+      });
+      assert(share > 0, `the share chart counts ${share} frames`);
+      const box = await page.locator('#throughput-chart').boundingBox();
+      assert(box && box.width > 100 && box.height > 100, `the throughput canvas is ${JSON.stringify(box)}`);
+      await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true });
+      await page.close();
+      return `${share} frames in the share chart`;
+    }, ready);
+
+    await check('no JavaScript errors or failed requests in the pages', async () => {
+      assert(problems.length === 0, problems.slice(0, 5).join(' | '));
+    }, ready);
+
+    // Closed first: a page whose server goes away logs failed requests, which are not errors here.
+    if (state.page) await state.page.close().catch(() => {});
+    await cluster.stop();
+    cluster.saveLog(artifacts, 'up.log');
+
+    await check('a cluster without workers shows the "no worker" notice with the exact command', async () => {
+      await idle.start();
+      const info = await idle.json('/api/cluster');
+      const expected = `framepipe worker tcp://127.0.0.1:${idle.zmqBase}`;
+      assert(info.worker_command === expected, `GET /api/cluster says "${info.worker_command}", expected "${expected}"`);
+      const page = await context.newPage();
+      watchPage(page, 'idle jobs page', problems, consoleLog);
+      await page.goto(`${idle.url}/`, { waitUntil: 'load' });
+      await page.waitForSelector('#no-workers', { state: 'visible', timeout: 15_000 });
+      await page.waitForFunction((command) => document.querySelector('#worker-command').textContent.trim() === command,
+        expected, { timeout: 10_000 });
+      await page.screenshot({ path: path.join(artifacts, 'no-workers.png'), fullPage: true });
+      await page.close();
+      return expected;
+    }, ['Chromium starts with a fresh profile']);
+  } finally {
+    if (context) await context.close().catch(() => {});
+    await cluster.stop();
+    await idle.stop();
+    cluster.saveLog(artifacts, 'up.log');
+    idle.saveLog(artifacts, 'up-idle.log');
+    fs.writeFileSync(path.join(artifacts, 'browser-console.log'), `${consoleLog.join('\n')}\n`);
+  }
+
+  const failed = outcomes.filter((outcome) => !outcome.ok).length;
+  if (failed > 0) {
+    for (const [label, name] of [['cluster', 'up.log'], ['idle cluster', 'up-idle.log']]) {
+      const file = path.join(artifacts, name);
+      const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trimEnd() : '';
+      if (!text) continue;
+      const tail = text.split('\n').slice(-30).join('\n');
+      console.log(`---- ${label} log (last lines, whole file in ${file}) ----\n${tail}`);
+    }
+  }
+  console.log(`${outcomes.length - failed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(`e2e: ${error && error.stack ? error.stack : error}`);
+    console.log(`${outcomes.filter((outcome) => outcome.ok).length} passed, ${outcomes.filter((outcome) => !outcome.ok).length + 1} failed`);
+    process.exit(1);
+  });
