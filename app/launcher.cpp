@@ -24,13 +24,18 @@ namespace {
 
 constexpr int64_t kStopGraceMs = 8000;
 constexpr int64_t kRestartDelayMs = 1000;
+// A role that dies this soon after starting, this many times in a row, cannot run here (a port in
+// use, a bad flag): stop everything instead of restarting it for ever.
+constexpr int64_t kQuickDeathMs = 10'000;
+constexpr int kQuickDeathsAllowed = 3;
 
 struct Child {
   std::string role;
   std::vector<std::string> args;
   pid_t pid = -1;
+  int64_t started_ms = 0;
   int64_t restart_at_ms = 0;
-  int restarts = 0;
+  int quick_deaths = 0;
 };
 
 std::string self_executable() {
@@ -126,7 +131,10 @@ int up(const UpConfig& config) {
                                    std::to_string(config.worker_threads)}});
   }
 
-  for (auto& child : children) child.pid = spawn(executable, child.args);
+  for (auto& child : children) {
+    child.pid = spawn(executable, child.args);
+    child.started_ms = protocol::now_ms();
+  }
   const std::string api_host = local == "127.0.0.1" && host != local ? advertised_host(host) : local;
   spdlog::info("framepipe up: {} local worker(s); API and web page at http://{}:{}/", workers,
                api_host, config.http_port);
@@ -134,20 +142,29 @@ int up(const UpConfig& config) {
                "machine with: {}",
                base, base, base + protocol::kControlPortOffset, worker_command);
 
-  while (!stop_requested()) {
+  int exit_code = 0;
+  while (!stop_requested() && exit_code == 0) {
     int status = 0;
     const pid_t pid = waitpid(-1, &status, WNOHANG);
     const int64_t now = protocol::now_ms();
     for (auto& child : children) {
       if (pid > 0 && child.pid == pid) {
+        child.pid = -1;
+        child.quick_deaths = now - child.started_ms < kQuickDeathMs ? child.quick_deaths + 1 : 0;
+        if (child.quick_deaths >= kQuickDeathsAllowed) {
+          spdlog::critical("framepipe up: {} {} {} times right after starting; stopping the "
+                           "cluster (see its messages above)",
+                           child.role, describe_status(status), child.quick_deaths);
+          exit_code = 1;
+          break;
+        }
         spdlog::error("framepipe up: {} (pid {}) {}; restarting it in {} ms", child.role, pid,
                       describe_status(status), kRestartDelayMs);
-        child.pid = -1;
         child.restart_at_ms = now + kRestartDelayMs;
       }
       if (child.pid < 0 && now >= child.restart_at_ms) {
         child.pid = spawn(executable, child.args);
-        ++child.restarts;
+        child.started_ms = now;
       }
     }
     if (pid <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -180,7 +197,7 @@ int up(const UpConfig& config) {
     }
   }
   spdlog::info("framepipe up: stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace framepipe::app

@@ -1,11 +1,16 @@
 // framepipe: one executable, one subcommand per role. main parses flags into each component's
 // Config, logs nothing itself, and maps failures to an exit code.
+#include <cstdarg>
 #include <cstdio>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/cfg/env.h>
 #include <spdlog/spdlog.h>
+
+extern "C" {
+#include <libavutil/log.h>
+}
 
 #include "framepipe/bench/local.hpp"
 #include "framepipe/http/frontend.hpp"
@@ -23,6 +28,18 @@ using namespace framepipe;
 
 constexpr int kDefaultPortBase = 5555;
 
+// libav's own messages (x264's statistics, a damaged packet's complaint) go to the debug level:
+// framepipe logs the events that matter itself, once, and never per frame.
+void log_libav(void* context, int level, const char* format, va_list arguments) {
+  if (level > AV_LOG_WARNING || !spdlog::should_log(spdlog::level::debug)) return;
+  char line[1024];
+  int print_prefix = 1;
+  av_log_format_line2(context, level, format, arguments, line, sizeof line, &print_prefix);
+  std::string text(line);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (!text.empty()) spdlog::debug("libav: {}", text);
+}
+
 // Endpoints of a cluster whose registry listens on `base`, bound on `host` or reached at `host`.
 std::string endpoint(const std::string& host, int base, int offset) {
   const std::string bind_host = host == "0.0.0.0" ? "*" : host;
@@ -34,6 +51,7 @@ std::string endpoint(const std::string& host, int base, int offset) {
 int main(int argc, char** argv) {
   spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=debug, or per logger
   install_stop_handlers();
+  av_log_set_callback(log_libav);
 
   CLI::App app{"framepipe: a distributed video-processing cluster"};
   app.require_subcommand(1);

@@ -13,10 +13,25 @@ void configure(zmq::socket_ref socket, int send_hwm, int receive_hwm) {
   socket.set(zmq::sockopt::rcvhwm, receive_hwm);
 }
 
+int poll(zmq::pollitem_t* items, std::size_t count, std::chrono::milliseconds timeout) {
+  try {
+    return zmq::poll(items, count, timeout);
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+    for (std::size_t i = 0; i < count; ++i) items[i].revents = 0;
+    return 0;
+  }
+}
+
 std::optional<Parts> receive(zmq::socket_ref socket) {
   Parts parts;
-  auto count = zmq::recv_multipart(socket, std::back_inserter(parts), zmq::recv_flags::dontwait);
-  if (!count) return std::nullopt;
+  try {
+    auto count = zmq::recv_multipart(socket, std::back_inserter(parts), zmq::recv_flags::dontwait);
+    if (!count) return std::nullopt;
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+    return std::nullopt;
+  }
   return parts;
 }
 
@@ -25,7 +40,7 @@ bool send(zmq::socket_ref socket, Parts& parts, bool dont_wait) {
   try {
     return zmq::send_multipart(socket, parts, flags).has_value();
   } catch (const zmq::error_t& e) {
-    if (e.num() == EHOSTUNREACH) return false;  // ROUTER_MANDATORY: the peer is gone
+    if (e.num() == EHOSTUNREACH || e.num() == EINTR) return false;  // peer gone, or a signal
     throw;
   }
 }

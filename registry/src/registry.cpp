@@ -79,7 +79,7 @@ int run(const Config& config) {
   zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
 
   while (!stop_requested()) {
-    zmq::poll(items, 1, std::chrono::milliseconds(100));
+    protocol::poll(items, 1, std::chrono::milliseconds(100));
     while (auto parts = protocol::receive(router)) {
       if (parts->size() != 2) {
         spdlog::warn("registry: discarded a message of {} parts", parts->size());

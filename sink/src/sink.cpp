@@ -92,7 +92,7 @@ class Sink {
     int64_t last_alive = 0;
     while (!stop_requested()) {
       zmq::pollitem_t item{results_.handle(), 0, ZMQ_POLLIN, 0};
-      zmq::poll(&item, 1, std::chrono::milliseconds(50));
+      protocol::poll(&item, 1, std::chrono::milliseconds(50));
       // Bounded batch so that progress keeps flowing under a flood of results.
       for (int i = 0; i < 256; ++i) {
         auto parts = protocol::receive(results_);

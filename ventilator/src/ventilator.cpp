@@ -121,7 +121,7 @@ class Ventilator {
                                  {frames_.handle(), 0, ZMQ_POLLIN, 0},
                                  {progress_.handle(), 0, ZMQ_POLLIN, 0},
                                  {registry_.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 4, std::chrono::milliseconds(has_decode_work() ? 0 : 50));
+      protocol::poll(items, 4, std::chrono::milliseconds(has_decode_work() ? 0 : 50));
       if (items[0].revents & ZMQ_POLLIN) read_control();
       if (items[1].revents & ZMQ_POLLIN) read_workers();
       if (items[2].revents & ZMQ_POLLIN) read_progress();

@@ -156,7 +156,7 @@ class Worker {
       std::vector<zmq::pollitem_t> items = {{registry_.handle(), 0, ZMQ_POLLIN, 0}};
       if (frames_) items.push_back({frames_.handle(), 0, ZMQ_POLLIN, 0});
       const auto wait = std::max<int64_t>(1, std::min<int64_t>(next_heartbeat - now, 200));
-      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
+      protocol::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
       if (items[0].revents & ZMQ_POLLIN) read_registry();
       if (frames_ && items.size() > 1 && (items[1].revents & ZMQ_POLLIN)) {
         while (auto parts = protocol::receive(frames_)) {
@@ -302,7 +302,7 @@ class Worker {
     while (!protocol::send(results_, out_parts, true)) {
       if (stop_requested()) return;
       zmq::pollitem_t item{results_.handle(), 0, ZMQ_POLLOUT, 0};
-      zmq::poll(&item, 1, std::chrono::milliseconds(200));
+      protocol::poll(&item, 1, std::chrono::milliseconds(200));
     }
     ++stats_.frames_done;
     stats_.state = "busy";

@@ -18,6 +18,13 @@ using Parts = std::vector<zmq::message_t>;
 // maximum message size, and the given high-water marks (messages, per peer).
 void configure(zmq::socket_ref socket, int send_hwm, int receive_hwm);
 
+// zmq::poll that treats a signal's interruption (EINTR) as a timeout: the caller's loop then sees
+// stop_requested(). Returns the number of ready items.
+int poll(zmq::pollitem_t* items, std::size_t count, std::chrono::milliseconds timeout);
+inline int poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout) {
+  return poll(items.data(), items.size(), timeout);
+}
+
 // Receives one multipart message without waiting; nothing if none is queued.
 std::optional<Parts> receive(zmq::socket_ref socket);
 
