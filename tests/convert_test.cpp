@@ -156,7 +156,10 @@ cv::Mat packed_rgb(const cv::Mat& bgr, const std::string& order) {
   const cv::Mat filler(bgr.size(), CV_8UC1, cv::Scalar(255));
   std::vector<cv::Mat> packed;
   for (const char c : order) {
-    packed.push_back(c == 'b' ? channels[0] : c == 'g' ? channels[1] : c == 'r' ? channels[2] : filler);
+    packed.push_back(c == 'b'   ? channels[0]
+                     : c == 'g' ? channels[1]
+                     : c == 'r' ? channels[2]
+                                : filler);
   }
   cv::Mat result;
   cv::merge(packed, result);
@@ -186,8 +189,8 @@ TEST_CASE("to_bgr decodes every YUV layout with its matrix and range", "[convert
                                         {kUnspecified, 1280, 720, 0.2126, 0.0722},
                                         {kUnspecified, 33, 17, 0.299, 0.114}};
   const std::vector<cv::Vec3b> colours = {{120, 100, 160}, {60, 150, 110}, {200, 128, 128}};
-  for (const std::string format : {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p",
-                                   "yuvj444p", "nv12", "nv21"}) {
+  for (const std::string format :
+       {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}) {
     const bool jpeg = format.find('j') != std::string::npos;
     for (const Matrix& matrix : matrices) {
       for (const int range : {kRangeUnspecified, kLimited, kFull}) {
@@ -199,13 +202,13 @@ TEST_CASE("to_bgr decodes every YUV layout with its matrix and range", "[convert
           const cv::Mat bgr = converter.to_bgr(picture.image);
           REQUIRE(bgr.type() == CV_8UC3);
           REQUIRE(bgr.size() == cv::Size(matrix.width, matrix.height));
-          const cv::Vec3d expected = expected_bgr(yuv[0], yuv[1], yuv[2], matrix.kr, matrix.kb,
-                                                  jpeg || range == kFull);
-          INFO(format << " space " << matrix.space << " " << matrix.width << "x"
-                      << matrix.height << " range " << range << " yuv " << yuv << " expected "
-                      << expected);
-          for (const cv::Point at : {cv::Point(0, 0), cv::Point(matrix.width / 2, matrix.height / 2),
-                                     cv::Point(matrix.width - 1, matrix.height - 1)}) {
+          const cv::Vec3d expected =
+              expected_bgr(yuv[0], yuv[1], yuv[2], matrix.kr, matrix.kb, jpeg || range == kFull);
+          INFO(format << " space " << matrix.space << " " << matrix.width << "x" << matrix.height
+                      << " range " << range << " yuv " << yuv << " expected " << expected);
+          for (const cv::Point at :
+               {cv::Point(0, 0), cv::Point(matrix.width / 2, matrix.height / 2),
+                cv::Point(matrix.width - 1, matrix.height - 1)}) {
             const cv::Vec3b got = bgr.at<cv::Vec3b>(at);
             INFO("at " << at << " got " << got);
             for (int c = 0; c < 3; ++c) CHECK(std::abs(got[c] - expected[c]) <= 1.5);
@@ -236,6 +239,28 @@ TEST_CASE("to_bgr unpacks every RGB layout exactly", "[convert]") {
   }
 }
 
+TEST_CASE("to_bgr looks up palette pictures", "[convert]") {
+  FrameConverter converter;
+  // libav palettes are 256 native-endian 0xAARRGGBB words.
+  cv::Mat palette(1, 256, CV_32SC1);
+  for (int i = 0; i < 256; ++i) {
+    const uint32_t word = 0xFF000000u | static_cast<uint32_t>(i) << 16 |
+                          static_cast<uint32_t>(255 - i) << 8 | static_cast<uint32_t>(i / 2);
+    palette.at<int32_t>(0, i) = static_cast<int32_t>(word);
+  }
+  cv::Mat indices(5, 7, CV_8UC1);
+  for (int i = 0; i < 35; ++i) indices.data[i] = static_cast<uint8_t>(i * 7);
+  const Picture picture =
+      make_picture("pal8", 7, 5, {indices, cv::Mat(1, 1024, CV_8UC1, palette.data)});
+  const cv::Mat bgr = converter.to_bgr(picture.image);
+  for (int i = 0; i < 35; ++i) {
+    const int index = i * 7;
+    CHECK(bgr.at<cv::Vec3b>(i / 7, i % 7) == cv::Vec3b(static_cast<uchar>(index / 2),
+                                                       static_cast<uchar>(255 - index),
+                                                       static_cast<uchar>(index)));
+  }
+}
+
 TEST_CASE("to_bgr expands gray to the full range exactly", "[convert]") {
   FrameConverter converter;
   cv::Mat luma(2, 256, CV_8UC1);
@@ -260,7 +285,8 @@ TEST_CASE("yuvj formats are full range whatever the colour info says", "[convert
   std::vector<uint8_t> buffer(yuv420p_size(32, 16));
   converter.to_yuv420p(smooth_frame({32, 16}), color(kSmpte170m, kFull), buffer.data());
   const Picture tagged = yuv420p_picture(buffer, 32, 16, color(kSmpte170m, kFull));
-  const Picture jpeg = yuv420p_picture(buffer, 32, 16, color(kSmpte170m, kRangeUnspecified), "yuvj420p");
+  const Picture jpeg =
+      yuv420p_picture(buffer, 32, 16, color(kSmpte170m, kRangeUnspecified), "yuvj420p");
   const Picture limited = yuv420p_picture(buffer, 32, 16, color(kSmpte170m, kLimited));
   const cv::Mat reference = converter.to_bgr(tagged.image);
   CHECK(max_difference(converter.to_bgr(jpeg.image), reference) == 0);
@@ -281,7 +307,8 @@ TEST_CASE("to_yuv420p writes the matrix and range asked for", "[convert]") {
   CHECK(convert(red, color(kSmpte170m, kLimited)) == cv::Vec3i(81, 90, 240));
   CHECK(convert(red, color(kBt709, kFull))[0] == 54);
   CHECK(convert(red, color(kSmpte170m, kFull))[0] == 76);
-  CHECK(convert(red, color(kUnspecified, kRangeUnspecified)) == convert(red, color(kSmpte170m, kLimited)));
+  CHECK(convert(red, color(kUnspecified, kRangeUnspecified)) ==
+        convert(red, color(kSmpte170m, kLimited)));
   for (const int space : {kBt709, kSmpte170m}) {
     CHECK(convert(cv::Scalar::all(255), color(space, kLimited)) == cv::Vec3i(235, 128, 128));
     CHECK(convert(cv::Scalar::all(0), color(space, kLimited)) == cv::Vec3i(16, 128, 128));
@@ -299,8 +326,8 @@ TEST_CASE("BGR to yuv420p and back loses only rounding", "[convert]") {
         INFO(size << " space " << space << " range " << range);
         std::vector<uint8_t> buffer(yuv420p_size(size.width, size.height));
         converter.to_yuv420p(frame, color(space, range), buffer.data());
-        const Picture picture = yuv420p_picture(buffer, size.width, size.height,
-                                                color(space, range));
+        const Picture picture =
+            yuv420p_picture(buffer, size.width, size.height, color(space, range));
         const cv::Mat back = converter.to_bgr(picture.image);
         cv::Mat difference;
         cv::absdiff(back, frame, difference);
@@ -369,9 +396,9 @@ TEST_CASE("copy_to_yuv420p copies yuv420p and crops odd sizes", "[convert]") {
   }
   SECTION("odd sizes lose the last column and row") {
     // A 65x49 picture is the top-left of the 66x50 one (chroma 33x25 either way).
-    const Picture picture = make_picture(
-        "yuv420p", 65, 49, {source_planes.y(cv::Rect(0, 0, 65, 49)), source_planes.u,
-                            source_planes.v});
+    const Picture picture =
+        make_picture("yuv420p", 65, 49,
+                     {source_planes.y(cv::Rect(0, 0, 65, 49)), source_planes.u, source_planes.v});
     std::vector<uint8_t> out(yuv420p_size(64, 48));
     converter.copy_to_yuv420p(picture.image, out.data());
     const Yuv420p out_planes = planes_of(out, 64, 48);
@@ -403,7 +430,8 @@ TEST_CASE("copy_to_yuv420p copies yuv420p and crops odd sizes", "[convert]") {
     converter.copy_to_yuv420p(tagged.image, out.data());
     CHECK(out == extremes);
 
-    const Picture untagged = yuv420p_picture(extremes, 4, 2, color(kBt709, kRangeUnspecified), "yuvj420p");
+    const Picture untagged =
+        yuv420p_picture(extremes, 4, 2, color(kBt709, kRangeUnspecified), "yuvj420p");
     converter.copy_to_yuv420p(untagged.image, out.data());
     CHECK(out == std::vector<uint8_t>{16, 235, 126, 71, 17, 234, 125, 188, 16, 240, 128, 42});
   }
@@ -428,8 +456,8 @@ TEST_CASE("copy_to_yuv420p copies yuv420p and crops odd sizes", "[convert]") {
       CHECK(cv::countNonZero(out_planes.v != (gray ? 128 : 170)) == 0);
     }
     // RGB goes through the same matrix as to_yuv420p.
-    const Picture rgb = make_picture("rgb24", 66, 50, {packed_rgb(frame, "rgb")},
-                                     color(kBt709, kLimited));
+    const Picture rgb =
+        make_picture("rgb24", 66, 50, {packed_rgb(frame, "rgb")}, color(kBt709, kLimited));
     std::vector<uint8_t> from_rgb(yuv420p_size(66, 50));
     converter.copy_to_yuv420p(rgb.image, from_rgb.data());
     std::vector<uint8_t> from_bgr(yuv420p_size(66, 50));
@@ -441,9 +469,9 @@ TEST_CASE("copy_to_yuv420p copies yuv420p and crops odd sizes", "[convert]") {
   SECTION("a one-pixel side is doubled") {
     for (const cv::Size size : {cv::Size(1, 1), cv::Size(3, 1), cv::Size(1, 5)}) {
       INFO(size);
-      const Picture picture = make_picture(
-          "yuv420p", size.width, size.height,
-          uniform_planes("yuv420p", size.width, size.height, 100, 110, 120));
+      const Picture picture =
+          make_picture("yuv420p", size.width, size.height,
+                       uniform_planes("yuv420p", size.width, size.height, 100, 110, 120));
       const cv::Size even(std::max(2, size.width / 2 * 2), std::max(2, size.height / 2 * 2));
       std::vector<uint8_t> out(yuv420p_size(even.width, even.height) + 16, 0xEE);
       converter.copy_to_yuv420p(picture.image, out.data());
@@ -503,16 +531,14 @@ TEST_CASE("bad pictures are refused with std::invalid_argument", "[convert]") {
     picture.image.pixel_format = "nosuchformat";
     CHECK_THROWS_WITH(converter.to_bgr(picture.image),
                       Catch::Matchers::Contains("unknown pixel format 'nosuchformat'"));
-    CHECK_THROWS_AS(converter.copy_to_yuv420p(picture.image, buffer.data()),
-                    std::invalid_argument);
+    CHECK_THROWS_AS(converter.copy_to_yuv420p(picture.image, buffer.data()), std::invalid_argument);
     picture.image.pixel_format = "vaapi";
     CHECK_THROWS_AS(converter.to_bgr(picture.image), std::invalid_argument);
   }
   SECTION("missing planes and impossible sizes") {
     picture.image.data[2] = nullptr;
     CHECK_THROWS_AS(converter.to_bgr(picture.image), std::invalid_argument);
-    CHECK_THROWS_AS(converter.copy_to_yuv420p(picture.image, buffer.data()),
-                    std::invalid_argument);
+    CHECK_THROWS_AS(converter.copy_to_yuv420p(picture.image, buffer.data()), std::invalid_argument);
     picture = yuv420p_picture(buffer, 8, 8, {});
     picture.image.width = 0;
     CHECK_THROWS_AS(converter.to_bgr(picture.image), std::invalid_argument);

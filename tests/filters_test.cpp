@@ -1,5 +1,7 @@
 // Tests of the filter chain: the parser and its error messages, canonical text, output sizes, and
 // every filter's pixels on colour, gray and odd-sized frames.
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <optional>
 #include <stdexcept>
@@ -20,16 +22,26 @@ using framepipe::filters::ChainSpec;
 using framepipe::filters::FilterStep;
 using framepipe::filters::parse_chain;
 
-const std::vector<std::string> kAllFilters = {"copy",     "grayscale", "blur",   "sharpen",
-                                              "edges",    "invert",    "sepia",  "pixelate",
+const std::vector<std::string> kAllFilters = {"copy",     "grayscale", "blur",  "sharpen",
+                                              "edges",    "invert",    "sepia", "pixelate",
                                               "faceblur", "scale",     "rotate"};
 
 // One chain per filter, with non-default parameters where a filter has them.
-const std::vector<std::string> kOneOfEach = {
-    "copy",         "grayscale",         "blur=3.5",        "sharpen=amount=2:sigma=1.5",
-    "edges=50:high=150", "invert",       "sepia",           "pixelate=block=7",
-    "faceblur",     "scale=width=320",   "scale=height=90", "scale=width=100:height=50",
-    "rotate=90",    "rotate=180",        "rotate=270"};
+const std::vector<std::string> kOneOfEach = {"copy",
+                                             "grayscale",
+                                             "blur=3.5",
+                                             "sharpen=amount=2:sigma=1.5",
+                                             "edges=50:high=150",
+                                             "invert",
+                                             "sepia",
+                                             "pixelate=block=7",
+                                             "faceblur",
+                                             "scale=width=320",
+                                             "scale=height=90",
+                                             "scale=width=100:height=50",
+                                             "rotate=90",
+                                             "rotate=180",
+                                             "rotate=270"};
 
 ChainSpec parsed(const std::string& text) {
   const auto result = parse_chain(text);
@@ -67,8 +79,8 @@ cv::Mat test_frame(cv::Size size) {
   }
   cv::rectangle(frame, cv::Rect(size.width / 4, size.height / 4, size.width / 2, size.height / 2),
                 cv::Scalar(20, 200, 240), cv::FILLED);
-  cv::circle(frame, cv::Point(size.width / 2, size.height / 2), std::min(size.width, size.height) / 5,
-             cv::Scalar(240, 30, 60), cv::FILLED);
+  cv::circle(frame, cv::Point(size.width / 2, size.height / 2),
+             std::min(size.width, size.height) / 5, cv::Scalar(240, 30, 60), cv::FILLED);
   return frame;
 }
 
@@ -226,8 +238,8 @@ TEST_CASE("parse_chain accepts the documented forms", "[filters]") {
     CHECK(parsed("scale=width=640:height=0")[0].param("height") == 0);
   }
   SECTION("a long chain of every filter") {
-    const ChainSpec chain = parsed(
-        "copy,grayscale,blur,sharpen,edges,invert,sepia,pixelate,faceblur,scale=320,rotate");
+    const ChainSpec chain =
+        parsed("copy,grayscale,blur,sharpen,edges,invert,sepia,pixelate,faceblur,scale=320,rotate");
     REQUIRE(chain.size() == kAllFilters.size());
     for (std::size_t i = 0; i < chain.size(); ++i) CHECK(chain[i].name == kAllFilters[i]);
   }
@@ -286,8 +298,7 @@ TEST_CASE("parse_chain explains every error and never throws", "[filters]") {
   CHECK_THAT(error_of("blur,,invert"), Contains("step 2 is empty"));
   CHECK_THAT(error_of("blur,"), Contains("step 2 is empty"));
   CHECK_THAT(error_of(","), Contains("step 1 is empty"));
-  CHECK_THAT(error_of("edges=low=300"),
-             Equals("edges: 'low' (300) must not exceed 'high' (200)"));
+  CHECK_THAT(error_of("edges=low=300"), Equals("edges: 'low' (300) must not exceed 'high' (200)"));
   CHECK_THAT(error_of("scale"), Contains("scale: give 'width' or 'height'"));
   CHECK_THAT(error_of("scale=0:height=-1"), Contains("not for both"));
   CHECK_THAT(error_of("scale=8"),
@@ -312,9 +323,9 @@ TEST_CASE("parse_chain explains every error and never throws", "[filters]") {
     CHECK_NOTHROW(nlohmann::json(error).dump());
   }
   SECTION("hostile input never throws") {
-    for (const char* text : {"=", ":", "==", "=:=", ",,,", "blur=::", "blur=:3", "a=b=c=d",
-                             "blur=1e999", "blur=-", "blur=+", "blur=1e", "scale=1e10",
-                             "pixelate=9223372036854775808", "rotate=-0", "\0"}) {
+    for (const char* text :
+         {"=", ":", "==", "=:=", ",,,", "blur=::", "blur=:3", "a=b=c=d", "blur=1e999", "blur=-",
+          "blur=+", "blur=1e", "scale=1e10", "pixelate=9223372036854775808", "rotate=-0", "\0"}) {
       CHECK_NOTHROW(parse_chain(text));
     }
   }
@@ -403,7 +414,7 @@ TEST_CASE("every filter gives frames of output_size, from colour and gray, odd o
         CHECK(output.size() == framepipe::filters::output_size(chain.spec(), size));
         CHECK((output.type() == CV_8UC3 || output.type() == CV_8UC1));
         CHECK(output.isContinuous());
-        CHECK(identical(input, copy_of_input));  // the input is never modified
+        CHECK(identical(input, copy_of_input));      // the input is never modified
         CHECK(output.datastart != input.datastart);  // nor shared with the output
       }
     }
@@ -465,6 +476,24 @@ TEST_CASE("filters produce the pixels they promise", "[filters]") {
     cv::Mat expected;
     cv::GaussianBlur(frame, expected, cv::Size(), 2.0);
     CHECK(identical(Chain(parsed("blur")).apply(frame), expected));
+    cv::GaussianBlur(frame, expected, cv::Size(), 11.5);
+    CHECK(identical(Chain(parsed("blur=11.5")).apply(frame), expected));
+  }
+  SECTION("wide blurs run on a reduced copy and stay close to the exact blur") {
+    const cv::Mat large = test_frame({400, 300});
+    for (const double sigma : {12.0, 30.0, 100.0}) {
+      INFO("sigma " << sigma);
+      cv::Mat exact;
+      cv::GaussianBlur(large, exact, cv::Size(), sigma, sigma);
+      const cv::Mat fast = Chain(ChainSpec{FilterStep{"blur", {{"sigma", sigma}}}}).apply(large);
+      cv::Mat difference;
+      cv::absdiff(fast, exact, difference);
+      const int border = static_cast<int>(std::min(3 * sigma, 100.0));
+      const cv::Rect inside(border, border, 400 - 2 * border, 300 - 2 * border);
+      CHECK(cv::norm(difference(inside), cv::NORM_INF) <= 3);
+      // At sigma 100 the whole 400x300 frame is near a border, where reflection differs.
+      CHECK(cv::mean(difference.reshape(1))[0] < (sigma < 50 ? 1.0 : 2.5));
+    }
   }
   SECTION("sharpen adds contrast at edges, amount 0 changes nothing") {
     CHECK(identical(Chain(parsed("sharpen=0")).apply(frame), frame));
@@ -532,8 +561,8 @@ TEST_CASE("filters produce the pixels they promise", "[filters]") {
 TEST_CASE("faceblur blurs a face and leaves a frame without one alone", "[filters]") {
   Chain chain(parsed("faceblur"));
 
-  for (const auto& [size, side] : {std::pair(cv::Size(640, 480), 240),
-                                   std::pair(cv::Size(1280, 720), 480)}) {
+  for (const auto& [size, side] :
+       {std::pair(cv::Size(640, 480), 240), std::pair(cv::Size(1280, 720), 480)}) {
     INFO(size);
     const cv::Mat face = face_frame(size, side);
     const cv::Mat blurred = chain.apply(face);
@@ -580,10 +609,8 @@ TEST_CASE("faceblur needs its cascade and says where it looked", "[filters]") {
 
 TEST_CASE("Chain validates hand-built specs and input frames", "[filters]") {
   CHECK_THROWS_AS(Chain(ChainSpec{FilterStep{"nosuchfilter", {}}}), std::invalid_argument);
-  CHECK_THROWS_AS(Chain(ChainSpec{FilterStep{"pixelate", {{"block", 0}}}}),
-                  std::invalid_argument);
-  CHECK_THROWS_AS(Chain(ChainSpec{FilterStep{"rotate", {{"angle", 45}}}}),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(Chain(ChainSpec{FilterStep{"pixelate", {{"block", 0}}}}), std::invalid_argument);
+  CHECK_THROWS_AS(Chain(ChainSpec{FilterStep{"rotate", {{"angle", 45}}}}), std::invalid_argument);
 
   // Missing parameters take their defaults; an empty spec is a copy.
   const Chain partial(ChainSpec{FilterStep{"sharpen", {{"sigma", 2}}}});

@@ -30,6 +30,33 @@ constexpr const char* kFaceCascadeFile = "haarcascade_frontalface_default.xml";
 // Faces are searched on a copy at most this wide: the cascade's cost grows with the area.
 constexpr int kFaceDetectionWidth = 640;
 
+// Up to twice this sigma, blurs are exact; beyond, they run on a reduced copy whose sigma is
+// between this and twice this.
+constexpr double kReducedBlurSigma = 6;
+
+// cv::GaussianBlur with the kernel size it derives from sigma, except that a sigma of
+// 2 * kReducedBlurSigma or more is applied to a copy reduced by an integer factor and enlarged
+// back: a kernel of hundreds of taps costs seconds a frame, and a blur that wide leaves no detail
+// the reduced copy could lose (it stays within 2 levels of the exact blur away from the frame's
+// borders, within about 10 at them).
+cv::Mat gaussian_blur(const cv::Mat& image, double sigma) {
+  const int factor = static_cast<int>(sigma / kReducedBlurSigma);
+  cv::Mat blurred;
+  if (factor < 2) {
+    cv::GaussianBlur(image, blurred, cv::Size(), sigma, sigma);
+    return blurred;
+  }
+  const cv::Size reduced_size((image.cols + factor - 1) / factor,
+                              (image.rows + factor - 1) / factor);
+  cv::Mat reduced;
+  cv::resize(image, reduced, reduced_size, 0, 0, cv::INTER_AREA);
+  // Reducing and enlarging blur a little themselves, a variance of about factor^2 / 4.
+  const double reduced_sigma = std::sqrt(sigma * sigma - factor * factor / 4.0) / factor;
+  cv::GaussianBlur(reduced, reduced, cv::Size(), reduced_sigma, reduced_sigma);
+  cv::resize(reduced, blurred, image.size(), 0, 0, cv::INTER_LINEAR);
+  return blurred;
+}
+
 cv::Mat to_gray(const cv::Mat& frame) {
   if (frame.channels() == 1) return frame;
   cv::Mat gray;
@@ -57,11 +84,7 @@ class GrayscaleFilter final : public Filter {
 class BlurFilter final : public Filter {
  public:
   explicit BlurFilter(const FilterStep& step) : sigma_(step.param("sigma")) {}
-  cv::Mat apply(const cv::Mat& frame) override {
-    cv::Mat blurred;
-    cv::GaussianBlur(frame, blurred, cv::Size(), sigma_, sigma_);
-    return blurred;
-  }
+  cv::Mat apply(const cv::Mat& frame) override { return gaussian_blur(frame, sigma_); }
 
  private:
   double sigma_;
@@ -72,10 +95,8 @@ class SharpenFilter final : public Filter {
   explicit SharpenFilter(const FilterStep& step)
       : amount_(step.param("amount")), sigma_(step.param("sigma")) {}
   cv::Mat apply(const cv::Mat& frame) override {
-    cv::Mat blurred;
-    cv::GaussianBlur(frame, blurred, cv::Size(), sigma_, sigma_);
     cv::Mat sharpened;
-    cv::addWeighted(frame, 1 + amount_, blurred, -amount_, 0, sharpened);
+    cv::addWeighted(frame, 1 + amount_, gaussian_blur(frame, sigma_), -amount_, 0, sharpened);
     return sharpened;
   }
 
@@ -123,8 +144,7 @@ class SepiaFilter final : public Filter {
 
 class PixelateFilter final : public Filter {
  public:
-  explicit PixelateFilter(const FilterStep& step)
-      : block_(static_cast<int>(step.param("block"))) {}
+  explicit PixelateFilter(const FilterStep& step) : block_(static_cast<int>(step.param("block"))) {}
   cv::Mat apply(const cv::Mat& frame) override {
     cv::Mat pixelated(frame.size(), frame.type());
     // Whole blocks: an area reduction by an integer factor averages each block exactly, and the
@@ -176,24 +196,6 @@ std::shared_ptr<cv::CascadeClassifier> load_face_cascade() {
                            kFaceCascadeFile);
 }
 
-// Blurs `region` in place with a Gaussian of `sigma`. A sigma of tens of pixels means a kernel
-// of hundreds; blurring a reduced copy looks the same at a fraction of the cost.
-void blur_region(cv::Mat region, double sigma) {
-  const int factor = std::max(1, static_cast<int>(sigma / 4));
-  cv::Mat reduced;
-  if (factor > 1) {
-    const cv::Size reduced_size(std::max(1, region.cols / factor),
-                                std::max(1, region.rows / factor));
-    cv::resize(region, reduced, reduced_size, 0, 0, cv::INTER_AREA);
-  } else {
-    reduced = region.clone();
-  }
-  cv::GaussianBlur(reduced, reduced, cv::Size(), sigma / factor, sigma / factor);
-  cv::Mat restored;
-  cv::resize(reduced, restored, region.size(), 0, 0, cv::INTER_LINEAR);
-  restored.copyTo(region);
-}
-
 class FaceBlurFilter final : public Filter {
  public:
   FaceBlurFilter(const FilterStep& step, std::shared_ptr<cv::CascadeClassifier> cascade)
@@ -206,7 +208,8 @@ class FaceBlurFilter final : public Filter {
     if (faces.empty()) return frame;
     cv::Mat blurred = frame.clone();
     for (const cv::Rect& face : faces) {
-      blur_region(blurred(face), strength_ * std::max(face.width, face.height) / 8);
+      cv::Mat region = blurred(face);
+      gaussian_blur(region, strength_ * std::max(face.width, face.height) / 8).copyTo(region);
     }
     return blurred;
   }
@@ -240,10 +243,9 @@ class FaceBlurFilter final : public Filter {
       const double right = (face.x + 1.15 * face.width) / scale;
       const double top = (face.y - 0.25 * face.height) / scale;
       const double bottom = (face.y + 1.15 * face.height) / scale;
-      const cv::Rect enlarged(cv::Point(static_cast<int>(std::floor(left)),
-                                        static_cast<int>(std::floor(top))),
-                              cv::Point(static_cast<int>(std::ceil(right)),
-                                        static_cast<int>(std::ceil(bottom))));
+      const cv::Rect enlarged(
+          cv::Point(static_cast<int>(std::floor(left)), static_cast<int>(std::floor(top))),
+          cv::Point(static_cast<int>(std::ceil(right)), static_cast<int>(std::ceil(bottom))));
       const cv::Rect clipped = enlarged & bounds;
       if (!clipped.empty()) faces.push_back(clipped);
     }

@@ -51,17 +51,16 @@ std::vector<FilterSpec> build_catalogue() {
        {number_param("amount", 1, 0, 10, "Strength of the sharpening; 0 leaves the frame as is."),
         number_param("sigma", 1, 0.1, 100,
                      "Standard deviation in pixels of the blur that defines the detail.")}});
-  filters.push_back({"edges",
-                     "Canny edge detection on the gray image; white edges on black.",
-                     {number_param("low", 100, 0, 1000,
-                                   "Lower hysteresis threshold; must not exceed 'high'."),
-                      number_param("high", 200, 0, 1000, "Upper hysteresis threshold.")}});
+  filters.push_back(
+      {"edges",
+       "Canny edge detection on the gray image; white edges on black.",
+       {number_param("low", 100, 0, 1000, "Lower hysteresis threshold; must not exceed 'high'."),
+        number_param("high", 200, 0, 1000, "Upper hysteresis threshold.")}});
   filters.push_back({"invert", "Photographic negative (255 - value).", {}});
   filters.push_back({"sepia", "Classic sepia tone.", {}});
-  filters.push_back(
-      {"pixelate",
-       "Replaces each block of pixels by its mean colour.",
-       {integer_param("block", 16, 2, 512, "Side of the square blocks in pixels.")}});
+  filters.push_back({"pixelate",
+                     "Replaces each block of pixels by its mean colour.",
+                     {integer_param("block", 16, 2, 512, "Side of the square blocks in pixels.")}});
   filters.push_back(
       {"faceblur",
        "Detects frontal faces (Haar cascade) and blurs them.",
@@ -247,12 +246,10 @@ std::string parse_step(std::string_view text, std::size_t position, FilterStep& 
           return filter->name + ": parameter name missing in " + quoted(item) + "; " +
                  valid_params(*filter);
         }
-        const auto found =
-            std::find_if(filter->params.begin(), filter->params.end(),
-                         [&](const ParamSpec& param) { return param.name == key; });
+        const auto found = std::find_if(filter->params.begin(), filter->params.end(),
+                                        [&](const ParamSpec& param) { return param.name == key; });
         if (found == filter->params.end()) {
-          return filter->name + ": unknown parameter " + quoted(key) + "; " +
-                 valid_params(*filter);
+          return filter->name + ": unknown parameter " + quoted(key) + "; " + valid_params(*filter);
         }
         index = static_cast<std::size_t>(found - filter->params.begin());
       }
@@ -364,8 +361,8 @@ ParseResult parse_chain(std::string_view text) {
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const std::string_view step_text = trim(steps[i]);
     if (step_text.empty()) {
-      result.error = "step " + std::to_string(i + 1) +
-                     " is empty; steps are separated by single commas";
+      result.error =
+          "step " + std::to_string(i + 1) + " is empty; steps are separated by single commas";
       result.chain.clear();
       return result;
     }
