@@ -41,7 +41,7 @@ LocalResult process_locally(const LocalConfig& config) {
   const auto started = Clock::now();
   auto parsed = filters::parse_chain(config.chain);
   if (!parsed.ok()) throw std::invalid_argument(parsed.error);
-  cv::setNumThreads(config.filter_threads <= 1 ? 0 : config.filter_threads);
+  cv::setNumThreads(std::max(1, config.filter_threads));  // TBB: 0 would mean all cores
   filters::Chain chain(parsed.chain);
 
   media::Decoder decoder(config.input, config.limits);

@@ -336,7 +336,8 @@ class Worker {
 }  // namespace
 
 int run(Config config) {
-  cv::setNumThreads(std::max(1, config.threads) == 1 ? 0 : config.threads);
+  // Debian's OpenCV runs on TBB, where 0 means "all cores", not "none": ask for exactly N.
+  cv::setNumThreads(std::max(1, config.threads));
   Worker worker(std::move(config));
   return worker.run();
 }
