@@ -1,0 +1,411 @@
+// Media layer: open_input, Decoder and Writer against files made by the ffmpeg CLI at test time,
+// checked with ffprobe.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "framepipe/sink/writer.hpp"
+#include "framepipe/ventilator/decoder.hpp"
+
+extern "C" {
+#include <libswscale/swscale.h>
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+using framepipe::media::Decoder;
+using framepipe::media::FramePtr;
+using framepipe::media::Limits;
+using framepipe::media::MediaError;
+using framepipe::media::OutputSpec;
+using framepipe::media::Writer;
+
+// A directory for one test run, removed at exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "framepipe-media-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+const TempDir& temp_dir() {
+  static const TempDir dir;
+  return dir;
+}
+
+// Runs a command through the shell and returns its standard output.
+std::string capture(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
+  char buffer[4096];
+  size_t count = 0;
+  while ((count = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, count);
+  if (pclose(pipe) != 0) throw std::runtime_error("command failed: " + command);
+  return output;
+}
+
+// Makes `name` in the temporary directory with `ffmpeg -v error -y <arguments> <file>`, once.
+std::string generated(const std::string& name, const std::string& arguments) {
+  const std::string path = temp_dir().file(name);
+  if (!fs::exists(path)) capture("ffmpeg -nostdin -v error -y " + arguments + " '" + path + "'");
+  return path;
+}
+
+std::string h264_aac_mp4() {
+  return generated("h264_aac.mp4",
+                   "-f lavfi -i testsrc2=size=640x360:rate=25 -f lavfi -i sine=frequency=440 "
+                   "-t 2 -c:v libx264 -preset veryfast -c:a aac -shortest");
+}
+
+std::string vfr_vorbis_mkv() {
+  return generated("vfr_vorbis.mkv",
+                   "-f lavfi -i \"testsrc2=size=320x240:rate=30,"
+                   "select='not(eq(mod(n\\,5)\\,3))*not(eq(mod(n\\,7)\\,2))'\" "
+                   "-f lavfi -i sine=frequency=300 -t 2 -fps_mode vfr -c:v libx264 "
+                   "-preset veryfast -c:a libvorbis -shortest");
+}
+
+// Audio starts 0.4 s before the first picture.
+std::string early_audio_ts() {
+  return generated("early_audio.ts",
+                   "-itsoffset 0.4 -f lavfi -t 2 -i testsrc2=size=320x240:rate=25 "
+                   "-f lavfi -t 2.4 -i sine=frequency=500 -c:v libx264 -preset veryfast "
+                   "-c:a aac -f mpegts");
+}
+
+std::vector<double> probe_times(const std::string& path, const std::string& stream) {
+  std::istringstream lines(capture("ffprobe -v error -select_streams " + stream +
+                                   " -show_entries frame=best_effort_timestamp_time -of csv=p=0 '" +
+                                   path + "'"));
+  std::vector<double> times;
+  std::string line;
+  while (std::getline(lines, line)) {
+    line.erase(std::remove(line.begin(), line.end(), ','), line.end());
+    if (!line.empty() && line != "N/A") times.push_back(std::stod(line));
+  }
+  return times;
+}
+
+std::string probe_value(const std::string& path, const std::string& arguments) {
+  std::string value = capture("ffprobe -v error " + arguments + " -of csv=p=0 '" + path + "'");
+  while (!value.empty() && (value.back() == '\n' || value.back() == ',')) value.pop_back();
+  return value;
+}
+
+double format_duration(const std::string& path) {
+  return std::stod(probe_value(path, "-show_entries format=duration"));
+}
+
+// Decodes `input` with Decoder and writes every frame with Writer, audio from the input, the way
+// the sink does after the workers (here any frame that is not yuv420p is converted on the spot).
+std::string round_trip(const std::string& input, const std::string& output_name,
+                       std::string* audio_mode = nullptr) {
+  const Limits limits;
+  Decoder decoder(input, limits, 2);
+  const auto& info = decoder.info();
+  OutputSpec spec;
+  spec.path = temp_dir().file(output_name);
+  spec.width = info.width;
+  spec.height = info.height;
+  spec.time_base = info.time_base;
+  spec.frame_rate = info.frame_rate;
+  spec.color = info.color;
+  if (info.has_audio) spec.audio_source = input;
+  Writer writer(spec, limits);
+  if (audio_mode != nullptr) *audio_mode = writer.audio_mode();
+
+  SwsContext* scaler = nullptr;
+  FramePtr converted = framepipe::media::make_frame();
+  while (FramePtr frame = decoder.next()) {
+    AVFrame* to_write = frame.get();
+    if (frame->format != AV_PIX_FMT_YUV420P) {
+      scaler = sws_getCachedContext(
+          scaler, frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
+          spec.width, spec.height, AV_PIX_FMT_YUV420P, SWS_BILINEAR, nullptr, nullptr, nullptr);
+      av_frame_unref(converted.get());
+      converted->format = AV_PIX_FMT_YUV420P;
+      converted->width = spec.width;
+      converted->height = spec.height;
+      REQUIRE(av_frame_get_buffer(converted.get(), 0) == 0);
+      REQUIRE(av_frame_copy_props(converted.get(), frame.get()) == 0);
+      sws_scale(scaler, frame->data, frame->linesize, 0, frame->height, converted->data,
+                converted->linesize);
+      to_write = converted.get();
+    }
+    writer.write(to_write);
+  }
+  sws_freeContext(scaler);
+  writer.finish();
+  CHECK(writer.frames_written() == decoder.frames_decoded());
+  return spec.path;
+}
+
+// A mid-grey yuv420p frame of its own buffers.
+FramePtr grey_frame(int width, int height, int64_t pts) {
+  FramePtr frame = framepipe::media::make_frame();
+  frame->format = AV_PIX_FMT_YUV420P;
+  frame->width = width;
+  frame->height = height;
+  REQUIRE(av_frame_get_buffer(frame.get(), 0) == 0);
+  for (int plane = 0; plane < 3; ++plane) {
+    const int rows = plane == 0 ? height : height / 2;
+    for (int row = 0; row < rows; ++row) {
+      std::fill_n(frame->data[plane] + row * frame->linesize[plane], frame->linesize[plane], 128);
+    }
+  }
+  frame->pts = pts;
+  return frame;
+}
+
+}  // namespace
+
+TEST_CASE("open_input refuses files that are not plain video files", "[media]") {
+  const Limits limits;
+
+  SECTION("random bytes named .mp4") {
+    const std::string path = temp_dir().file("random.mp4");
+    std::mt19937 generator(42);
+    std::ofstream out(path, std::ios::binary);
+    for (int index = 0; index < 100'000; ++index) out.put(static_cast<char>(generator()));
+    out.close();
+    CHECK_THROWS_WITH(Decoder(path, limits), Catch::StartsWith("not a video file we can read"));
+  }
+
+  SECTION("an HLS playlist named .mp4 that names a local file") {
+    const std::string target = early_audio_ts();
+    const std::string path = temp_dir().file("playlist.mp4");
+    std::ofstream(path) << "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXTINF:2.0,\n"
+                        << target << "\n#EXT-X-ENDLIST\n";
+    CHECK_THROWS_WITH(framepipe::media::open_input(path, limits),
+                      Catch::StartsWith("not a video file we can read"));
+  }
+
+  SECTION("a missing file") {
+    CHECK_THROWS_WITH(framepipe::media::open_input(temp_dir().file("missing.mp4"), limits),
+                      Catch::StartsWith("cannot open the file"));
+  }
+
+  SECTION("more streams than allowed") {
+    Limits one_stream;
+    one_stream.max_streams = 1;
+    CHECK_THROWS_WITH(framepipe::media::open_input(h264_aac_mp4(), one_stream),
+                      Catch::Contains("2 streams"));
+  }
+
+  SECTION("an audio-only file has no video stream") {
+    const std::string path = generated("audio.m4a", "-f lavfi -i sine -t 1 -c:a aac");
+    CHECK_THROWS_WITH(Decoder(path, limits), Catch::Equals("the file has no video stream"));
+  }
+}
+
+TEST_CASE("Decoder describes the file and decodes every frame in order", "[media]") {
+  const std::string path = h264_aac_mp4();
+  Decoder decoder(path, Limits{}, 2);
+  const auto& info = decoder.info();
+  CHECK(info.width == 640);
+  CHECK(info.height == 360);
+  CHECK(info.container.find("mp4") != std::string::npos);
+  CHECK(info.codec == "h264");
+  CHECK(info.pixel_format == "yuv420p");
+  CHECK(av_cmp_q(info.frame_rate, AVRational{25, 1}) == 0);
+  CHECK(info.frames_estimate == 50);
+  CHECK(info.duration_seconds == Approx(2.0).margin(0.05));
+  CHECK(info.has_audio);
+  CHECK(info.audio_codec == "aac");
+
+  const std::vector<double> expected = probe_times(path, "v:0");
+  std::vector<double> times;
+  while (FramePtr frame = decoder.next()) {
+    CHECK(frame->format == AV_PIX_FMT_YUV420P);
+    CHECK(frame->width == 640);
+    times.push_back(static_cast<double>(frame->pts) * av_q2d(info.time_base));
+  }
+  CHECK(decoder.next() == nullptr);  // stays at the end
+  CHECK(decoder.damaged_packets() == 0);
+  REQUIRE(times.size() == expected.size());
+  for (size_t index = 0; index < times.size(); ++index) {
+    CHECK(times[index] == Approx(expected[index]).margin(1e-4));
+  }
+}
+
+TEST_CASE("Decoder refuses inputs beyond the limits before decoding", "[media]") {
+  const std::string path = h264_aac_mp4();  // 640x360, 25 fps, 2 s, 50 frames
+
+  Limits small_frames;
+  small_frames.max_pixels = 640 * 360 - 1;
+  CHECK_THROWS_WITH(Decoder(path, small_frames),
+                    Catch::StartsWith("frame size 640x360 exceeds the limit"));
+
+  Limits short_videos;
+  short_videos.max_duration_seconds = 1;
+  CHECK_THROWS_WITH(Decoder(path, short_videos), Catch::Contains("long; the limit is 0:00:01"));
+
+  Limits few_frames;
+  few_frames.max_frames = 10;
+  CHECK_THROWS_WITH(Decoder(path, few_frames), Catch::Contains("about 50 frames"));
+
+  Limits slow_rates;
+  slow_rates.max_frame_rate = 24;
+  CHECK_THROWS_WITH(Decoder(path, slow_rates), Catch::StartsWith("frame rate 25 exceeds"));
+}
+
+TEST_CASE("Decoder keeps the formats workers take and converts the others", "[media]") {
+  SECTION("qtrle stays rgb24") {
+    const std::string path =
+        generated("qtrle.mov", "-f lavfi -i testsrc2=size=160x120:rate=25 -t 0.4 -c:v qtrle");
+    Decoder decoder(path, Limits{});
+    FramePtr frame = decoder.next();
+    REQUIRE(frame);
+    CHECK(frame->format == AV_PIX_FMT_RGB24);
+  }
+  SECTION("mjpeg stays yuvj422p, full range") {
+    const std::string path =
+        generated("mjpeg.avi",
+                  "-f lavfi -i testsrc2=size=160x120:rate=25 -t 0.4 -pix_fmt yuvj422p -c:v mjpeg");
+    Decoder decoder(path, Limits{});
+    CHECK(decoder.info().color.range == AVCOL_RANGE_JPEG);
+    FramePtr frame = decoder.next();
+    REQUIRE(frame);
+    CHECK(frame->format == AV_PIX_FMT_YUVJ422P);
+  }
+  SECTION("10-bit becomes yuv420p with the same range") {
+    const std::string path = generated("ffv1_10bit.mkv",
+                                       "-f lavfi -i testsrc2=size=160x120:rate=25 -t 0.4 "
+                                       "-pix_fmt yuv422p10le -color_range tv -c:v ffv1");
+    Decoder decoder(path, Limits{});
+    CHECK(decoder.info().pixel_format == "yuv422p10le");
+    int frames = 0;
+    while (FramePtr frame = decoder.next()) {
+      CHECK(frame->format == AV_PIX_FMT_YUV420P);
+      CHECK(frame->width == 160);
+      CHECK(frame->color_range == AVCOL_RANGE_MPEG);
+      ++frames;
+    }
+    CHECK(frames == 10);
+  }
+}
+
+TEST_CASE("Decoder skips damaged packets and goes on", "[media]") {
+  const std::string clean = generated("clean.ts",
+                                      "-f lavfi -i testsrc2=size=320x240:rate=25 -t 2 "
+                                      "-c:v libx264 -preset veryfast -g 10 -f mpegts");
+  const std::string damaged = temp_dir().file("damaged.ts");
+  {
+    std::string bytes(fs::file_size(clean), '\0');
+    std::ifstream(clean, std::ios::binary)
+        .read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::mt19937 generator(7);
+    for (int hole = 0; hole < 20; ++hole) {
+      const size_t offset = 10'000 + generator() % (bytes.size() - 11'000);
+      for (size_t index = 0; index < 200; ++index) {
+        bytes[offset + index] = static_cast<char>(generator());
+      }
+    }
+    std::ofstream(damaged, std::ios::binary) << bytes;
+  }
+  Decoder decoder(damaged, Limits{});
+  long long frames = 0;
+  while (decoder.next()) ++frames;
+  CHECK(frames > 25);  // most of the 50 pictures survive
+  CHECK(frames == decoder.frames_decoded());
+}
+
+TEST_CASE("Writer keeps frame count, variable timing and audio", "[media]") {
+  const std::string input = vfr_vorbis_mkv();
+  std::string audio_mode;
+  const std::string output = round_trip(input, "vfr_out.mp4", &audio_mode);
+  CHECK(audio_mode == "aac from vorbis");
+
+  const std::vector<double> expected = probe_times(input, "v:0");
+  const std::vector<double> actual = probe_times(output, "v:0");
+  REQUIRE(actual.size() == expected.size());
+  for (size_t index = 0; index < actual.size(); ++index) {
+    CHECK(actual[index] - actual[0] == Approx(expected[index] - expected[0]).margin(0.001));
+  }
+  CHECK(probe_value(output, "-select_streams v:0 -show_entries stream=codec_name") == "h264");
+  CHECK(probe_value(output, "-select_streams a:0 -show_entries stream=codec_name") == "aac");
+  CHECK(format_duration(output) == Approx(format_duration(input)).margin(0.05));
+}
+
+TEST_CASE("Writer copies AAC and keeps audio that starts before the picture in sync", "[media]") {
+  const std::string input = early_audio_ts();
+  std::string audio_mode;
+  const std::string output = round_trip(input, "early_audio_out.mp4", &audio_mode);
+  CHECK(audio_mode == "copy aac");
+
+  const double input_offset = probe_times(input, "a:0").at(0) - probe_times(input, "v:0").at(0);
+  const double output_offset = probe_times(output, "a:0").at(0) - probe_times(output, "v:0").at(0);
+  CHECK(input_offset == Approx(-0.4).margin(0.05));
+  CHECK(output_offset == Approx(input_offset).margin(0.005));
+  CHECK(probe_times(output, "v:0").size() == probe_times(input, "v:0").size());
+  CHECK(format_duration(output) == Approx(format_duration(input)).margin(0.05));
+}
+
+TEST_CASE("Writer moves timestamps that do not increase instead of dropping frames", "[media]") {
+  OutputSpec spec;
+  spec.path = temp_dir().file("non_increasing.mp4");
+  spec.width = 64;
+  spec.height = 48;
+  spec.time_base = AVRational{1, 25};
+  spec.frame_rate = AVRational{25, 1};
+  Writer writer(spec, Limits{});
+  for (const int64_t pts : {10, 11, 11, 13, 12, 14}) {
+    FramePtr frame = grey_frame(64, 48, pts);
+    frame->pict_type = AV_PICTURE_TYPE_I;
+    writer.write(frame.get());
+    CHECK(frame->pts == pts);  // the caller's frame is left as it was
+    CHECK(frame->pict_type == AV_PICTURE_TYPE_I);
+  }
+  writer.finish();
+  CHECK(writer.frames_written() == 6);
+  CHECK(writer.audio_mode() == "none");
+
+  const std::vector<double> times = probe_times(spec.path, "v:0");
+  REQUIRE(times.size() == 6);
+  for (size_t index = 1; index < times.size(); ++index) CHECK(times[index] > times[index - 1]);
+  CHECK(times[1] - times[0] == Approx(0.04));
+  CHECK(times[3] - times[0] == Approx(0.12));  // 13 is kept
+}
+
+TEST_CASE("Writer refuses bad specs and frames, and leaves no unfinished file", "[media]") {
+  OutputSpec spec;
+  spec.path = temp_dir().file("refused.mp4");
+  spec.width = 65;
+  spec.height = 48;
+  CHECK_THROWS_AS(Writer(spec, Limits{}), MediaError);
+  CHECK_FALSE(fs::exists(spec.path));
+
+  spec.width = 64;
+  {
+    Writer writer(spec, Limits{});
+    FramePtr wrong_size = grey_frame(32, 48, 0);
+    CHECK_THROWS_AS(writer.write(wrong_size.get()), MediaError);
+    FramePtr frame = grey_frame(64, 48, 0);
+    writer.write(frame.get());
+    CHECK(fs::exists(spec.path));
+  }  // destroyed without finish()
+  CHECK_FALSE(fs::exists(spec.path));
+}

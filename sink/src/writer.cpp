@@ -398,8 +398,9 @@ void Writer::write(AVFrame* frame) {
                      " yuv420p output");
   }
 
-  if (state.origin == AV_NOPTS_VALUE)
+  if (state.origin == AV_NOPTS_VALUE) {
     state.set_origin(frame->pts != AV_NOPTS_VALUE ? frame->pts : 0);
+  }
   int64_t pts = 0;
   if (frame->pts != AV_NOPTS_VALUE) {
     pts = frame->pts - state.origin;
@@ -448,7 +449,7 @@ void Writer::State::set_origin(int64_t first_frame_pts) {
   // Audio is not read beyond the longest video the limits allow.
   track.end =
       track.origin + av_rescale_q(static_cast<int64_t>(limits.max_duration_seconds * AV_TIME_BASE),
-                                  AV_TIME_BASE_Q, audio_time_base);
+                                  AVRational{1, AV_TIME_BASE}, audio_time_base);
 }
 
 void Writer::finish() {

@@ -97,6 +97,8 @@ struct Decoder::State {
   // Timestamps, limits and pixel format of one decoded frame.
   FramePtr finish_frame(FramePtr frame, VideoInfo& info, long long frames_decoded);
   FramePtr convert(const AVFrame& frame, VideoInfo& info);
+  // Fixes the format of every frame from the decoder's native one, and the colour it implies.
+  void choose_output_format(int native_format, VideoInfo& info);
 };
 
 Decoder::Decoder(const std::string& path, const Limits& limits, int threads)
@@ -202,16 +204,18 @@ Decoder::Decoder(const std::string& path, const Limits& limits, int threads)
   info_.color.range = parameters.color_range;
   info_.color.primaries = parameters.color_primaries;
   info_.color.transfer = parameters.color_trc;
-  if (parameters.format != AV_PIX_FMT_NONE) {
-    state.output_format = is_worker_format(parameters.format)
-                              ? static_cast<AVPixelFormat>(parameters.format)
-                              : AV_PIX_FMT_YUV420P;
-    if (is_full_range_format(parameters.format)) info_.color.range = AVCOL_RANGE_JPEG;
-    if (state.output_format != parameters.format && is_rgb_like(parameters.format)) {
-      // convert() turns these into BT.709 limited-range YUV.
-      info_.color.space = AVCOL_SPC_BT709;
-      info_.color.range = AVCOL_RANGE_MPEG;
-    }
+  if (parameters.format != AV_PIX_FMT_NONE) state.choose_output_format(parameters.format, info_);
+}
+
+void Decoder::State::choose_output_format(int native_format, VideoInfo& info) {
+  output_format = is_worker_format(native_format) ? static_cast<AVPixelFormat>(native_format)
+                                                  : AV_PIX_FMT_YUV420P;
+  info.pixel_format = pixel_format_name(native_format);
+  if (is_full_range_format(native_format)) info.color.range = AVCOL_RANGE_JPEG;
+  if (output_format != native_format && is_rgb_like(native_format)) {
+    // convert() turns these into BT.709 limited-range YUV.
+    info.color.space = AVCOL_SPC_BT709;
+    info.color.range = AVCOL_RANGE_MPEG;
   }
 }
 
@@ -296,11 +300,7 @@ FramePtr Decoder::State::finish_frame(FramePtr frame, VideoInfo& info, long long
                      clock_time(limits.max_duration_seconds));
   }
 
-  if (output_format == AV_PIX_FMT_NONE) {  // the stream parameters did not say
-    output_format = is_worker_format(frame->format) ? static_cast<AVPixelFormat>(frame->format)
-                                                    : AV_PIX_FMT_YUV420P;
-    info.pixel_format = pixel_format_name(frame->format);
-  }
+  if (output_format == AV_PIX_FMT_NONE) choose_output_format(frame->format, info);
   if (frame->format == output_format && frame->width == info.width &&
       frame->height == info.height) {
     return frame;
