@@ -9,6 +9,7 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git
           libcpp-httplib-dev libsqlite3-dev catch2
           libopencv-dev opencv-data
           libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+          clang-14 libclang-rt-14-dev
           ffmpeg python3 python3-numpy curl jq iproute2 procps)
 
 install_packages() {
