@@ -105,8 +105,10 @@ class Sink {
         last_publish = now;
       }
       if (now - last_alive >= kAliveIntervalMs) {
-        protocol::send_message(progress_, protocol::SinkAlive{static_cast<int32_t>(jobs_.size()),
-                                                              frames_encoded_});
+        protocol::send_message(progress_,
+                               protocol::SinkAlive{static_cast<int32_t>(jobs_.size()),
+                                                   frames_encoded_, encode_latency_,
+                                                   duplicates_dropped_});
         last_alive = now;
       }
     }
@@ -203,6 +205,7 @@ class Sink {
         break;
       case Admission::duplicate:
         ++job.duplicates;
+        ++duplicates_dropped_;
         return;
       case Admission::too_far_ahead:
         why = "result too far ahead of the encoder";
@@ -222,6 +225,7 @@ class Sink {
                               std::chrono::steady_clock::now() - started)
                               .count();
         job.encode_ms = job.encode_ms == 0 ? ms : 0.95 * job.encode_ms + 0.05 * ms;
+        encode_latency_.observe(ms);
         ++frames_encoded_;
       }
       if (job.total >= 0 && job.reorder.next_index() >= job.total) {
@@ -337,6 +341,8 @@ class Sink {
   std::map<std::string, Job> jobs_;
   std::map<std::string, Finished> finished_;
   int64_t frames_encoded_ = 0;
+  int64_t duplicates_dropped_ = 0;
+  protocol::Histogram encode_latency_;
 };
 
 }  // namespace

@@ -241,6 +241,7 @@ class Ventilator {
     pong.frames_decoded = frames_decoded_;
     pong.frames_resent = frames_resent_;
     pong.decode_ms = decode_ms_;
+    pong.decode_latency = decode_latency_;
     return pong;
   }
 
@@ -428,6 +429,7 @@ class Ventilator {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
             .count();
     decode_ms_ = decode_ms_ == 0 ? ms : 0.98 * decode_ms_ + 0.02 * ms;
+    decode_latency_.observe(ms);
     if (!frame) {
       job.end_of_input = true;
       job.phase = Job::Phase::finishing;
@@ -597,6 +599,7 @@ class Ventilator {
   int64_t frames_resent_ = 0;
   double decode_ms_ = 0;
   double filter_ms_ = 0;
+  protocol::Histogram decode_latency_;
 };
 
 }  // namespace

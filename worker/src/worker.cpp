@@ -308,6 +308,7 @@ class Worker {
     stats_.state = "busy";
     stats_.current_job = frame->job_id;
     stats_.filter_ms = 0.9 * stats_.filter_ms + 0.1 * (filter_us / 1000.0);
+    stats_.filter_latency.observe(filter_us / 1000.0);
     last_frame_done_ms_ = now_ms();
     send_ready(1, false, frame->job_id, frame->index, filter_us);
   }

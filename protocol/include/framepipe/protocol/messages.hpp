@@ -11,6 +11,7 @@
 //   ventilator --JobStart/JobEnd/JobAbort--> sink (PULL)
 //   sink    --JobProgress/SinkAlive--> PUB (ventilator and http subscribe)
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -40,8 +41,8 @@ inline constexpr int kDefaultWindowFrames = 48;
 inline constexpr int kProgressIntervalMs = 250;
 // Sockets refuse messages larger than this (the largest frame: 8192x8192 RGBA plus headers).
 inline constexpr int64_t kMaxMessageBytes = 8192LL * 8192 * 4 + (1 << 20);
-// Msgpack envelopes are small; anything bigger is hostile.
-inline constexpr size_t kMaxEnvelopeBytes = 64 * 1024;
+// Msgpack envelopes are small (a worker list of a thousand workers fits); bigger is hostile.
+inline constexpr size_t kMaxEnvelopeBytes = 1024 * 1024;
 
 // Port layout relative to the registry's port B (documented in the README).
 inline constexpr int kRegistryPortOffset = 0;
@@ -73,6 +74,26 @@ enum class Type : uint8_t {
   sink_alive = 34,
 };
 
+// Stage latencies travel as histograms with fixed bucket bounds (milliseconds), ready for
+// Prometheus: decode (ventilator), filter (each worker), encode (sink).
+inline constexpr std::array<double, 12> kLatencyBucketsMs = {1,  2,   5,   10,   20,   50,
+                                                             100, 200, 500, 1000, 2000, 5000};
+
+struct Histogram {
+  std::vector<int64_t> counts;  // per bucket (not cumulative); the last one is +Inf
+  double sum_ms = 0;
+  int64_t count = 0;
+  void observe(double ms) {
+    if (counts.size() != kLatencyBucketsMs.size() + 1) counts.assign(kLatencyBucketsMs.size() + 1, 0);
+    std::size_t bucket = 0;
+    while (bucket < kLatencyBucketsMs.size() && ms > kLatencyBucketsMs[bucket]) ++bucket;
+    ++counts[bucket];
+    sum_ms += ms;
+    ++count;
+  }
+  MSGPACK_DEFINE(counts, sum_ms, count)
+};
+
 struct WorkerStats {
   std::string state = "idle";  // idle | busy
   int64_t frames_done = 0;
@@ -81,7 +102,9 @@ struct WorkerStats {
   int64_t rss_bytes = 0;
   std::string current_job;     // "" when idle
   double filter_ms = 0;        // mean filter time per frame, recent
-  MSGPACK_DEFINE(state, frames_done, fps, cpu_percent, rss_bytes, current_job, filter_ms)
+  Histogram filter_latency;    // since the worker started
+  MSGPACK_DEFINE(state, frames_done, fps, cpu_percent, rss_bytes, current_job, filter_ms,
+                 filter_latency)
 };
 
 struct Hello {
@@ -242,8 +265,9 @@ struct Pong {
   int64_t frames_decoded = 0;
   int64_t frames_resent = 0;
   double decode_ms = 0;  // mean decode time per frame, recent
+  Histogram decode_latency;
   MSGPACK_DEFINE(nonce, jobs_active, jobs_queued, workers_ready, frames_in_flight, frames_decoded,
-                 frames_resent, decode_ms)
+                 frames_resent, decode_ms, decode_latency)
 };
 
 struct JobStart {
@@ -296,7 +320,9 @@ struct SinkAlive {
   static constexpr Type type = Type::sink_alive;
   int32_t jobs_active = 0;
   int64_t frames_encoded = 0;
-  MSGPACK_DEFINE(jobs_active, frames_encoded)
+  Histogram encode_latency;
+  int64_t duplicates_dropped = 0;
+  MSGPACK_DEFINE(jobs_active, frames_encoded, encode_latency, duplicates_dropped)
 };
 
 }  // namespace framepipe::protocol
