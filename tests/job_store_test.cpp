@@ -6,6 +6,7 @@
 #include <string>
 
 // The job store is private to the http-frontend; its header needs only the standard library.
+#include "../http-frontend/src/job_changes.hpp"
 #include "../http-frontend/src/job_store.hpp"
 #include "../http-frontend/src/names.hpp"
 
@@ -253,4 +254,28 @@ TEST_CASE("upload names never become paths or hidden text", "[http]") {
   CHECK(download_name("my clip.mov", "id") == "my_clip-framepipe.mp4");
   CHECK(download_name("\xC3\xA9", "id") == "id.mp4");
   CHECK(download_name("", "id") == "id.mp4");
+}
+
+TEST_CASE("job changes: each stream gets every changed job once, or is told it missed some",
+          "[http]") {
+  using std::chrono::milliseconds;
+  JobChanges changes;
+  CHECK(changes.last() == 0);
+  auto nothing = changes.wait(0, milliseconds(1));
+  CHECK(nothing.job_ids.empty());
+  CHECK_FALSE(nothing.missed);
+
+  changes.note("a");
+  changes.note("b");
+  changes.note("a");
+  auto batch = changes.wait(0, milliseconds(0));
+  CHECK(batch.job_ids == std::vector<std::string>{"a", "b"});
+  CHECK_FALSE(batch.missed);
+  CHECK(batch.last == 3);
+  CHECK(changes.wait(batch.last, milliseconds(1)).job_ids.empty());
+
+  for (size_t i = 0; i < JobChanges::kCapacity + 5; ++i) changes.note("x" + std::to_string(i));
+  auto behind = changes.wait(batch.last, milliseconds(0));
+  CHECK(behind.missed);
+  CHECK(behind.job_ids.size() == JobChanges::kCapacity);
 }

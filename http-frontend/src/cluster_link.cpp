@@ -66,9 +66,13 @@ bool ClusterLink::enqueue(Command command) {
   return true;
 }
 
-bool ClusterLink::submit(const protocol::SubmitJob& job) { return enqueue(job); }
+bool ClusterLink::submit(const protocol::SubmitJob& job) {
+  return enqueue(job);
+}
 
-bool ClusterLink::cancel(const std::string& job_id) { return enqueue(CancelCommand{job_id}); }
+bool ClusterLink::cancel(const std::string& job_id) {
+  return enqueue(CancelCommand{job_id});
+}
 
 ClusterSnapshot ClusterLink::snapshot() const {
   std::lock_guard lock(snapshot_mutex_);
@@ -84,7 +88,7 @@ void ClusterLink::loop(std::stop_token stop) {
       std::vector<zmq::pollitem_t> items = {{control_.handle(), 0, ZMQ_POLLIN, 0},
                                             {registry_.handle(), 0, ZMQ_POLLIN, 0},
                                             {progress_.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, kPollTimeout);
+      protocol::poll(items, kPollTimeout);
       if ((items[0].revents & ZMQ_POLLIN) != 0) drain(control_, "ventilator");
       if ((items[1].revents & ZMQ_POLLIN) != 0) drain(registry_, "registry");
       if ((items[2].revents & ZMQ_POLLIN) != 0) drain(progress_, "sink");
@@ -225,8 +229,8 @@ void ClusterLink::handle(const zmq::message_t& part, const char* peer) {
       return;
     }
     default:
-      log().debug("ignored a message of type {} from the {}",
-                  static_cast<int>(envelope->type()), peer);
+      log().debug("ignored a message of type {} from the {}", static_cast<int>(envelope->type()),
+                  peer);
       return;
   }
 }

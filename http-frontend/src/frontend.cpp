@@ -12,9 +12,12 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -22,6 +25,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <httplib.h>
@@ -31,6 +35,7 @@
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/worker/filters.hpp"
+#include "job_changes.hpp"
 #include "job_store.hpp"
 #include "log.hpp"
 #include "names.hpp"
@@ -59,6 +64,12 @@ constexpr time_t kKeepAliveTimeoutSeconds = 5;
 constexpr size_t kQueuedConnectionsPerThread = 4;
 // A result is streamed from disk in pieces of this size.
 constexpr size_t kResultChunkBytes = 256 << 10;
+constexpr std::string_view kEventsRoute = "/api/events";
+// Live event streams each hold an HTTP thread for as long as they are open, so at most this share
+// of the threads serve them; more are refused (503) and the page retries later.
+constexpr int kLiveStreamThreadShareDivisor = 2;
+// A live stream sends the worker list this often (also its keep-alive).
+constexpr auto kWorkersEventInterval = std::chrono::milliseconds(1000);
 constexpr auto kStopPollInterval = std::chrono::milliseconds(100);
 
 // When the current request started (0: not recorded), for the request log line. Each request is
@@ -120,6 +131,38 @@ std::variant<std::optional<int64_t>, Refusal> content_length(const httplib::Requ
 bool is_result_path(std::string_view path) {
   return path.starts_with("/api/jobs/") && path.ends_with("/result");
 }
+
+// Routes a browser opens without being able to add headers (<video src>, <a href>, EventSource):
+// they also take the API token in the query.
+bool takes_query_token(const httplib::Request& req) {
+  return req.method == "GET" && (is_result_path(req.path) || req.path == kEventsRoute);
+}
+
+bool write_event(httplib::DataSink& sink, std::string_view name, const json& data) {
+  const std::string text = "event: " + std::string(name) + "\ndata: " + dump(data) + "\n\n";
+  return sink.write(text.data(), text.size());
+}
+
+// Holds one of the bounded live-stream places while it lives.
+class StreamSlot {
+ public:
+  explicit StreamSlot(std::atomic<int>& open_streams) : open_streams_(open_streams) {}
+  ~StreamSlot() { --open_streams_; }
+  StreamSlot(const StreamSlot&) = delete;
+  StreamSlot& operator=(const StreamSlot&) = delete;
+
+ private:
+  std::atomic<int>& open_streams_;  // the Frontend's count, incremented by the opener
+};
+
+// One open GET /api/events stream.
+struct LiveStream {
+  LiveStream(std::atomic<int>& open_streams, uint64_t last_change)
+      : slot(open_streams), since(last_change) {}
+  StreamSlot slot;
+  uint64_t since;  // the last job change sent
+  std::chrono::steady_clock::time_point next_workers_event{};
+};
 
 // httplib 0.11 applies the request's Range header to every response body (even JSON and error
 // bodies) and does not check ranges against the content length. Ranges are handled here, on the
@@ -204,12 +247,29 @@ std::optional<std::pair<int64_t, int64_t>> resolve_range(const httplib::Range& r
   return std::make_pair(first, last);
 }
 
-// The mp4 of a finished job, read with pread() by the response's content provider (which
-// httplib copies, so the state is shared).
-struct ResultReader {
-  UniqueFd fd;
-  int64_t first_byte = 0;
-  std::vector<char> buffer;
+// Streams a byte range of a finished job's mp4 from disk, one buffer at a time, as the
+// response's content provider (httplib copies providers, so it is shared).
+class ResultReader {
+ public:
+  ResultReader(UniqueFd fd, int64_t first_byte, int64_t length)
+      : fd_(std::move(fd)),
+        first_byte_(first_byte),
+        buffer_(static_cast<size_t>(std::min<int64_t>(length, kResultChunkBytes))) {}
+
+  // httplib asks for `wanted` bytes from `offset` within the range. False ends the response.
+  bool provide(size_t offset, size_t wanted, httplib::DataSink& sink) {
+    if (stop_requested()) return false;
+    const size_t count = std::min(wanted, buffer_.size());
+    const ssize_t got =
+        ::pread(fd_.get(), buffer_.data(), count, first_byte_ + static_cast<off_t>(offset));
+    if (got <= 0) return false;  // the file shrank, or an I/O error
+    return sink.write(buffer_.data(), static_cast<size_t>(got));
+  }
+
+ private:
+  UniqueFd fd_;
+  int64_t first_byte_;
+  std::vector<char> buffer_;
 };
 
 // ----------------------------------------------------------------------------------------------
@@ -233,6 +293,11 @@ class Frontend {
   void get_result(const httplib::Request& req, const std::string& id, httplib::Response& res);
   void get_workers(httplib::Response& res) const;
   void get_health(httplib::Response& res) const;
+  void get_cluster(httplib::Response& res) const;
+  void open_event_stream(httplib::Response& res);
+  // Writes what a live stream has not seen yet; waits for changes up to its next workers event.
+  bool continue_event_stream(LiveStream& stream, httplib::DataSink& sink) const;
+  json workers_event() const;
 
   void on_submit_reply(const protocol::SubmitReply& reply);
   void on_progress(const protocol::JobProgress& progress);
@@ -246,8 +311,11 @@ class Frontend {
   const fs::path jobs_directory_;  // data_directory_/jobs
   const std::string filter_catalogue_;
   JobStore store_;
+  JobChanges changes_;  // noted by every job update, read by the live streams
+  std::atomic<int> open_streams_{0};
+  const int max_open_streams_;
   ClusterEndpoints endpoints_;
-  std::unique_ptr<ClusterLink> link_;  // last: its thread calls back into store_
+  std::unique_ptr<ClusterLink> link_;  // last: its thread calls back into store_ and changes_
 };
 
 fs::path prepare_data_directory(const std::string& data_dir) {
@@ -267,6 +335,7 @@ Frontend::Frontend(const Config& config)
       jobs_directory_(data_directory_ / "jobs"),
       filter_catalogue_(filters::catalogue_json()),
       store_(data_directory_ / "framepipe.db", protocol::unix_ms()),
+      max_open_streams_(std::max(1, config.threads / kLiveStreamThreadShareDivisor)),
       endpoints_{config.registry_endpoint, config.control_endpoint, config.progress_endpoint} {
   for (const std::string& id : store_.interrupted()) {
     log().info("job {} failed: {}", id, kInterruptedError);
@@ -281,17 +350,19 @@ Frontend::Frontend(const Config& config)
 // or canceled jobs.
 void Frontend::sweep_job_directories() {
   std::error_code error;
+  std::vector<fs::path> directories;
   for (const auto& entry : fs::directory_iterator(jobs_directory_, error)) {
-    const std::string name = entry.path().filename().string();
-    if (!looks_like_job_id(name)) continue;
-    const auto job = store_.find(name);
-    if (!job || job->state == JobState::failed || job->state == JobState::canceled) {
-      remove_tree(entry.path());
-    } else if (job->state == JobState::done && !job->input_path.empty()) {
-      if (fs::exists(job->input_path, error)) remove_file(job->input_path);
-    }
+    if (looks_like_job_id(entry.path().filename().string())) directories.push_back(entry.path());
   }
   if (error) log().warn("cannot list {}: {}", jobs_directory_.string(), error.message());
+  for (const fs::path& directory : directories) {
+    const auto job = store_.find(directory.filename().string());
+    if (!job || job->state == JobState::failed || job->state == JobState::canceled) {
+      remove_tree(directory);
+    } else if (job->state == JobState::done && fs::exists(job->input_path, error)) {
+      remove_file(job->input_path);
+    }
+  }
 }
 
 ViewContext Frontend::view_context(const ClusterSnapshot& cluster) const {
@@ -307,9 +378,9 @@ std::optional<Refusal> Frontend::gate(const httplib::Request& req) const {
     bool authorized = false;
     if (authorization.size() > 7 && equals_ignoring_case(authorization.substr(0, 7), "Bearer ")) {
       authorized = same_secret(trim(authorization.substr(7)), config_.api_token);
-    } else if (req.method == "GET" && is_result_path(path) && req.has_param("access_token")) {
-      // A <video> element cannot send headers; the result alone also takes the token in the query.
-      authorized = same_secret(req.get_param_value("access_token"), config_.api_token);
+    } else if (takes_query_token(req)) {
+      const char* key = req.has_param("access_token") ? "access_token" : "token";
+      authorized = req.has_param(key) && same_secret(req.get_param_value(key), config_.api_token);
     }
     if (!authorized) return Refusal{401, "missing or wrong API token (Authorization: Bearer ...)"};
   }
@@ -355,17 +426,21 @@ std::optional<Refusal> Frontend::precheck_upload(const httplib::Request& req) co
 }
 
 void Frontend::install(httplib::Server& server) {
-  server.set_expect_100_continue_handler([this](const httplib::Request& req,
-                                                httplib::Response& res) {
-    request_started_ms = protocol::now_ms();
-    auto refusal = gate(req);
-    if (!refusal && req.method == "POST" && req.path == kJobsRoute) refusal = precheck_upload(req);
-    if (!refusal) return 100;
-    take_ranges(req);
-    if (refusal->status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"framepipe\"");
-    refuse(res, *refusal);
-    return refusal->status;
-  });
+  server.set_expect_100_continue_handler(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        request_started_ms = protocol::now_ms();
+        auto refusal = gate(req);
+        if (!refusal && req.method == "POST" && req.path == kJobsRoute) {
+          refusal = precheck_upload(req);
+        }
+        if (!refusal) return 100;
+        take_ranges(req);
+        if (refusal->status == 401) {
+          res.set_header("WWW-Authenticate", "Bearer realm=\"framepipe\"");
+        }
+        refuse(res, *refusal);
+        return refusal->status;
+      });
 
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     request_started_ms = protocol::now_ms();
@@ -394,34 +469,34 @@ void Frontend::install(httplib::Server& server) {
     }
   });
 
-  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
-                                                                  httplib::Response& res) {
-    take_ranges(req);
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Handled;
-    std::string message;
-    switch (res.status) {
-      case 400:
-        message = "bad request";
-        break;
-      case 404:
-        message = "not found: " + req.method + " " + req.path;
-        break;
-      case 413:
-        message = "request body too large";
-        break;
-      case 414:
-        message = "request URI too long";
-        break;
-      case 416:
-        message = "invalid Range header";
-        break;
-      default:
-        message = "HTTP error " + std::to_string(res.status);
-        break;
-    }
-    send_json(res, res.status, json{{"error", message}});
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  server.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        take_ranges(req);
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Handled;
+        std::string message;
+        switch (res.status) {
+          case 400:
+            message = "bad request";
+            break;
+          case 404:
+            message = "not found: " + req.method + " " + req.path;
+            break;
+          case 413:
+            message = "request body too large";
+            break;
+          case 414:
+            message = "request URI too long";
+            break;
+          case 416:
+            message = "invalid Range header";
+            break;
+          default:
+            message = "HTTP error " + std::to_string(res.status);
+            break;
+        }
+        send_json(res, res.status, json{{"error", message}});
+        return httplib::Server::HandlerResponse::Handled;
+      }));
 
   server.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
@@ -457,10 +532,9 @@ void Frontend::install(httplib::Server& server) {
     }
   });
 
-  server.Post(std::string(kJobsRoute), [this](const httplib::Request& req, httplib::Response& res,
-                                              const httplib::ContentReader& reader) {
-    create_job(req, res, reader);
-  });
+  server.Post(std::string(kJobsRoute),
+              [this](const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& reader) { create_job(req, res, reader); });
   server.Get(std::string(kJobsRoute),
              [this](const httplib::Request&, httplib::Response& res) { list_jobs(res); });
   server.Get(R"(/api/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -482,11 +556,18 @@ void Frontend::install(httplib::Server& server) {
   });
   server.Get("/health",
              [this](const httplib::Request&, httplib::Response& res) { get_health(res); });
+  server.Get("/api/cluster",
+             [this](const httplib::Request&, httplib::Response& res) { get_cluster(res); });
+  server.Get(std::string(kEventsRoute),
+             [this](const httplib::Request&, httplib::Response& res) { open_event_stream(res); });
 }
 
 void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
                           const httplib::ContentReader& reader) {
-  if (auto refusal = precheck_upload(req)) return refuse(res, *refusal);
+  if (auto refusal = precheck_upload(req)) {
+    drain_body(req, reader);
+    return refuse(res, *refusal);
+  }
 
   const std::string id = new_job_id();
   const fs::path directory = job_directory(id);
@@ -497,8 +578,8 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   }
   DirectoryGuard guard(directory);  // an upload that fails leaves nothing behind
 
-  auto received = receive_upload(reader, directory, {config_.max_upload_bytes,
-                                                     config_.min_free_disk_bytes});
+  auto received =
+      receive_upload(reader, directory, {config_.max_upload_bytes, config_.min_free_disk_bytes});
   if (auto* refusal = std::get_if<Refusal>(&received)) {
     log().debug("upload refused ({}): {}", refusal->status, refusal->message);
     return refuse(res, *refusal);
@@ -545,6 +626,7 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
     return refuse(res, Refusal{503, "the cluster link is overloaded; try again shortly"});
   }
   guard.keep();
+  changes_.note(id);
   log().info("job {} created: \"{}\" ({} bytes), filters {}, preset {}, crf {}", id,
              printable(job.input_name), job.input_bytes, job.filters, job.preset, job.crf);
 
@@ -574,7 +656,9 @@ void Frontend::get_job(const std::string& id, httplib::Response& res) const {
   const auto jobs = store_.list();
   const auto ahead = jobs_ahead(jobs);
   for (size_t i = 0; i < jobs.size(); ++i) {
-    if (jobs[i].id == id) return send_json(res, 200, job_json(jobs[i], view_context(cluster), ahead[i]));
+    if (jobs[i].id == id) {
+      return send_json(res, 200, job_json(jobs[i], view_context(cluster), ahead[i]));
+    }
   }
   refuse(res, Refusal{404, "no such job"});
 }
@@ -587,6 +671,7 @@ void Frontend::delete_job(const std::string& id, httplib::Response& res) {
   if (update == Update::state_changed) {
     // Active: stop it in the cluster and keep the record, as canceled.
     if (!link_->cancel(id)) log().warn("job {}: command queue full, CancelJob not sent", id);
+    changes_.note(id);
     remove_tree(job_directory(id));
     log().info("job {} canceled", id);
     const auto canceled = store_.find(id);
@@ -612,12 +697,11 @@ void Frontend::get_result(const httplib::Request& req, const std::string& id,
     return refuse(res, Refusal{409, "the job is " + std::string(to_string(job->state)) +
                                         "; there is no result"});
   }
-  auto reader = std::make_shared<ResultReader>();
-  reader->fd = UniqueFd(::open(job->output_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  UniqueFd fd(::open(job->output_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0 && errno == ENOENT) return refuse(res, Refusal{410, "the result file is gone"});
   struct stat info {};
-  if (reader->fd.get() < 0 || ::fstat(reader->fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
-    if (errno == ENOENT) return refuse(res, Refusal{410, "the result file is gone"});
-    log().error("job {}: cannot open {}: {}", id, job->output_path, std::strerror(errno));
+  if (fd.get() < 0 || ::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    log().error("job {}: cannot read {}", id, job->output_path);
     return refuse(res, Refusal{500, "cannot read the result"});
   }
   const int64_t size = info.st_size;
@@ -644,22 +728,17 @@ void Frontend::get_result(const httplib::Request& req, const std::string& id,
                                         std::to_string(size));
   }
   res.set_header("Accept-Ranges", "bytes");
-  res.set_header("Content-Disposition",
-                 "inline; filename=\"" + download_name(job->input_name, id) + "\"");
+  const bool attachment = req.has_param("download") && req.get_param_value("download") != "0";
+  res.set_header("Content-Disposition", std::string(attachment ? "attachment" : "inline") +
+                                            "; filename=\"" + download_name(job->input_name, id) +
+                                            "\"");
   if (length == 0) return res.set_content("", "video/mp4");
 
-  reader->first_byte = first;
-  reader->buffer.resize(static_cast<size_t>(std::min<int64_t>(length, kResultChunkBytes)));
-  res.set_content_provider(
-      static_cast<size_t>(length), "video/mp4",
-      [reader](size_t offset, size_t wanted, httplib::DataSink& sink) {
-        if (stop_requested()) return false;
-        const size_t count = std::min(wanted, reader->buffer.size());
-        const ssize_t got = ::pread(reader->fd.get(), reader->buffer.data(), count,
-                                    reader->first_byte + static_cast<off_t>(offset));
-        if (got <= 0) return false;  // the file shrank, or an I/O error: end the response
-        return sink.write(reader->buffer.data(), static_cast<size_t>(got));
-      });
+  auto reader = std::make_shared<ResultReader>(std::move(fd), first, length);
+  res.set_content_provider(static_cast<size_t>(length), "video/mp4",
+                           [reader](size_t offset, size_t wanted, httplib::DataSink& sink) {
+                             return reader->provide(offset, wanted, sink);
+                           });
 }
 
 void Frontend::get_workers(httplib::Response& res) const {
@@ -674,6 +753,68 @@ void Frontend::get_health(httplib::Response& res) const {
   send_json(res, healthy ? 200 : 503, body);
 }
 
+void Frontend::get_cluster(httplib::Response& res) const {
+  send_json(res, 200,
+            json{{"version", protocol::kSoftwareVersion},
+                 {"worker_command", config_.worker_command},
+                 {"max_upload_bytes", config_.max_upload_bytes},
+                 {"presets", kPresets},
+                 {"default_preset", config_.default_preset},
+                 {"default_crf", config_.default_crf}});
+}
+
+json Frontend::workers_event() const {
+  const ClusterSnapshot cluster = link_->snapshot();
+  double throughput = 0;
+  for (const Job& job : store_.list()) {
+    if (job.state == JobState::running) throughput += job.fps;
+  }
+  return json{{"workers", workers_json(cluster, protocol::now_ms())},
+              {"registry_ok", cluster.registry.alive(protocol::now_ms())},
+              {"throughput_fps", throughput}};
+}
+
+void Frontend::open_event_stream(httplib::Response& res) {
+  if (++open_streams_ > max_open_streams_) {
+    --open_streams_;
+    return refuse(res, Refusal{503, "too many live event streams are open; retry later"});
+  }
+  auto stream = std::make_shared<LiveStream>(open_streams_, changes_.last());
+  res.status = 200;
+  res.set_chunked_content_provider("text/event-stream",
+                                   [this, stream](size_t, httplib::DataSink& sink) {
+                                     return continue_event_stream(*stream, sink);
+                                   });
+}
+
+bool Frontend::continue_event_stream(LiveStream& stream, httplib::DataSink& sink) const {
+  if (stop_requested()) {
+    sink.done();
+    return true;
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (now >= stream.next_workers_event) {
+    stream.next_workers_event = now + kWorkersEventInterval;
+    if (!write_event(sink, "workers", workers_event())) return false;
+  }
+  const auto wait =
+      std::chrono::duration_cast<std::chrono::milliseconds>(stream.next_workers_event - now);
+  const JobChanges::Batch batch = changes_.wait(stream.since, wait);
+  stream.since = batch.last;
+  if (batch.job_ids.empty() && !batch.missed) return true;
+
+  const ClusterSnapshot cluster = link_->snapshot();
+  const ViewContext context = view_context(cluster);
+  const auto jobs = store_.list();
+  const auto ahead = jobs_ahead(jobs);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const bool changed = batch.missed || std::find(batch.job_ids.begin(), batch.job_ids.end(),
+                                                   jobs[i].id) != batch.job_ids.end();
+    if (changed && !write_event(sink, "job", job_json(jobs[i], context, ahead[i]))) return false;
+  }
+  return true;
+}
+
 void Frontend::on_submit_reply(const protocol::SubmitReply& reply) {
   if (reply.accepted) {
     MediaInfo info;
@@ -685,14 +826,17 @@ void Frontend::on_submit_reply(const protocol::SubmitReply& reply) {
     info.duration_seconds = reply.duration_seconds;
     info.video_codec = reply.video_codec;
     info.audio_codec = reply.audio_codec;
-    if (store_.accept(reply.job_id, info) == Update::unknown_job) {
+    const Update update = store_.accept(reply.job_id, info);
+    if (update == Update::unknown_job) {
       log().debug("SubmitReply for unknown job {}", printable(reply.job_id));
-    } else {
+    } else if (update == Update::applied) {
       log().debug("job {} accepted by the ventilator", reply.job_id);
+      changes_.note(reply.job_id);
     }
     return;
   }
   if (store_.reject(reply.job_id, reply.error, protocol::unix_ms()) == Update::state_changed) {
+    changes_.note(reply.job_id);
     log().info("job {} failed: the ventilator refused it: {}", reply.job_id, reply.error);
     remove_tree(job_directory(reply.job_id));
   }
@@ -712,7 +856,9 @@ void Frontend::on_progress(const protocol::JobProgress& progress) {
   report.fps = progress.fps;
   report.error = progress.error;
   report.output_bytes = progress.output_bytes;
-  if (store_.report(progress.job_id, report, protocol::unix_ms()) != Update::state_changed) return;
+  const Update update = store_.report(progress.job_id, report, protocol::unix_ms());
+  if (update == Update::applied || update == Update::state_changed) changes_.note(progress.job_id);
+  if (update != Update::state_changed) return;
 
   const auto job = store_.find(progress.job_id);
   if (!job) return;
@@ -803,7 +949,8 @@ int run(const Config& config) {
   }
 
   std::jthread watcher([&server](std::stop_token stop) {
-    while (!stop.stop_requested() && !stop_requested()) std::this_thread::sleep_for(kStopPollInterval);
+    while (!stop.stop_requested() && !stop_requested())
+      std::this_thread::sleep_for(kStopPollInterval);
     // stop() only acts on a running server: wait until listening has begun.
     while (!stop.stop_requested()) {
       if (server.is_running()) {

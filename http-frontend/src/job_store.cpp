@@ -70,9 +70,7 @@ class Statement {
     check(sqlite3_bind_text(statement_.get(), index, text.data(), static_cast<int>(text.size()),
                             SQLITE_TRANSIENT));
   }
-  void bind(int index, int64_t value) {
-    check(sqlite3_bind_int64(statement_.get(), index, value));
-  }
+  void bind(int index, int64_t value) { check(sqlite3_bind_int64(statement_.get(), index, value)); }
   void bind(int index, double value) { check(sqlite3_bind_double(statement_.get(), index, value)); }
   void bind(int index, const std::optional<int64_t>& value) {
     if (value) return bind(index, *value);
@@ -171,7 +169,9 @@ Job read_job(const Statement& row) {
   return job;
 }
 
-int64_t not_negative(int64_t value) { return std::max<int64_t>(value, 0); }
+int64_t not_negative(int64_t value) {
+  return std::max<int64_t>(value, 0);
+}
 
 }  // namespace
 
@@ -312,7 +312,9 @@ JobStore::JobStore(const std::filesystem::path& database_path, int64_t now_unix_
 
 JobStore::~JobStore() = default;
 
-void JobStore::persist(const Job& job) { database_->upsert(job); }
+void JobStore::persist(const Job& job) {
+  database_->upsert(job);
+}
 
 void JobStore::add(const Job& job) {
   std::lock_guard lock(mutex_);

@@ -122,8 +122,8 @@ class JobStore {
   // Writes `job` to the database; called with mutex_ held.
   void persist(const Job& job);
 
-  mutable std::mutex mutex_;             // guards jobs_ and database_
-  std::unique_ptr<Database> database_;   // owned; one connection
+  mutable std::mutex mutex_;            // guards jobs_ and database_
+  std::unique_ptr<Database> database_;  // owned; one connection
   std::unordered_map<std::string, Job> jobs_;
   std::vector<std::string> interrupted_;
 };

@@ -47,14 +47,18 @@ size_t decode_utf8(std::string_view text, uint32_t& code_point) {
 
 bool hidden(uint32_t code_point) {
   return code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F) ||  // C0, DEL, C1
-         (code_point >= 0x200B && code_point <= 0x200F) ||                  // zero width, marks
-         (code_point >= 0x202A && code_point <= 0x202E) ||                  // bidi embedding
+         (code_point >= 0x200B && code_point <= 0x200F) ||                   // zero width, marks
+         (code_point >= 0x202A && code_point <= 0x202E) ||                   // bidi embedding
          (code_point >= 0x2066 && code_point <= 0x2069) || code_point == 0xFEFF;
 }
 
-bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool is_lower_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 }  // namespace
 

@@ -69,8 +69,8 @@ std::string job_message(const Job& job, const ViewContext& context, int jobs_ahe
       if (no_live_workers(cluster, now)) {
         return "running, but no worker is connected: " + start_a_worker(context);
       }
-      if (!cluster.sink.alive(now)) return "running, but the sink is silent (" +
-                                           silence(cluster.sink, now) + ")";
+      if (!cluster.sink.alive(now))
+        return "running, but the sink is silent (" + silence(cluster.sink, now) + ")";
       std::string text = "processing: " + std::to_string(job.frames_done);
       if (job.frames_total > 0) {
         text += " of " + std::string(job.frames_total_exact ? "" : "about ") +
@@ -89,11 +89,9 @@ std::string job_message(const Job& job, const ViewContext& context, int jobs_ahe
       if (job.started_unix_ms && job.finished_unix_ms) {
         const double seconds =
             static_cast<double>(*job.finished_unix_ms - *job.started_unix_ms) / 1000.0;
-        text += " in " + fixed(seconds, 1) +
-                " s";
+        text += " in " + fixed(seconds, 1) + " s";
       }
-      return text + ", " +
-             fixed(static_cast<double>(job.output_bytes) / (1024.0 * 1024.0), 1) +
+      return text + ", " + fixed(static_cast<double>(job.output_bytes) / (1024.0 * 1024.0), 1) +
              " MiB";
     }
     case JobState::failed:

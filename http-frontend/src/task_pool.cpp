@@ -13,7 +13,9 @@ BoundedTaskPool::BoundedTaskPool(size_t threads, size_t queue_capacity)
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
 
-BoundedTaskPool::~BoundedTaskPool() { shutdown(); }
+BoundedTaskPool::~BoundedTaskPool() {
+  shutdown();
+}
 
 void BoundedTaskPool::enqueue(std::function<void()> task) {
   {

@@ -22,6 +22,9 @@ constexpr int64_t kMaxSkippedBytes = 64 * 1024;
 constexpr int kMaxParts = 16;
 // Free space is checked again after this many bytes written.
 constexpr int64_t kDiskCheckIntervalBytes = 8 << 20;
+// After a refusal, this much of the rest of the body is read and discarded, so that the client
+// reads the answer: closing a socket with unread data sends a reset, which clients report instead.
+constexpr int64_t kDrainBytes = 16 << 20;
 // httplib hands over 4 KiB pieces; writing in larger blocks saves system calls.
 constexpr size_t kWriteBufferBytes = 1 << 20;
 
@@ -30,7 +33,8 @@ class FileWriter {
  public:
   // Creates the file (never replacing or following an existing one). 0 or an errno value.
   int create(const std::filesystem::path& path) {
-    fd_ = UniqueFd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
+    fd_ =
+        UniqueFd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640));
     if (fd_.get() < 0) return errno;
     buffer_.reserve(kWriteBufferBytes);
     return 0;
@@ -97,26 +101,25 @@ std::variant<UploadForm, Refusal> receive_upload(const httplib::ContentReader& r
   int parts = 0;
   int64_t skipped_bytes = 0;
   int64_t unchecked_bytes = 0;
+  int64_t drained_bytes = 0;
+  // Refuses the upload; the rest of the body is drained (parts skipped) up to kDrainBytes.
+  auto refuse = [&](Refusal why) {
+    refusal = std::move(why);
+    part = Part::skipped;
+    return true;
+  };
 
   const bool complete = reader(
       [&](const httplib::MultipartFormData& header) {
-        if (++parts > kMaxParts) {
-          refusal = Refusal{400, "too many form fields"};
-          return false;
-        }
+        if (refusal) return true;
+        if (++parts > kMaxParts) return refuse({400, "too many form fields"});
         if (header.name == "file") {
-          if (have_file) {
-            refusal = Refusal{400, "more than one file field"};
-            return false;
-          }
+          if (have_file) return refuse({400, "more than one file field"});
           have_file = true;
           const std::string extension = sanitize_extension(header.filename);
           form.input_path = job_directory / (extension.empty() ? "input" : "input." + extension);
           form.input_name = display_name(header.filename);
-          if (int error = file.create(form.input_path)) {
-            refusal = write_failure(error);
-            return false;
-          }
+          if (int error = file.create(form.input_path)) return refuse(write_failure(error));
           part = Part::file;
         } else if (header.name == "filters" || header.name == "preset" || header.name == "crf") {
           auto& slot = header.name == "filters"  ? form.filters
@@ -136,33 +139,31 @@ std::variant<UploadForm, Refusal> receive_upload(const httplib::ContentReader& r
           return false;
         }
         const auto bytes = static_cast<int64_t>(size);
+        if (refusal) {
+          drained_bytes += bytes;
+          return drained_bytes <= kDrainBytes;
+        }
         switch (part) {
           case Part::file:
             form.input_bytes += bytes;
             if (form.input_bytes > limits.max_file_bytes) {
-              refusal = Refusal{413, "the file is larger than the limit of " +
-                                         std::to_string(limits.max_file_bytes) + " bytes"};
-              return false;
+              return refuse({413, "the file is larger than the limit of " +
+                                      std::to_string(limits.max_file_bytes) + " bytes"});
             }
-            if (int error = file.write(data, size)) {
-              refusal = write_failure(error);
-              return false;
-            }
+            if (int error = file.write(data, size)) return refuse(write_failure(error));
             unchecked_bytes += bytes;
             if (unchecked_bytes >= kDiskCheckIntervalBytes) {
               unchecked_bytes = 0;
               const auto available = free_disk_bytes(job_directory);
               if (available && *available < limits.min_free_disk_bytes) {
-                refusal = Refusal{507, "not enough free disk space for this upload"};
-                return false;
+                return refuse({507, "not enough free disk space for this upload"});
               }
             }
             return true;
           case Part::field:
             if (field->size() + size > kMaxFieldBytes) {
-              refusal = Refusal{400, "a form field is longer than " +
-                                         std::to_string(kMaxFieldBytes) + " bytes"};
-              return false;
+              return refuse({400, "a form field is longer than " + std::to_string(kMaxFieldBytes) +
+                                      " bytes"});
             }
             field->append(data, size);
             return true;
@@ -170,8 +171,7 @@ std::variant<UploadForm, Refusal> receive_upload(const httplib::ContentReader& r
           case Part::none:
             skipped_bytes += bytes;
             if (skipped_bytes > kMaxSkippedBytes) {
-              refusal = Refusal{400, "unexpected form fields (expected file, filters, preset, crf)"};
-              return false;
+              return refuse({400, "unexpected form fields (expected file, filters, preset, crf)"});
             }
             return true;
         }
@@ -184,6 +184,23 @@ std::variant<UploadForm, Refusal> receive_upload(const httplib::ContentReader& r
   if (form.input_bytes == 0) return Refusal{400, "the file is empty"};
   if (int error = file.finish()) return write_failure(error);
   return form;
+}
+
+void drain_body(const httplib::Request& req, const httplib::ContentReader& reader) {
+  if (req.get_header_value_count("Content-Length") > 0 &&
+      req.get_header_value<uint64_t>("Content-Length") > static_cast<uint64_t>(kDrainBytes)) {
+    return;  // too much to read for nothing: the connection is cut instead
+  }
+  int64_t drained = 0;
+  auto discard = [&](const char*, size_t size) {
+    drained += static_cast<int64_t>(size);
+    return drained <= kDrainBytes && !stop_requested();
+  };
+  if (req.is_multipart_form_data()) {
+    reader([](const httplib::MultipartFormData&) { return true; }, discard);
+  } else {
+    reader(discard);
+  }
 }
 
 }  // namespace framepipe::http

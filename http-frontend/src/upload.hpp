@@ -38,10 +38,16 @@ std::optional<int64_t> free_disk_bytes(const std::filesystem::path& path);
 
 // Reads the multipart body: the `file` field goes to `job_directory`/input[.ext] (the extension
 // checked by sanitize_extension), the `filters`, `preset` and `crf` fields are kept as text, other
-// fields are skipped. The request must be multipart/form-data. A refusal leaves the files it
-// wrote for the caller to remove with the directory. Never throws except std::bad_alloc.
+// fields are skipped. The request must be multipart/form-data. After a refusal the rest of the body
+// is drained (see drain_body). A refusal leaves the files it wrote for the caller to remove with
+// the directory. Never throws except std::bad_alloc.
 std::variant<UploadForm, Refusal> receive_upload(const httplib::ContentReader& reader,
                                                  const std::filesystem::path& job_directory,
                                                  const UploadLimits& limits);
+
+// Reads and discards the body of a request refused before reading it, at most a few MiB (a longer
+// or endless body is left unread, and the connection is cut). A socket closed with unread data
+// sends a reset, and clients then report a broken connection instead of the answer.
+void drain_body(const httplib::Request& req, const httplib::ContentReader& reader);
 
 }  // namespace framepipe::http
