@@ -177,7 +177,7 @@ class Ventilator {
     reply.job_id = submit.job_id;
     auto refuse = [&](std::string error) {
       reply.error = std::move(error);
-      spdlog::warn("ventilator: job {} refused: {}", submit.job_id, reply.error);
+      spdlog::warn("ventilator: job {} refused: {}", reply.job_id, reply.error);
       remember_finished(reply);
       return reply;
     };

@@ -137,32 +137,29 @@ class Worker {
     spdlog::info("worker {}: joining the cluster at {} ({} filter thread{})", config_.name,
                  config_.registry_endpoint, config_.threads, config_.threads == 1 ? "" : "s");
     connect_registry();
-    int64_t next_heartbeat = now_ms();
     int64_t last_frame_ms = now_ms();
     while (!stop_requested()) {
+      keep_alive();
       const int64_t now = now_ms();
-      if (now >= next_heartbeat) {
-        heartbeat(now);
-        next_heartbeat = now + heartbeat_ms_;
-      }
-      if (now - last_registry_answer_ms_ > static_cast<int64_t>(heartbeat_ms_) * liveness_) {
-        spdlog::warn("worker {}: no answer from the registry for {} ms; reconnecting in {} ms",
-                     config_.name, now - last_registry_answer_ms_, reconnect_delay_ms_);
-        std::this_thread::sleep_for(std::chrono::milliseconds(reconnect_delay_ms_));
-        reconnect_delay_ms_ = std::min(reconnect_delay_ms_ * 2, protocol::kReconnectMaxMs);
+      if (now - last_registry_answer_ms_ > static_cast<int64_t>(heartbeat_ms_) * liveness_ &&
+          now >= next_reconnect_ms_) {
+        spdlog::warn("worker {}: no answer from the registry for {} ms; connecting again",
+                     config_.name, now - last_registry_answer_ms_);
         connect_registry();
-        continue;
+        next_reconnect_ms_ = now + reconnect_delay_ms_;
+        reconnect_delay_ms_ = std::min(reconnect_delay_ms_ * 2, protocol::kReconnectMaxMs);
       }
       std::vector<zmq::pollitem_t> items = {{registry_.handle(), 0, ZMQ_POLLIN, 0}};
       if (frames_) items.push_back({frames_.handle(), 0, ZMQ_POLLIN, 0});
-      const auto wait = std::max<int64_t>(1, std::min<int64_t>(next_heartbeat - now, 200));
-      protocol::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
+      const auto wait = std::clamp<int64_t>(next_heartbeat_ms_ - now, 1, 200);
+      protocol::poll(items, std::chrono::milliseconds(wait));
       if (items[0].revents & ZMQ_POLLIN) read_registry();
+      // One frame per pass, so that heartbeats and the registry's answers keep their rhythm
+      // however fast frames arrive.
       if (frames_ && items.size() > 1 && (items[1].revents & ZMQ_POLLIN)) {
-        while (auto parts = protocol::receive(frames_)) {
+        if (auto parts = protocol::receive(frames_)) {
           process(*parts);
           last_frame_ms = now_ms();
-          if (stop_requested()) break;
         }
       }
       // Idle for a while: tell the ventilator so it can take back frames it thinks we hold, and
@@ -250,6 +247,15 @@ class Worker {
                            protocol::Ready{config_.name, credit, idle, job_id, index, filter_us});
   }
 
+  // Heartbeats when one is due. Called from every loop that can last, so that only a filter that
+  // is really stuck silences the worker.
+  void keep_alive() {
+    const int64_t now = now_ms();
+    if (now < next_heartbeat_ms_) return;
+    heartbeat(now);
+    next_heartbeat_ms_ = now + heartbeat_ms_;
+  }
+
   void heartbeat(int64_t now) {
     const double seconds = std::max<int64_t>(1, now - last_heartbeat_ms_) / 1000.0;
     const double recent_fps = (stats_.frames_done - frames_at_last_heartbeat_) / seconds;
@@ -301,6 +307,8 @@ class Worker {
     // which is what a stalled worker should look like.
     while (!protocol::send(results_, out_parts, true)) {
       if (stop_requested()) return;
+      keep_alive();
+      read_registry();
       zmq::pollitem_t item{results_.handle(), 0, ZMQ_POLLOUT, 0};
       protocol::poll(&item, 1, std::chrono::milliseconds(200));
     }
@@ -325,6 +333,8 @@ class Worker {
   int liveness_ = protocol::kHeartbeatLiveness;
   int reconnect_delay_ms_ = protocol::kReconnectMinMs;
   int64_t last_registry_answer_ms_ = 0;
+  int64_t next_heartbeat_ms_ = 0;
+  int64_t next_reconnect_ms_ = 0;
   int64_t last_heartbeat_ms_ = 0;
   int64_t last_frame_done_ms_ = 0;
   int64_t frames_at_last_heartbeat_ = 0;
