@@ -25,6 +25,7 @@ bool known_type(uint8_t value) {
     case Type::job_abort:
     case Type::job_progress:
     case Type::sink_alive:
+    case Type::ventilator_alive:
       return true;
   }
   return false;

@@ -1,6 +1,7 @@
 #include "framepipe/protocol/net.hpp"
 
 #include <charconv>
+#include <random>
 
 #include <zmq_addon.hpp>
 
@@ -83,6 +84,11 @@ int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+uint64_t new_instance_id() {
+  std::random_device random;
+  return (uint64_t{random()} << 32) | random();
 }
 
 }  // namespace framepipe::protocol

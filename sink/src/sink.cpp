@@ -1,5 +1,6 @@
 #include "framepipe/sink/sink.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -72,6 +73,7 @@ struct Job {
   double fps = 0;
   double encode_ms = 0;
   int64_t duplicates = 0;
+  int unlisted = 0;  // VentilatorAlive messages in a row that did not list this job
 
   Job(protocol::JobStart job, int64_t capacity) : start(std::move(job)), reorder(capacity) {}
 };
@@ -108,7 +110,7 @@ class Sink {
         protocol::send_message(progress_,
                                protocol::SinkAlive{static_cast<int32_t>(jobs_.size()),
                                                    frames_encoded_, encode_latency_,
-                                                   duplicates_dropped_});
+                                                   duplicates_dropped_, instance_});
         last_alive = now;
       }
     }
@@ -141,6 +143,9 @@ class Sink {
         break;
       case protocol::Type::job_abort:
         if (auto abort = envelope->body<protocol::JobAbort>(&why)) on_abort(*abort);
+        break;
+      case protocol::Type::ventilator_alive:
+        if (auto alive = envelope->body<protocol::VentilatorAlive>(&why)) on_ventilator(*alive);
         break;
       default:
         why = "unexpected message type";
@@ -264,6 +269,21 @@ class Sink {
     finish(abort.job_id, it->second, canceled ? "canceled" : "failed", canceled ? "" : abort.reason);
   }
 
+  // A job the ventilator stopped listing twice in a row was lost when it restarted: no more
+  // frames will come, so it fails now with the reason rather than waiting for ever.
+  void on_ventilator(const protocol::VentilatorAlive& alive) {
+    std::vector<std::string> lost;
+    for (auto& [id, job] : jobs_) {
+      const bool listed = std::find(alive.jobs.begin(), alive.jobs.end(), id) != alive.jobs.end();
+      job.unlisted = listed ? 0 : job.unlisted + 1;
+      if (job.unlisted >= 2) lost.push_back(id);
+    }
+    for (const auto& id : lost) {
+      finish(id, jobs_.at(id), "failed",
+             "the ventilator restarted while the job was running; submit it again");
+    }
+  }
+
   // Ends a job (it may or may not be in jobs_ yet) and remembers its final state.
   void finish(const std::string& id, Job& job, const std::string& state, const std::string& error) {
     job.writer.reset();
@@ -343,6 +363,7 @@ class Sink {
   int64_t frames_encoded_ = 0;
   int64_t duplicates_dropped_ = 0;
   protocol::Histogram encode_latency_;
+  const uint64_t instance_ = protocol::new_instance_id();
 };
 
 }  // namespace

@@ -33,6 +33,7 @@ constexpr int64_t kJobStartRetryMs = 2000;
 constexpr int64_t kJobEndRetryMs = 5000;
 constexpr int64_t kRegistryPollMs = 1000;
 constexpr int64_t kDeadlineCheckMs = 500;
+constexpr int64_t kAliveIntervalMs = 1000;
 
 // Zero-copy hand-off of decoded planes to ZeroMQ: the message holds a reference to the frame's
 // buffer and releases it when ZeroMQ is done with the bytes (on its I/O thread; av_buffer_unref
@@ -132,6 +133,7 @@ class Ventilator {
       dispatch();
       decode_ahead();
       if (now - last_deadline_check_ms_ >= kDeadlineCheckMs) check_deadlines(now);
+      if (now - last_alive_sent_ms_ >= kAliveIntervalMs) say_alive(now);
     }
     spdlog::info("ventilator: stopped with {} job(s) unfinished", jobs_.size());
     return 0;
@@ -322,6 +324,10 @@ class Ventilator {
         spdlog::warn("ventilator: discarded a progress message: {}", why);
         continue;
       }
+      if (envelope->type() == protocol::Type::sink_alive) {
+        if (auto alive = envelope->body<protocol::SinkAlive>(&why)) on_sink_alive(*alive);
+        continue;
+      }
       if (envelope->type() != protocol::Type::job_progress) continue;
       auto progress = envelope->body<protocol::JobProgress>(&why);
       if (!progress) continue;
@@ -342,6 +348,48 @@ class Ventilator {
         forget(job.submit.job_id);
       }
     }
+  }
+
+  // A new sink lost the jobs the old one was encoding: they start again from their first frame
+  // (frames the workers still return are the same frames, so nothing is mixed up).
+  void on_sink_alive(const protocol::SinkAlive& alive) {
+    if (sink_instance_ != 0 && alive.instance != sink_instance_) {
+      for (auto& [id, job] : jobs_) {
+        if (job.phase == Job::Phase::queued) continue;
+        spdlog::warn("ventilator: the sink restarted: job {} starts again from its first frame", id);
+        restart(job);
+      }
+    }
+    sink_instance_ = alive.instance;
+  }
+
+  void restart(Job& job) {
+    try {
+      job.decoder = std::make_unique<media::Decoder>(job.submit.input_path, config_.limits,
+                                                     config_.decode_threads);
+    } catch (const media::MediaError& e) {
+      fail(job, std::string("the sink restarted and the input could not be read again: ") +
+                    e.what());
+      return;
+    }
+    job.window = FrameWindow<media::FramePtr>(config_.window_frames);
+    job.at_workers.clear();
+    job.end_of_input = false;
+    job.phase = Job::Phase::starting;
+    job.last_start_sent_ms = 0;
+    job.last_end_sent_ms = 0;
+  }
+
+  // Tells the sink which jobs this ventilator works on, so that it can fail the ones a restart
+  // of this process lost instead of waiting for their frames for ever.
+  void say_alive(int64_t now) {
+    last_alive_sent_ms_ = now;
+    protocol::VentilatorAlive alive;
+    alive.instance = instance_;
+    for (const auto& [id, job] : jobs_) {
+      if (job.phase != Job::Phase::queued) alive.jobs.push_back(id);
+    }
+    protocol::send_message(sink_, alive);
   }
 
   // ---- the registry ----
@@ -600,6 +648,9 @@ class Ventilator {
   double decode_ms_ = 0;
   double filter_ms_ = 0;
   protocol::Histogram decode_latency_;
+  const uint64_t instance_ = protocol::new_instance_id();
+  uint64_t sink_instance_ = 0;
+  int64_t last_alive_sent_ms_ = 0;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 //   worker  --Result + yuv420p--> sink (PULL)
 //   http    --SubmitJob/CancelJob/Ping--> ventilator control (ROUTER) --SubmitReply/Pong--> http
 //   ventilator --JobStart/JobEnd/JobAbort--> sink (PULL)
+//   ventilator --VentilatorAlive--> sink (PULL), every second
 //   sink    --JobProgress/SinkAlive--> PUB (ventilator and http subscribe)
 #pragma once
 #include <array>
@@ -72,6 +73,7 @@ enum class Type : uint8_t {
   job_abort = 32,
   job_progress = 33,
   sink_alive = 34,
+  ventilator_alive = 35,
 };
 
 // Stage latencies travel as histograms with fixed bucket bounds (milliseconds), ready for
@@ -322,7 +324,17 @@ struct SinkAlive {
   int64_t frames_encoded = 0;
   Histogram encode_latency;
   int64_t duplicates_dropped = 0;
-  MSGPACK_DEFINE(jobs_active, frames_encoded, encode_latency, duplicates_dropped)
+  uint64_t instance = 0;  // random per sink process: a new value means the sink restarted
+  MSGPACK_DEFINE(jobs_active, frames_encoded, encode_latency, duplicates_dropped, instance)
+};
+
+// Ventilator -> sink, every second on the same pipe as JobStart: the jobs it is working on. A job
+// the sink encodes that the ventilator no longer lists was lost with a ventilator restart.
+struct VentilatorAlive {
+  static constexpr Type type = Type::ventilator_alive;
+  uint64_t instance = 0;
+  std::vector<std::string> jobs;
+  MSGPACK_DEFINE(instance, jobs)
 };
 
 }  // namespace framepipe::protocol

@@ -67,4 +67,7 @@ inline int64_t now_ms() {
 }
 int64_t unix_ms();
 
+// A random number naming this process's incarnation, so peers can tell a restart.
+uint64_t new_instance_id();
+
 }  // namespace framepipe::protocol
