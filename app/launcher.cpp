@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "framepipe/protocol/curve.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
 
@@ -129,6 +130,22 @@ int up(const UpConfig& config) {
   for (int i = 0; i < workers; ++i) {
     children.push_back({"worker", {"worker", protocol::tcp_endpoint(local, base), "--threads",
                                    std::to_string(config.worker_threads)}});
+  }
+  if (!config.curve_dir.empty()) {
+    // The head's roles serve with the head's pair and accept DIR/workers/*.pub; the head's own
+    // connections (http, local workers) use the head's pair, which they always accept.
+    const std::string head_key = config.curve_dir + "/head.key";
+    protocol::read_key_file(head_key);  // refuse to start without a usable key
+    for (auto& child : children) {
+      if (child.role == "worker") {
+        child.args.insert(child.args.end(), {"--curve-key", head_key, "--curve-server", head_key});
+      } else {
+        child.args.insert(child.args.end(), {"--curve-key", head_key});
+        if (child.role != "http") {
+          child.args.insert(child.args.end(), {"--curve-allow", config.curve_dir + "/workers"});
+        }
+      }
+    }
   }
 
   for (auto& child : children) {

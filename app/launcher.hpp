@@ -17,6 +17,7 @@ struct UpConfig {
   long long max_upload_bytes = 4LL << 30;
   std::string api_token;
   std::string cors_origin;
+  std::string curve_dir;  // "" = CURVE off
 };
 
 int up(const UpConfig& config);

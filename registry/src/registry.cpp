@@ -69,8 +69,11 @@ int run(const Config& config) {
   spdlog::info("registry: listening on {}, workers get frames from {} and send results to {}",
                config.bind_endpoint, config.frames_endpoint, config.results_endpoint);
   zmq::context_t context(1);
+  std::optional<protocol::Authenticator> authenticator;
+  if (config.curve.enabled()) authenticator.emplace(context, config.curve);
   zmq::socket_t router(context, zmq::socket_type::router);
   protocol::configure(router, 10'000, 10'000);
+  protocol::secure_server(router, config.curve);
   router.bind(config.bind_endpoint);
 
   WorkerTable table(static_cast<int64_t>(config.heartbeat_ms) * config.liveness);

@@ -81,6 +81,9 @@ struct Job {
 class Sink {
  public:
   explicit Sink(const Config& config) : config_(config) {
+    if (config_.curve.enabled()) authenticator_.emplace(context_, config_.curve);
+    protocol::secure_server(results_, config_.curve);
+    protocol::secure_server(progress_, config_.curve);
     protocol::configure(results_, 1000, 64);
     results_.bind(config_.results_bind);
     protocol::configure(progress_, 10'000, 1000);
@@ -358,6 +361,7 @@ class Sink {
   zmq::context_t context_{1};
   zmq::socket_t results_{context_, zmq::socket_type::pull};
   zmq::socket_t progress_{context_, zmq::socket_type::pub};
+  std::optional<protocol::Authenticator> authenticator_;  // destroyed first: it uses context_
   std::map<std::string, Job> jobs_;
   std::map<std::string, Finished> finished_;
   int64_t frames_encoded_ = 0;

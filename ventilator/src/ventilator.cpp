@@ -98,6 +98,11 @@ struct WorkerSlot {
 class Ventilator {
  public:
   explicit Ventilator(const Config& config) : config_(config) {
+    if (config_.curve.enabled()) authenticator_.emplace(context_, config_.curve);
+    protocol::secure_server(frames_, config_.curve);
+    protocol::secure_server(control_, config_.curve);
+    protocol::secure_client(sink_, config_.curve);
+    protocol::secure_client(progress_, config_.curve);
     protocol::configure(frames_, 1000, 1000);
     frames_.set(zmq::sockopt::router_mandatory, 1);
     frames_.bind(config_.frames_bind);
@@ -396,6 +401,7 @@ class Ventilator {
   void connect_registry() {
     registry_ = zmq::socket_t(context_, zmq::socket_type::dealer);
     protocol::configure(registry_, 10, 100);
+    protocol::secure_client(registry_, config_.curve);
     registry_.connect(config_.registry_endpoint);
   }
 
@@ -632,7 +638,8 @@ class Ventilator {
   zmq::socket_t control_{context_, zmq::socket_type::router};  // http-frontend
   zmq::socket_t sink_{context_, zmq::socket_type::push};       // JobStart/JobEnd/JobAbort
   zmq::socket_t progress_{context_, zmq::socket_type::sub};    // sink progress
-  zmq::socket_t registry_;                                     // DEALER, ListWorkers
+  zmq::socket_t registry_;
+  std::optional<protocol::Authenticator> authenticator_;  // destroyed first: it uses context_                                     // DEALER, ListWorkers
   std::map<std::string, Job> jobs_;
   std::vector<std::string> order_;  // submission order: queued jobs start first come, first served
   std::vector<std::string> pending_forget_;

@@ -177,6 +177,7 @@ class Worker {
   void connect_registry() {
     registry_ = zmq::socket_t(context_, zmq::socket_type::dealer);
     protocol::configure(registry_, 100, 100);
+    protocol::secure_client(registry_, config_.curve);
     registry_.set(zmq::sockopt::routing_id, config_.name);
     registry_.connect(config_.registry_endpoint);
     say_hello();
@@ -231,10 +232,12 @@ class Worker {
     results_endpoint_ = results;
     frames_ = zmq::socket_t(context_, zmq::socket_type::dealer);
     protocol::configure(frames_, 100, 100);
+    protocol::secure_client(frames_, config_.curve);
     frames_.set(zmq::sockopt::routing_id, config_.name);
     frames_.connect(frames_endpoint_);
     results_ = zmq::socket_t(context_, zmq::socket_type::push);
     protocol::configure(results_, kResultsHighWaterMark, 1);
+    protocol::secure_client(results_, config_.curve);
     results_.connect(results_endpoint_);
     spdlog::info("worker {}: registered; frames from {}, results to {}", config_.name,
                  frames_endpoint_, results_endpoint_);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "framepipe/protocol/curve.hpp"
 #include "framepipe/protocol/messages.hpp"
 
 namespace framepipe::registry {
@@ -17,6 +18,7 @@ struct Config {
   std::string results_endpoint = "tcp://*:5557";
   int heartbeat_ms = protocol::kHeartbeatIntervalMs;
   int liveness = protocol::kHeartbeatLiveness;
+  protocol::CurveConfig curve;
 };
 
 // Bookkeeping of live workers, separate from the socket so it can be tested on its own.

@@ -5,6 +5,7 @@
 #pragma once
 #include <string>
 
+#include "framepipe/protocol/curve.hpp"
 #include "framepipe/protocol/messages.hpp"
 #include "framepipe/ventilator/av.hpp"
 
@@ -16,6 +17,7 @@ struct Config {
   int encoder_threads = 0;                     // 0: libx264 chooses
   int reorder_capacity = 4096;                 // frames buffered out of order, per job
   media::Limits limits;
+  protocol::CurveConfig curve;
 };
 
 // Runs until stop_requested(). Throws zmq::error_t when an endpoint cannot be bound.

@@ -6,6 +6,7 @@
 #pragma once
 #include <string>
 
+#include "framepipe/protocol/curve.hpp"
 #include "framepipe/protocol/messages.hpp"
 #include "framepipe/ventilator/av.hpp"
 
@@ -22,6 +23,7 @@ struct Config {
   int max_active_jobs = 16;     // jobs decoded at once (frames interleaved fairly)
   int min_deadline_ms = 20'000; // a frame held longer than this and 20x the usual time is re-sent
   media::Limits limits;
+  protocol::CurveConfig curve;
 };
 
 // Runs until stop_requested(). Throws zmq::error_t when an endpoint cannot be bound.

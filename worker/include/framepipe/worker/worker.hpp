@@ -7,6 +7,8 @@
 #pragma once
 #include <string>
 
+#include "framepipe/protocol/curve.hpp"
+
 namespace framepipe::worker {
 
 struct Config {
@@ -14,6 +16,7 @@ struct Config {
   std::string name;               // default: HOST-PID-RANDOM
   int threads = 1;                // OpenCV threads for filtering; 1 = one unit of compute
   int credit = 2;                 // frames asked for at once
+  protocol::CurveConfig curve;    // this worker's key pair and the head's public key
 };
 
 // Runs until stop_requested(). Throws std::invalid_argument for a bad endpoint.
