@@ -12,8 +12,10 @@ extern "C" {
 #include <libavutil/log.h>
 }
 
+#include "framepipe/bench/bench.hpp"
 #include "framepipe/bench/local.hpp"
 #include "framepipe/http/frontend.hpp"
+#include "framepipe/protocol/curve.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/registry/registry.hpp"
@@ -58,6 +60,16 @@ int main(int argc, char** argv) {
   int base = kDefaultPortBase;
   std::string bind_host = "0.0.0.0";
   std::string head = "127.0.0.1";
+
+  // CURVE: the head's roles take the head's key pair and the allowed workers' public keys.
+  std::string curve_key;
+  std::string curve_allow;
+  std::string curve_server;
+  auto add_curve_flags = [&](CLI::App* command) {
+    command->add_option("--curve-key", curve_key, "this node's CURVE key pair (framepipe keygen)");
+    command->add_option("--curve-allow", curve_allow,
+                        "directory of the public keys (.pub) of the workers allowed in");
+  };
 
   auto add_cluster_flags = [&](CLI::App* command, bool binds, bool connects) {
     command->add_option("--zmq-port-base", base, "registry port B; the others are B+1..B+4")
@@ -110,6 +122,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   worker_command->add_option("--name", worker_config.name, "worker name (default HOST-PID-XXXX)");
+  worker_command->add_option("--curve-key", curve_key, "this worker's CURVE key pair");
+  worker_command->add_option("--curve-server", curve_server, "the head's public key (.pub)");
   worker_command->add_option("--credit", worker_config.credit, "frames requested at once")
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
@@ -128,6 +142,11 @@ int main(int argc, char** argv) {
                            "require Authorization: Bearer TOKEN on /api");
   http_command->add_option("--cors-origin", http_config.cors_origin,
                            "allow this origin (CORS)");
+  http_command->add_option("--web-dir", http_config.web_dir,
+                           "the web pages' directory (default: share/framepipe/web beside the "
+                           "binary's bin/)");
+  http_command->add_flag("--access-log-json", http_config.access_log_json,
+                         "log one JSON line per request on stdout");
 
   app::UpConfig up_config;
   auto* up_command = app.add_subcommand("up", "start a whole local cluster");
@@ -141,6 +160,13 @@ int main(int argc, char** argv) {
   up_command->add_option("--max-upload-bytes", up_config.max_upload_bytes)->capture_default_str();
   up_command->add_option("--api-token", up_config.api_token);
   up_command->add_option("--cors-origin", up_config.cors_origin);
+  up_command->add_option("--curve-dir", up_config.curve_dir,
+                         "CURVE on: DIR/head.key is the head's pair, DIR/workers/*.pub the "
+                         "workers allowed in (made by `framepipe keygen`)");
+
+  std::string keygen_name;
+  auto* keygen_command = app.add_subcommand("keygen", "make a CURVE key pair: NAME.key, NAME.pub");
+  keygen_command->add_option("name", keygen_name, "file name without extension")->required();
 
   bench::LocalConfig local_config;
   auto* process_command =
@@ -152,9 +178,54 @@ int main(int argc, char** argv) {
   process_command->add_option("--crf", local_config.encoder.crf)->capture_default_str();
   process_command->add_option("--threads", local_config.filter_threads)->capture_default_str();
 
+  bench::BenchConfig bench_config;
+  auto* bench_command = app.add_subcommand(
+      "bench", "time local clusters of N workers against ffmpeg and the single-process loop");
+  auto* bench_input = bench_command->add_option("--input", bench_config.input, "a video file");
+  bench_command->add_option("--generate", bench_config.generate,
+                            "generate the input with lavfi, e.g. 1080p30:20s, 720p25:2m")
+      ->excludes(bench_input);
+  bench_command->add_option("--filters", bench_config.chain)->capture_default_str();
+  bench_command->add_option("--workers", bench_config.workers, "worker counts, e.g. 1,2,4")
+      ->delimiter(',')
+      ->capture_default_str();
+  bench_command->add_option("--repeat", bench_config.repeat, "runs of each; the median is shown")
+      ->capture_default_str();
+  bench_command->add_option("--preset", bench_config.preset)->capture_default_str();
+  bench_command->add_option("--crf", bench_config.crf)->capture_default_str();
+  bench_command->add_option("--json", bench_config.json_path, "write every figure here");
+  bench_command->add_option("--svg", bench_config.svg_path, "plot fps against workers here");
+  bench_command->add_option("--cache-dir", bench_config.cache_dir,
+                            "generated inputs (default ~/.cache/framepipe/bench)");
+  bench_command->add_option("--work-dir", bench_config.work_dir,
+                            "keep outputs, logs and cluster data here (default: temporary)");
+  bench_command->add_flag("!--no-baselines", bench_config.baselines,
+                          "skip ffmpeg and the single-process loop");
+
+  add_curve_flags(registry_command);
+  add_curve_flags(ventilator_command);
+  add_curve_flags(sink_command);
+  http_command->add_option("--curve-key", curve_key, "the head's CURVE key pair");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (keygen_command->parsed()) {
+      const auto pair = protocol::generate_key_files(keygen_name);
+      std::printf("wrote %s.key (secret: keep it on this machine) and %s.pub\npublic key: %s\n",
+                  keygen_name.c_str(), keygen_name.c_str(), pair.public_key.c_str());
+      return 0;
+    }
+    const auto curve = protocol::load_curve(curve_key, curve_server, curve_allow);
+    registry_config.curve = curve;
+    ventilator_config.curve = curve;
+    sink_config.curve = curve;
+    worker_config.curve = curve;
+    http_config.curve = curve;
+    if (!curve.enabled() && !process_command->parsed()) {
+      spdlog::info("CURVE is off: ZeroMQ traffic is neither encrypted nor authenticated; run "
+                   "this cluster on a trusted network only (see README, Security)");
+    }
     if (registry_command->parsed()) {
       registry_config.bind_endpoint = endpoint(bind_host, base, protocol::kRegistryPortOffset);
       const std::string workers_host = advertise.empty() ? "*" : advertise;
@@ -189,6 +260,7 @@ int main(int argc, char** argv) {
       return http::run(http_config);
     }
     if (up_command->parsed()) return app::up(up_config);
+    if (bench_command->parsed()) return bench::run(bench_config);
     if (process_command->parsed()) {
       const auto result = bench::process_locally(local_config);
       std::printf("%lld frames in %.2f s (%.1f frames/s): decode %.2f s, filter %.2f s, encode %.2f s\n",

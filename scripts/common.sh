@@ -10,7 +10,8 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git
           libopencv-dev opencv-data
           libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
           clang-14 libclang-rt-14-dev
-          ffmpeg python3 python3-numpy curl jq iproute2 procps)
+          ffmpeg python3 python3-numpy curl jq iproute2 procps
+          chromium prometheus)  # the browser test (Chromium), promtool for GET /metrics
 
 install_packages() {
   local missing=()

@@ -48,6 +48,9 @@ ClusterLink::ClusterLink(const ClusterEndpoints& endpoints, ClusterEvents events
   progress_.set(zmq::sockopt::reconnect_ivl, protocol::kReconnectMinMs);
   progress_.set(zmq::sockopt::reconnect_ivl_max, protocol::kReconnectMaxMs);
   progress_.set(zmq::sockopt::subscribe, "");
+  protocol::secure_client(control_, endpoints.curve);
+  protocol::secure_client(registry_, endpoints.curve);
+  protocol::secure_client(progress_, endpoints.curve);
   control_.connect(endpoints.control);
   registry_.connect(endpoints.registry);
   progress_.connect(endpoints.progress);

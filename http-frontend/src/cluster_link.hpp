@@ -16,6 +16,7 @@
 
 #include <zmq.hpp>
 
+#include "framepipe/protocol/curve.hpp"
 #include "framepipe/protocol/messages.hpp"
 
 namespace framepipe::http {
@@ -24,6 +25,7 @@ struct ClusterEndpoints {
   std::string registry;  // registry ROUTER
   std::string control;   // ventilator control ROUTER
   std::string progress;  // sink PUB
+  protocol::CurveConfig curve;  // CURVE client keys, when the cluster uses them
 };
 
 // Called on the link thread. Exceptions they throw are logged and the message is dropped.

@@ -38,8 +38,10 @@
 #include "job_changes.hpp"
 #include "job_store.hpp"
 #include "log.hpp"
+#include "metrics.hpp"
 #include "names.hpp"
 #include "render.hpp"
+#include "static_files.hpp"
 #include "task_pool.hpp"
 #include "unique_fd.hpp"
 #include "upload.hpp"
@@ -71,6 +73,15 @@ constexpr int kLiveStreamThreadShareDivisor = 2;
 // A live stream sends the worker list this often (also its keep-alive).
 constexpr auto kWorkersEventInterval = std::chrono::milliseconds(1000);
 constexpr auto kStopPollInterval = std::chrono::milliseconds(100);
+// A job's event stream checks for changes (and for shutdown) this often, and sends a comment line
+// when it has been silent this long, so that proxies and clients keep the connection.
+constexpr auto kJobStreamWait = std::chrono::milliseconds(1000);
+constexpr auto kKeepAliveInterval = std::chrono::seconds(15);
+// The pages' policy: scripts, styles, media and connections from this server only; inline style
+// attributes are allowed (the dashboard colours its rows), inline scripts are not.
+constexpr std::string_view kPageSecurityPolicy =
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 // When the current request started (0: not recorded), for the request log line. Each request is
 // handled from start to end on one pool thread.
@@ -135,12 +146,35 @@ bool is_result_path(std::string_view path) {
 // Routes a browser opens without being able to add headers (<video src>, <a href>, EventSource):
 // they also take the API token in the query.
 bool takes_query_token(const httplib::Request& req) {
-  return req.method == "GET" && (is_result_path(req.path) || req.path == kEventsRoute);
+  const std::string_view route = route_of(req.path);
+  return req.method == "GET" && (route == "/api/jobs/{id}/result" || route == kEventsRoute ||
+                                 route == "/api/jobs/{id}/events");
+}
+
+bool write_event_text(httplib::DataSink& sink, std::string_view name, std::string_view data) {
+  std::string text = "event: ";
+  text += name;
+  text += "\ndata: ";
+  text += data;  // one line: JSON as dump() writes it has no raw newline
+  text += "\n\n";
+  return sink.write(text.data(), text.size());
 }
 
 bool write_event(httplib::DataSink& sink, std::string_view name, const json& data) {
-  const std::string text = "event: " + std::string(name) + "\ndata: " + dump(data) + "\n\n";
-  return sink.write(text.data(), text.size());
+  return write_event_text(sink, name, dump(data));
+}
+
+// An If-None-Match header names `etag` (or is "*"). Weak comparison, as for GET.
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  while (!if_none_match.empty()) {
+    const size_t comma = if_none_match.find(',');
+    std::string_view candidate = trim(if_none_match.substr(0, comma));
+    if_none_match =
+        comma == std::string_view::npos ? std::string_view{} : if_none_match.substr(comma + 1);
+    if (candidate.starts_with("W/")) candidate.remove_prefix(2);
+    if (candidate == "*" || candidate == etag) return true;
+  }
+  return false;
 }
 
 // Holds one of the bounded live-stream places while it lives.
@@ -162,6 +196,24 @@ struct LiveStream {
   StreamSlot slot;
   uint64_t since;  // the last job change sent
   std::chrono::steady_clock::time_point next_workers_event{};
+};
+
+// One open GET /api/jobs/{id}/events stream.
+struct JobStream {
+  JobStream(std::atomic<int>& open_streams, std::string id, uint64_t last_change)
+      : slot(open_streams), job_id(std::move(id)), since(last_change) {}
+  StreamSlot slot;
+  std::string job_id;
+  uint64_t since;         // the last job change looked at
+  bool started = false;   // the job's state on connection has been sent
+  std::string last_sent;  // the last `job` event's data: an unchanged job is not sent again
+  std::chrono::steady_clock::time_point next_keep_alive{};
+};
+
+// What a job looks like to clients, and its state.
+struct JobView {
+  JobState state = JobState::queued;
+  json body;
 };
 
 // httplib 0.11 applies the request's Range header to every response body (even JSON and error
@@ -294,15 +346,27 @@ class Frontend {
   void get_workers(httplib::Response& res) const;
   void get_health(httplib::Response& res) const;
   void get_cluster(httplib::Response& res) const;
+  void get_metrics(httplib::Response& res) const;
+  // A page or asset of the web directory; `page` adds the pages' security headers.
+  void serve_file(const httplib::Request& req, httplib::Response& res, std::string_view name,
+                  bool page) const;
   void open_event_stream(httplib::Response& res);
   // Writes what a live stream has not seen yet; waits for changes up to its next workers event.
   bool continue_event_stream(LiveStream& stream, httplib::DataSink& sink) const;
   json workers_event() const;
+  void open_job_event_stream(const std::string& id, httplib::Response& res);
+  // Sends the job's state if it changed; the final state as `end`, which closes the stream.
+  bool continue_job_event_stream(JobStream& stream, httplib::DataSink& sink) const;
+  bool send_job_state(JobStream& stream, httplib::DataSink& sink) const;
+  // Called once per answered request (httplib's logger): counts it, logs it.
+  void log_request(const httplib::Request& req, const httplib::Response& res);
 
   void on_submit_reply(const protocol::SubmitReply& reply);
   void on_progress(const protocol::JobProgress& progress);
 
   ViewContext view_context(const ClusterSnapshot& cluster) const;
+  // The job as GET /api/jobs/{id} shows it; nothing when there is no such job.
+  std::optional<JobView> job_view(const std::string& id) const;
   fs::path job_directory(const std::string& id) const { return jobs_directory_ / id; }
   void sweep_job_directories();
 
@@ -310,6 +374,9 @@ class Frontend {
   const fs::path data_directory_;  // absolute
   const fs::path jobs_directory_;  // data_directory_/jobs
   const std::string filter_catalogue_;
+  const StaticFiles static_files_;
+  RequestCounters request_counters_;
+  JobCounters job_counters_;
   JobStore store_;
   JobChanges changes_;  // noted by every job update, read by the live streams
   std::atomic<int> open_streams_{0};
@@ -329,16 +396,32 @@ fs::path prepare_data_directory(const std::string& data_dir) {
   return absolute;
 }
 
+fs::path web_directory(const Config& config) {
+  if (config.web_dir.empty()) return default_web_directory();
+  return fs::absolute(config.web_dir).lexically_normal();
+}
+
 Frontend::Frontend(const Config& config)
     : config_(config),
       data_directory_(prepare_data_directory(config.data_dir)),
       jobs_directory_(data_directory_ / "jobs"),
       filter_catalogue_(filters::catalogue_json()),
+      static_files_(web_directory(config)),
       store_(data_directory_ / "framepipe.db", protocol::unix_ms()),
       max_open_streams_(std::max(1, config.threads / kLiveStreamThreadShareDivisor)),
-      endpoints_{config.registry_endpoint, config.control_endpoint, config.progress_endpoint} {
+      endpoints_{config.registry_endpoint, config.control_endpoint, config.progress_endpoint,
+                 config.curve} {
   for (const std::string& id : store_.interrupted()) {
     log().info("job {} failed: {}", id, kInterruptedError);
+    job_counters_.count_final(JobState::failed);
+  }
+  if (static_files_.has_pages()) {
+    log().info("http: serving the web pages from {}", static_files_.directory().string());
+  } else {
+    log().warn(
+        "http: no web pages in {} (no index.html): GET / and /dashboard answer 404, the API works; "
+        "build the framepipe_web target or pass --web-dir",
+        static_files_.directory().string());
   }
   sweep_job_directories();
   link_ = std::make_unique<ClusterLink>(
@@ -511,16 +594,8 @@ void Frontend::install(httplib::Server& server) {
         refuse(res, Refusal{500, "internal error"});
       });
 
-  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    const int64_t started = std::exchange(request_started_ms, 0);
-    if (started == 0) {
-      log().debug("{} {} -> {} from {}", req.method, printable(req.path), res.status,
-                  req.remote_addr);
-    } else {
-      log().debug("{} {} -> {} from {} in {} ms", req.method, printable(req.path), res.status,
-                  req.remote_addr, protocol::now_ms() - started);
-    }
-  });
+  server.set_logger(
+      [this](const httplib::Request& req, const httplib::Response& res) { log_request(req, res); });
 
   server.Options(R"(.*)", [this](const httplib::Request&, httplib::Response& res) {
     res.status = 204;
@@ -560,6 +635,55 @@ void Frontend::install(httplib::Server& server) {
              [this](const httplib::Request&, httplib::Response& res) { get_cluster(res); });
   server.Get(std::string(kEventsRoute),
              [this](const httplib::Request&, httplib::Response& res) { open_event_stream(res); });
+  server.Get(R"(/api/jobs/([^/]+)/events)",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               open_job_event_stream(req.matches[1], res);
+             });
+  server.Get("/metrics",
+             [this](const httplib::Request&, httplib::Response& res) { get_metrics(res); });
+
+  // The web pages. Their URLs are relative, so /dashboard/ would load assets from the wrong place.
+  server.Get("/", [this](const httplib::Request& req, httplib::Response& res) {
+    serve_file(req, res, "index.html", true);
+  });
+  server.Get("/dashboard", [this](const httplib::Request& req, httplib::Response& res) {
+    serve_file(req, res, "dashboard.html", true);
+  });
+  server.Get("/dashboard/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("../dashboard", 301);
+  });
+  server.Get(R"(/assets/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1];
+    // Pages are served at their routes only; their asset names stay unlisted.
+    if (name.ends_with(".html")) return refuse(res, Refusal{404, "no such asset"});
+    serve_file(req, res, name, false);
+  });
+}
+
+void Frontend::log_request(const httplib::Request& req, const httplib::Response& res) {
+  const int64_t started = std::exchange(request_started_ms, 0);
+  const int64_t elapsed_ms = started == 0 ? -1 : protocol::now_ms() - started;
+  const std::string_view route = route_of(req.path);
+  request_counters_.count(method_label(req.method), route, res.status);
+  if (elapsed_ms < 0) {
+    log().debug("{} {} -> {} from {}", req.method, printable(req.path), res.status,
+                req.remote_addr);
+  } else {
+    log().debug("{} {} -> {} from {} in {} ms", req.method, printable(req.path), res.status,
+                req.remote_addr, elapsed_ms);
+  }
+  if (!config_.access_log_json) return;
+  // The path only: a query may hold the API token.
+  const nlohmann::ordered_json line = {
+      {"time", iso8601(protocol::unix_ms())},
+      {"method", req.method},
+      {"route", route},
+      {"path", req.path},
+      {"status", res.status},
+      {"bytes", res.body.empty() ? res.content_length_ : res.body.size()},
+      {"ms", elapsed_ms < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(elapsed_ms)},
+      {"remote", req.remote_addr}};
+  access_log().info(line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
 void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
@@ -627,6 +751,7 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   }
   guard.keep();
   changes_.note(id);
+  job_counters_.count_enqueued();
   log().info("job {} created: \"{}\" ({} bytes), filters {}, preset {}, crf {}", id,
              printable(job.input_name), job.input_bytes, job.filters, job.preset, job.crf);
 
@@ -652,14 +777,7 @@ void Frontend::list_jobs(httplib::Response& res) const {
 }
 
 void Frontend::get_job(const std::string& id, httplib::Response& res) const {
-  const ClusterSnapshot cluster = link_->snapshot();
-  const auto jobs = store_.list();
-  const auto ahead = jobs_ahead(jobs);
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    if (jobs[i].id == id) {
-      return send_json(res, 200, job_json(jobs[i], view_context(cluster), ahead[i]));
-    }
-  }
+  if (auto view = job_view(id)) return send_json(res, 200, view->body);
   refuse(res, Refusal{404, "no such job"});
 }
 
@@ -672,6 +790,7 @@ void Frontend::delete_job(const std::string& id, httplib::Response& res) {
     // Active: stop it in the cluster and keep the record, as canceled.
     if (!link_->cancel(id)) log().warn("job {}: command queue full, CancelJob not sent", id);
     changes_.note(id);
+    job_counters_.count_final(JobState::canceled);
     remove_tree(job_directory(id));
     log().info("job {} canceled", id);
     const auto canceled = store_.find(id);
@@ -680,6 +799,7 @@ void Frontend::delete_job(const std::string& id, httplib::Response& res) {
   // Finished (or it finished meanwhile): forget it and its files.
   const auto last = store_.find(id).value_or(*job);
   store_.erase(id);
+  changes_.note(id);
   remove_tree(job_directory(id));
   log().info("job {} deleted", id);
   json out = job_json(last, view_context(cluster), 0);
@@ -763,6 +883,118 @@ void Frontend::get_cluster(httplib::Response& res) const {
                  {"default_crf", config_.default_crf}});
 }
 
+void Frontend::get_metrics(httplib::Response& res) const {
+  const ClusterSnapshot cluster = link_->snapshot();
+  MetricsView view;
+  view.now_ms = protocol::now_ms();
+  view.cluster = &cluster;
+  view.requests = request_counters_.entries();
+  view.jobs = job_counters_.counts();
+  for (const Job& job : store_.list()) ++view.jobs_by_state[static_cast<size_t>(job.state)];
+  res.status = 200;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(render_metrics(view), std::string(kMetricsContentType));
+}
+
+void Frontend::serve_file(const httplib::Request& req, httplib::Response& res,
+                          std::string_view name, bool page) const {
+  auto file = static_files_.read(name);
+  if (!file) {
+    if (!static_files_.has_pages()) {
+      return refuse(res, Refusal{404, "the web pages are not installed on this server (no " +
+                                          static_files_.directory().string() +
+                                          "/index.html); the API is under /api"});
+    }
+    return refuse(res, Refusal{404, "no such asset"});
+  }
+  // Names are not versioned: browsers keep a copy but ask whether it changed (304 if not).
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("ETag", file->etag);
+  if (page) {
+    res.set_header("Content-Security-Policy", std::string(kPageSecurityPolicy));
+    res.set_header("Referrer-Policy", "same-origin");
+  }
+  if (etag_matches(req.get_header_value("If-None-Match"), file->etag)) {
+    res.status = 304;
+    return;
+  }
+  res.status = 200;
+  res.body = std::move(file->body);
+  res.set_header("Content-Type", file->content_type);
+}
+
+std::optional<JobView> Frontend::job_view(const std::string& id) const {
+  const ClusterSnapshot cluster = link_->snapshot();
+  const auto jobs = store_.list();
+  const auto ahead = jobs_ahead(jobs);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].id == id) {
+      return JobView{jobs[i].state, job_json(jobs[i], view_context(cluster), ahead[i])};
+    }
+  }
+  return std::nullopt;
+}
+
+void Frontend::open_job_event_stream(const std::string& id, httplib::Response& res) {
+  // Changes after this point are seen by the stream; its first turn sends the state as it is.
+  const uint64_t since = changes_.last();
+  if (!store_.find(id)) return refuse(res, Refusal{404, "no such job"});
+  if (++open_streams_ > max_open_streams_) {
+    --open_streams_;
+    return refuse(res, Refusal{503, "too many live event streams are open; retry later"});
+  }
+  auto stream = std::make_shared<JobStream>(open_streams_, id, since);
+  stream->next_keep_alive = std::chrono::steady_clock::now() + kKeepAliveInterval;
+  res.status = 200;
+  res.set_header("X-Accel-Buffering", "no");  // proxies must not hold events back
+  res.set_chunked_content_provider("text/event-stream",
+                                   [this, stream](size_t, httplib::DataSink& sink) {
+                                     return continue_job_event_stream(*stream, sink);
+                                   });
+}
+
+bool Frontend::continue_job_event_stream(JobStream& stream, httplib::DataSink& sink) const {
+  if (stop_requested()) {
+    sink.done();
+    return true;
+  }
+  if (!stream.started) {
+    stream.started = true;
+    return send_job_state(stream, sink);
+  }
+  const JobChanges::Batch batch = changes_.wait(stream.since, kJobStreamWait);
+  stream.since = batch.last;
+  if (batch.missed ||
+      std::find(batch.job_ids.begin(), batch.job_ids.end(), stream.job_id) != batch.job_ids.end()) {
+    return send_job_state(stream, sink);
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now < stream.next_keep_alive) return true;
+  stream.next_keep_alive = now + kKeepAliveInterval;
+  constexpr std::string_view kComment = ": keep-alive\n\n";
+  return sink.write(kComment.data(), kComment.size());
+}
+
+bool Frontend::send_job_state(JobStream& stream, httplib::DataSink& sink) const {
+  const auto view = job_view(stream.job_id);
+  if (!view) {  // deleted meanwhile
+    if (!write_event(sink, "end", json{{"id", stream.job_id}, {"deleted", true}})) return false;
+    sink.done();
+    return true;
+  }
+  std::string data = dump(view->body);
+  if (is_final(view->state)) {
+    if (!write_event_text(sink, "end", data)) return false;
+    sink.done();
+    return true;
+  }
+  // The store only moves a job forward (frames_done never decreases), so events come in order.
+  if (data == stream.last_sent) return true;
+  if (!write_event_text(sink, "job", data)) return false;
+  stream.last_sent = std::move(data);
+  return true;
+}
+
 json Frontend::workers_event() const {
   const ClusterSnapshot cluster = link_->snapshot();
   double throughput = 0;
@@ -812,6 +1044,12 @@ bool Frontend::continue_event_stream(LiveStream& stream, httplib::DataSink& sink
                                                    jobs[i].id) != batch.job_ids.end();
     if (changed && !write_event(sink, "job", job_json(jobs[i], context, ahead[i]))) return false;
   }
+  // Jobs that changed and are gone were deleted: the pages drop them.
+  for (const std::string& id : batch.job_ids) {
+    const bool listed =
+        std::any_of(jobs.begin(), jobs.end(), [&](const Job& job) { return job.id == id; });
+    if (!listed && !write_event(sink, "job", json{{"id", id}, {"deleted", true}})) return false;
+  }
   return true;
 }
 
@@ -837,6 +1075,7 @@ void Frontend::on_submit_reply(const protocol::SubmitReply& reply) {
   }
   if (store_.reject(reply.job_id, reply.error, protocol::unix_ms()) == Update::state_changed) {
     changes_.note(reply.job_id);
+    job_counters_.count_final(JobState::failed);
     log().info("job {} failed: the ventilator refused it: {}", reply.job_id, reply.error);
     remove_tree(job_directory(reply.job_id));
   }
@@ -862,6 +1101,7 @@ void Frontend::on_progress(const protocol::JobProgress& progress) {
 
   const auto job = store_.find(progress.job_id);
   if (!job) return;
+  job_counters_.count_final(job->state);
   switch (job->state) {
     case JobState::running:
       log().info("job {} running", job->id);
@@ -906,12 +1146,14 @@ void log_config(const Config& config) {
   log().info(
       "http: listening on {}:{}, data {}, registry {}, ventilator {}, sink {}, max upload {} "
       "bytes, min free disk {} bytes, default preset {} crf {}, {} threads, API token {}, CORS "
-      "origin {}",
+      "origin {}, web pages {}, JSON access log {}",
       config.bind_host, config.port, config.data_dir, config.registry_endpoint,
       config.control_endpoint, config.progress_endpoint, config.max_upload_bytes,
       config.min_free_disk_bytes, config.default_preset, config.default_crf, config.threads,
       config.api_token.empty() ? "off" : "on",
-      config.cors_origin.empty() ? "off" : config.cors_origin);
+      config.cors_origin.empty() ? "off" : config.cors_origin,
+      config.web_dir.empty() ? "beside the binary" : config.web_dir,
+      config.access_log_json ? "on" : "off");
 }
 
 }  // namespace

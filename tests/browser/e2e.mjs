@@ -10,50 +10,17 @@
 // "N passed, M failed" last; exits non-zero when a check failed. Every cluster runs in its own
 // process group and is stopped (SIGTERM to `framepipe up`, then SIGKILL of the group) however the
 // test ends.
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, Cluster, makeVideo, scratch } from './cluster.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const INPUT_SECONDS = 3;
 const DURATION_TOLERANCE_SECONDS = 0.3;
-const CLUSTER_START_MS = 60_000;
 const JOB_TIMEOUT_MS = 180_000;
-const STOP_GRACE_MS = 15_000;
 const WHOLE_RUN_MS = 10 * 60_000;
 
-// ---- Processes and files that must not outlive the test ----
-
-const liveGroups = new Set();  // process group ids of clusters still running
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'framepipe-e2e-'));
-
-function killAllGroups() {
-  for (const group of liveGroups) {
-    try {
-      process.kill(-group, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
-  liveGroups.clear();
-}
-
-process.on('exit', () => {
-  killAllGroups();
-  fs.rmSync(scratch, { recursive: true, force: true });
-});
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => {
-    console.error(`e2e: ${signal}, stopping`);
-    process.exit(1);  // the exit handler kills the clusters
-  });
-}
 setTimeout(() => {
   console.error(`e2e: still running after ${WHOLE_RUN_MS / 1000} s, giving up`);
   console.log('0 passed, 1 failed');
@@ -87,173 +54,6 @@ async function check(name, fn, needs = []) {
 
 function assert(condition, message) {
   if (!condition) throw new Error(message);
-}
-
-async function waitFor(predicate, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = null;
-  while (Date.now() < deadline) {
-    try {
-      if (await predicate()) return;
-    } catch (error) {
-      lastError = error;
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${lastError ? ` (last error: ${lastError.message})` : ''}`);
-}
-
-// ---- Ports ----
-
-function bindable(port) {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-// The first of `count` consecutive free ports, none of them in `avoid`.
-async function freePortRange(count, avoid) {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
-    const ports = Array.from({ length: count }, (_, index) => base + index);
-    if (ports.some((port) => avoid.includes(port))) continue;
-    let free = true;
-    for (const port of ports) {
-      if (!(await bindable(port))) {
-        free = false;
-        break;
-      }
-    }
-    if (free) return base;
-  }
-  throw new Error(`no ${count} consecutive free ports found`);
-}
-
-// ---- A local cluster ----
-
-class Cluster {
-  constructor(binary, workers, name) {
-    this.binary = binary;
-    this.workers = workers;
-    this.dir = path.join(scratch, name);
-    this.logPath = path.join(this.dir, 'up.log');
-    this.child = null;
-    this.exit = null;
-  }
-
-  get url() {
-    return `http://127.0.0.1:${this.httpPort}`;
-  }
-
-  async start() {
-    fs.mkdirSync(this.dir, { recursive: true });
-    this.httpPort = await freePort();
-    this.zmqBase = await freePortRange(5, [this.httpPort]);
-    const log = fs.openSync(this.logPath, 'w');
-    const args = ['up', '--workers', String(this.workers), '--http-port', String(this.httpPort),
-      '--zmq-port-base', String(this.zmqBase), '--data-dir', path.join(this.dir, 'data'),
-      '--bind-host', '127.0.0.1'];
-    this.child = spawn(this.binary, args, { detached: true, stdio: ['ignore', log, log] });
-    fs.closeSync(log);
-    const spawnError = new Promise((resolve) => this.child.once('error', resolve));
-    this.child.once('exit', (code, signal) => { this.exit = { code, signal }; });
-    if (this.child.pid) liveGroups.add(this.child.pid);
-    const failed = await Promise.race([spawnError, sleep(100).then(() => null)]);
-    if (failed) throw new Error(`cannot start ${this.binary}: ${failed.message}`);
-
-    await waitFor(async () => {
-      if (this.exit) throw new Error(`framepipe up exited (${JSON.stringify(this.exit)}); log: ${this.logTail()}`);
-      return (await this.status('/health')) === 200;
-    }, CLUSTER_START_MS, 'GET /health to answer 200');
-    if (this.workers > 0) {
-      await waitFor(async () => (await this.json('/api/workers')).length >= this.workers,
-        CLUSTER_START_MS, `${this.workers} worker(s) in GET /api/workers`);
-    }
-  }
-
-  async status(route) {
-    try {
-      const response = await fetch(this.url + route, { signal: AbortSignal.timeout(5000) });
-      await response.arrayBuffer();
-      return response.status;
-    } catch {
-      return 0;
-    }
-  }
-
-  async json(route) {
-    const response = await fetch(this.url + route, { signal: AbortSignal.timeout(10_000) });
-    const body = await response.json();
-    if (!response.ok) throw new Error(`GET ${route}: HTTP ${response.status} ${JSON.stringify(body)}`);
-    return body;
-  }
-
-  logTail(lines = 40) {
-    try {
-      return fs.readFileSync(this.logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(no log)';
-    }
-  }
-
-  // SIGTERM to `framepipe up`, which stops its processes in order; after a grace period, SIGKILL
-  // of the whole group whatever happened, so that nothing it started outlives the test.
-  async stop() {
-    if (!this.child || !this.child.pid) return;
-    const group = this.child.pid;
-    if (!this.exit) {
-      try {
-        process.kill(group, 'SIGTERM');
-      } catch {
-        // It is gone already.
-      }
-      const deadline = Date.now() + STOP_GRACE_MS;
-      while (!this.exit && Date.now() < deadline) await sleep(100);
-      if (!this.exit) console.error(`e2e: framepipe up (pid ${group}) ignored SIGTERM for ${STOP_GRACE_MS / 1000} s`);
-    }
-    try {
-      process.kill(-group, 'SIGKILL');
-    } catch {
-      // Every process of the group has exited.
-    }
-    const reaped = Date.now() + 5000;  // let Node collect the exit status: no zombie left behind
-    while (!this.exit && Date.now() < reaped) await sleep(50);
-    liveGroups.delete(group);
-    this.child = null;
-  }
-
-  saveLog(artifacts, name) {
-    try {
-      fs.copyFileSync(this.logPath, path.join(artifacts, name));
-    } catch {
-      // Nothing logged.
-    }
-  }
-}
-
-// ---- The test video ----
-
-function makeVideo(file) {
-  const result = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=25:duration=${INPUT_SECONDS}`,
-    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${INPUT_SECONDS}`,
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
-    '-c:a', 'aac', '-b:a', '96k', '-shortest', '-movflags', '+faststart', file], { encoding: 'utf8' });
-  if (result.error) throw new Error(`cannot run ffmpeg: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`ffmpeg failed: ${result.stderr.trim()}`);
 }
 
 // ---- The browser ----
@@ -290,7 +90,7 @@ async function main() {
 
   try {
     await check('test video generated with ffmpeg', async () => {
-      makeVideo(video);
+      makeVideo(video, INPUT_SECONDS);
       return `${fs.statSync(video).size} bytes`;
     });
 

@@ -1,10 +1,13 @@
-// The http-frontend: the only HTTP in framepipe. It accepts uploads, keeps the job list (SQLite
-// under the data directory), hands jobs to the ventilator, follows the sink's progress, serves
-// results, and lists the registry's workers. It speaks ZeroMQ to the cluster through one thread
-// that owns all its sockets.
+// The http-frontend: the only HTTP in framepipe. It serves the web pages (jobs page and dashboard),
+// accepts uploads, keeps the job list (SQLite under the data directory), hands jobs to the
+// ventilator, follows the sink's progress (live to browsers by Server-Sent Events), serves results,
+// lists the registry's workers, and exposes /health and Prometheus /metrics. It speaks ZeroMQ to
+// the cluster through one thread that owns all its sockets.
 #pragma once
 #include <cstdint>
 #include <string>
+
+#include "framepipe/protocol/curve.hpp"
 
 namespace framepipe::http {
 
@@ -12,21 +15,27 @@ struct Config {
   std::string bind_host = "0.0.0.0";
   int port = 8080;
   std::string data_dir = "framepipe-data";
-  std::string registry_endpoint = "tcp://127.0.0.1:5555";   // registry ROUTER
-  std::string control_endpoint = "tcp://127.0.0.1:5559";    // ventilator control ROUTER
-  std::string progress_endpoint = "tcp://127.0.0.1:5558";   // sink PUB
+  std::string registry_endpoint = "tcp://127.0.0.1:5555";  // registry ROUTER
+  std::string control_endpoint = "tcp://127.0.0.1:5559";   // ventilator control ROUTER
+  std::string progress_endpoint = "tcp://127.0.0.1:5558";  // sink PUB
   int64_t max_upload_bytes = 4LL << 30;
   int64_t min_free_disk_bytes = 1LL << 30;  // refuse uploads that would leave less free
   std::string default_preset = "veryfast";
   int default_crf = 20;
-  int threads = 16;                         // HTTP worker threads
-  std::string worker_command;               // the command that adds a worker to this cluster
-  std::string api_token;                    // when set, /api routes need "Authorization: Bearer"
-  std::string cors_origin;                  // when set, Access-Control-Allow-Origin
+  int threads = 16;             // HTTP worker threads
+  std::string worker_command;   // the command that adds a worker to this cluster
+  std::string api_token;        // when set, /api routes need "Authorization: Bearer"
+  std::string cors_origin;      // when set, Access-Control-Allow-Origin
+  protocol::CurveConfig curve;  // CURVE client keys for the cluster's sockets
+  // The pages and assets (index.html, dashboard.html, app.js, chart.umd.js...). "": the directory
+  // installed beside the binary, <dir of the executable>/../share/framepipe/web. When it holds no
+  // index.html the API still works and the pages answer 404.
+  std::string web_dir;
+  bool access_log_json = false;  // one JSON line per request on stdout (logger "http_access")
 };
 
-// Serves until stop_requested(). Throws std::runtime_error if the port cannot be bound or the
-// data directory cannot be used.
+// Serves until stop_requested(). Throws std::invalid_argument for a bad config, and
+// std::runtime_error if the port cannot be bound or the data directory cannot be used.
 int run(const Config& config);
 
 }  // namespace framepipe::http

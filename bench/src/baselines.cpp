@@ -1,0 +1,270 @@
+#include "baselines.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+
+extern "C" {
+#include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
+}
+
+#include "framepipe/ventilator/av.hpp"
+#include "framepipe/ventilator/decoder.hpp"
+#include "framepipe/worker/convert.hpp"
+#include "process.hpp"
+
+namespace framepipe::bench {
+namespace {
+
+constexpr std::size_t kErrorTailBytes = 1500;
+constexpr auto kGenerateTimeout = std::chrono::seconds(1800);
+
+// Audio codecs the sink copies into MP4 (it transcodes the others to AAC); the ffmpeg baseline
+// does the same so that both write the same kind of file.
+bool audio_is_copied(const std::string& codec) {
+  return codec == "aac" || codec == "mp3" || codec == "opus" || codec == "flac";
+}
+
+std::string number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
+std::string failure(const std::string& what, const Completed& completed,
+                    const std::string& log_path) {
+  return what + " " + describe_wait_status(completed.wait_status) + ": " +
+         read_tail(log_path, kErrorTailBytes);
+}
+
+}  // namespace
+
+std::optional<std::string> ffmpeg_filter_for(const filters::ChainSpec& chain) {
+  std::vector<std::string> steps;
+  for (const auto& step : chain) {
+    if (step.name == "copy") continue;
+    if (step.name == "grayscale") {
+      steps.push_back("format=gray");
+    } else if (step.name == "blur") {
+      steps.push_back("gblur=sigma=" + number(step.param("sigma")));
+    } else if (step.name == "edges") {
+      steps.push_back("edgedetect");
+    } else if (step.name == "invert") {
+      steps.push_back("negate");
+    } else if (step.name == "sepia") {
+      // The same classic matrix as framepipe's sepia filter.
+      steps.push_back(
+          "colorchannelmixer=rr=0.393:rg=0.769:rb=0.189:gr=0.349:gg=0.686:gb=0.168:br=0.272:"
+          "bg=0.534:bb=0.131");
+    } else if (step.name == "scale") {
+      auto side = [](double value) { return value < 0 ? std::string("-2") : number(value); };
+      steps.push_back("scale=" + side(step.param("width")) + ":" + side(step.param("height")));
+    } else if (step.name == "rotate") {
+      const double angle = step.param("angle");
+      if (angle == 90) {
+        steps.push_back("transpose=1");
+      } else if (angle == 180) {
+        steps.push_back("hflip,vflip");
+      } else if (angle == 270) {
+        steps.push_back("transpose=2");
+      } else {
+        return std::nullopt;
+      }
+    } else {
+      return std::nullopt;  // sharpen, pixelate, faceblur: no ffmpeg filter does the same
+    }
+  }
+  std::string joined;
+  for (const auto& step : steps) joined += (joined.empty() ? "" : ",") + step;
+  return joined;
+}
+
+GenerateSpec parse_generate_spec(const std::string& text) {
+  // 1080p30:20s | 720p25:2m | 320x240p25:3s (the "p" before the rate is optional after WxH)
+  static const std::regex pattern(
+      R"(^(?:(\d+)x(\d+)p?|(\d+)p)(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)(s|m)?$)");
+  std::smatch match;
+  if (!std::regex_match(text, match, pattern)) {
+    throw std::invalid_argument("--generate " + text +
+                                ": expected HEIGHTpRATE:DURATION (1080p30:20s, 720p25:2m) or "
+                                "WIDTHxHEIGHTpRATE:DURATION (320x240p25:3s)");
+  }
+  GenerateSpec spec;
+  spec.text = text;
+  if (match[3].matched) {
+    spec.height = std::stoi(match[3]);
+    spec.width = static_cast<int>(std::lround(spec.height * 16.0 / 9.0 / 2.0)) * 2;
+  } else {
+    spec.width = std::stoi(match[1]);
+    spec.height = std::stoi(match[2]);
+  }
+  spec.rate = std::stod(match[4]);
+  spec.seconds = std::stod(match[5]) * (match[6] == "m" ? 60 : 1);
+  if (spec.width < 16 || spec.height < 16 || spec.width > 7680 || spec.height > 4320 ||
+      spec.width % 2 || spec.height % 2) {
+    throw std::invalid_argument("--generate " + text + ": size must be even, 16x16 to 7680x4320");
+  }
+  if (spec.rate <= 0 || spec.rate > 240 || spec.seconds <= 0 || spec.seconds > 3600) {
+    throw std::invalid_argument("--generate " + text +
+                                ": rate must be in (0, 240], duration in (0, 1 h]");
+  }
+  return spec;
+}
+
+std::string generate_input(const GenerateSpec& spec, const std::string& cache_dir,
+                           const std::string& log_path) {
+  std::filesystem::create_directories(cache_dir);
+  const std::string name = "testsrc2-" + std::to_string(spec.width) + "x" +
+                           std::to_string(spec.height) + "-" + number(spec.rate) + "fps-" +
+                           number(spec.seconds) + "s.mp4";
+  const std::string path = cache_dir + "/" + name;
+  if (std::filesystem::exists(path)) return path;
+  const std::string partial = path + ".partial.mp4";
+  const std::vector<std::string> command = {
+      "ffmpeg", "-nostdin", "-y", "-v", "error",
+      "-f", "lavfi", "-i",
+      "testsrc2=size=" + std::to_string(spec.width) + "x" + std::to_string(spec.height) +
+          ":rate=" + number(spec.rate),
+      "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+      "-t", number(spec.seconds),
+      "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+      "-c:a", "aac", "-shortest", partial};
+  const Completed completed = run_to_end(command, log_path, kGenerateTimeout);
+  if (!completed.succeeded()) {
+    std::filesystem::remove(partial);
+    throw std::runtime_error(failure("generating the input with ffmpeg", completed, log_path));
+  }
+  std::filesystem::rename(partial, path);
+  return path;
+}
+
+InputInfo probe_input(const std::string& path, const filters::ChainSpec& chain) {
+  InputInfo input;
+  input.path = path;
+  input.bytes = static_cast<long long>(std::filesystem::file_size(path));
+  const media::Limits limits;
+  {
+    media::Decoder decoder(path, limits, 1);
+    const auto& info = decoder.info();
+    input.width = info.width;
+    input.height = info.height;
+    input.duration = info.duration_seconds;
+    input.codec = info.codec;
+    input.pixel_format = info.pixel_format;
+    input.audio_codec = info.audio_codec;
+    const media::FramePtr frame = decoder.next();
+    if (!frame) throw std::runtime_error(path + ": no decodable video frame");
+    // What the ventilator sends: the planes of the frame as decoded (or converted), padding
+    // included, since the message holds the frame's own buffers.
+    const auto format = static_cast<AVPixelFormat>(frame->format);
+    ptrdiff_t linesizes[4] = {};
+    for (int i = 0; i < 4; ++i) linesizes[i] = frame->linesize[i];
+    size_t sizes[4] = {};
+    if (av_image_fill_plane_sizes(sizes, format, frame->height, linesizes) >= 0) {
+      for (const size_t size : sizes) input.bytes_to_worker += static_cast<long long>(size);
+    }
+    const char* name = av_get_pix_fmt_name(format);
+    input.wire_pixel_format = name ? name : "unknown";
+  }
+  const cv::Size out = filters::output_size(chain, {input.width, input.height});
+  input.out_width = out.width;
+  input.out_height = out.height;
+  input.bytes_to_sink = static_cast<long long>(worker::yuv420p_size(out.width, out.height));
+
+  // Frames: video packets, counted by demuxing only (one packet is one frame for the codecs a
+  // camera or an encoder writes into MP4/MKV; the cluster's own count is in each run).
+  media::FormatContextPtr format_context = media::open_input(path, limits);
+  const int stream =
+      av_find_best_stream(format_context.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  if (stream < 0) throw std::runtime_error(path + ": no video stream");
+  media::PacketPtr packet = media::make_packet();
+  while (av_read_frame(format_context.get(), packet.get()) >= 0) {
+    if (packet->stream_index == stream) ++input.frames;
+    av_packet_unref(packet.get());
+  }
+  return input;
+}
+
+FfmpegBaseline ffmpeg_command(const BaselineSettings& settings, const InputInfo& input,
+                              const filters::ChainSpec& chain) {
+  FfmpegBaseline baseline;
+  const auto filter = ffmpeg_filter_for(chain);
+  baseline.equivalent_filter = filter.has_value();
+  baseline.video_filter = filter.value_or("");
+  baseline.command = {"ffmpeg", "-nostdin", "-y", "-v", "error", "-i", settings.input};
+  if (!baseline.video_filter.empty()) {
+    baseline.command.insert(baseline.command.end(), {"-vf", baseline.video_filter});
+  }
+  baseline.command.insert(
+      baseline.command.end(),
+      {"-c:v", "libx264", "-preset", settings.preset, "-crf", std::to_string(settings.crf),
+       "-pix_fmt", "yuv420p", "-c:a", audio_is_copied(input.audio_codec) ? "copy" : "aac",
+       "-movflags", "+faststart", settings.work_dir + "/ffmpeg-out.mp4"});
+  baseline.note = std::string("threads: ffmpeg's default (all cores for decoding, filtering and "
+                              "x264); -pix_fmt yuv420p and +faststart as the sink writes; ") +
+                  (!filter           ? "no equivalent filter: a plain transcode"
+                   : filter->empty() ? "no filter (copy)"
+                                     : "equivalent filter " + *filter +
+                                           (filter->find("edgedetect") != std::string::npos
+                                                ? " (edgedetect's thresholds are its own, "
+                                                  "not Canny's)"
+                                                : ""));
+  return baseline;
+}
+
+BaselineSample run_ffmpeg(const std::vector<std::string>& command, const std::string& log_path,
+                          std::chrono::seconds timeout) {
+  const Completed completed = run_to_end(command, log_path, timeout);
+  if (!completed.succeeded()) throw std::runtime_error(failure("ffmpeg", completed, log_path));
+  BaselineSample sample;
+  sample.seconds = completed.seconds;
+  sample.peak_memory_bytes = completed.peak_memory_bytes;
+  sample.cpu_seconds = completed.cpu_seconds;
+  return sample;
+}
+
+std::vector<std::string> single_process_command(const std::string& executable,
+                                                const BaselineSettings& settings) {
+  return {executable,  "process",       settings.input, settings.work_dir + "/single-out.mp4",
+          "--filters", settings.chain,  "--preset",     settings.preset,
+          "--crf",     std::to_string(settings.crf)};
+}
+
+BaselineSample run_single_process(const std::vector<std::string>& command,
+                                  const std::string& log_path, std::chrono::seconds timeout) {
+  std::filesystem::remove(log_path);
+  const Completed completed = run_to_end(command, log_path, timeout);
+  if (!completed.succeeded()) {
+    throw std::runtime_error(failure("framepipe process", completed, log_path));
+  }
+  BaselineSample sample;
+  sample.seconds = completed.seconds;
+  sample.peak_memory_bytes = completed.peak_memory_bytes;
+  sample.cpu_seconds = completed.cpu_seconds;
+  // "300 frames in 4.10 s (73.2 frames/s): decode 0.91 s, filter 0.50 s, encode 2.60 s"
+  std::ifstream log(log_path);
+  std::string line;
+  bool found = false;
+  while (std::getline(log, line)) {
+    double total = 0;
+    double rate = 0;
+    if (std::sscanf(line.c_str(), "%lld frames in %lf s (%lf frames/s): decode %lf s, filter %lf s, "
+                    "encode %lf s",
+                    &sample.frames, &total, &rate, &sample.decode_seconds, &sample.filter_seconds,
+                    &sample.encode_seconds) == 6) {
+      found = true;
+    }
+  }
+  if (!found) {
+    throw std::runtime_error("framepipe process did not print its timings: " +
+                             read_tail(log_path, kErrorTailBytes));
+  }
+  return sample;
+}
+
+}  // namespace framepipe::bench

@@ -1,0 +1,318 @@
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+// The metrics and static-file helpers are private to the http-frontend.
+#include "../http-frontend/src/metrics.hpp"
+#include "../http-frontend/src/static_files.hpp"
+
+using namespace framepipe;
+using namespace framepipe::http;
+
+namespace {
+
+class TemporaryDirectory {
+ public:
+  TemporaryDirectory() {
+    std::random_device device;
+    path_ = std::filesystem::temp_directory_path() /
+            ("framepipe-web-" + std::to_string(device()) + std::to_string(device()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TemporaryDirectory() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TemporaryDirectory(const TemporaryDirectory&) = delete;
+  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_file(const std::filesystem::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// The value of the sample line `series` (name and labels exactly as written), or NaN.
+double sample(const std::string& text, const std::string& series) {
+  for (const std::string& line : lines_of(text)) {
+    if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+protocol::Histogram histogram_of(std::initializer_list<double> milliseconds) {
+  protocol::Histogram histogram;
+  for (double ms : milliseconds) histogram.observe(ms);
+  return histogram;
+}
+
+protocol::WorkerInfo worker_named(const std::string& name, int64_t frames_done) {
+  protocol::WorkerInfo worker;
+  worker.name = name;
+  worker.host = "host-a";
+  worker.version = "0.1.0";
+  worker.cores = 4;
+  worker.stats.state = "busy";
+  worker.stats.frames_done = frames_done;
+  worker.stats.fps = 12.5;
+  worker.stats.cpu_percent = 97.25;
+  worker.stats.rss_bytes = 50 << 20;
+  worker.stats.filter_latency = histogram_of({0.5, 3, 3, 700});
+  return worker;
+}
+
+}  // namespace
+
+TEST_CASE("metrics: routes are patterns from a fixed set", "[http][metrics]") {
+  const std::map<std::string, std::string> expected = {
+      {"/", "/"},
+      {"/dashboard", "/dashboard"},
+      {"/dashboard/", "/dashboard/"},
+      {"/assets/app.js", "/assets/{name}"},
+      {"/assets/", "other"},
+      {"/assets/a/b.js", "other"},
+      {"/api/jobs", "/api/jobs"},
+      {"/api/jobs/", "other"},
+      {"/api/jobs/0123abcd", "/api/jobs/{id}"},
+      {"/api/jobs/0123abcd/result", "/api/jobs/{id}/result"},
+      {"/api/jobs/0123abcd/events", "/api/jobs/{id}/events"},
+      {"/api/jobs/0123abcd/other", "other"},
+      {"/api/jobs//result", "other"},
+      {"/api/events", "/api/events"},
+      {"/api/workers", "/api/workers"},
+      {"/api/filters", "/api/filters"},
+      {"/api/cluster", "/api/cluster"},
+      {"/health", "/health"},
+      {"/metrics", "/metrics"},
+      {"/metrics/", "other"},
+      {"", "other"},
+      {"/../etc/passwd", "other"},
+  };
+  for (const auto& [path, route] : expected) {
+    INFO(path);
+    CHECK(route_of(path) == route);
+  }
+  CHECK(method_label("GET") == "GET");
+  CHECK(method_label("DELETE") == "DELETE");
+  CHECK(method_label("get") == "other");
+  CHECK(method_label("BREW") == "other");
+}
+
+TEST_CASE("metrics: label values are escaped and valid UTF-8", "[http][metrics]") {
+  CHECK(escape_label_value("plain-name_1") == "plain-name_1");
+  CHECK(escape_label_value("a\"b") == "a\\\"b");
+  CHECK(escape_label_value("a\\b") == "a\\\\b");
+  CHECK(escape_label_value("a\nb") == "a\\nb");
+  CHECK(escape_label_value(std::string("a\tb\x01", 4)) == "a?b?");
+  CHECK(escape_label_value("caf\xC3\xA9 \xE2\x82\xAC") == "caf\xC3\xA9 \xE2\x82\xAC");
+  CHECK(escape_label_value("bad\xFF") == "bad\xEF\xBF\xBD");
+  CHECK(escape_label_value("\xC3") == "\xEF\xBF\xBD");                                  // truncated
+  CHECK(escape_label_value("\xC0\xAF") == "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong
+  CHECK(escape_label_value("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+}
+
+TEST_CASE("metrics: sample values", "[http][metrics]") {
+  CHECK(format_sample_value(0) == "0");
+  CHECK(format_sample_value(0.001) == "0.001");
+  CHECK(format_sample_value(5) == "5");
+  CHECK(format_sample_value(12.5) == "12.5");
+  CHECK(format_sample_value(std::numeric_limits<double>::quiet_NaN()) == "NaN");
+  CHECK(format_sample_value(std::numeric_limits<double>::infinity()) == "+Inf");
+  CHECK(format_sample_value(-std::numeric_limits<double>::infinity()) == "-Inf");
+}
+
+TEST_CASE("metrics: request and job counters", "[http][metrics]") {
+  RequestCounters requests;
+  requests.count("GET", "/api/jobs", 200);
+  requests.count("GET", "/api/jobs", 200);
+  requests.count("POST", "/api/jobs", 201);
+  const auto entries = requests.entries();
+  REQUIRE(entries.size() == 2);
+  CHECK(entries[0].method == "GET");
+  CHECK(entries[0].count == 2);
+  CHECK(entries[1].status == 201);
+
+  JobCounters jobs;
+  jobs.count_enqueued();
+  jobs.count_final(JobState::done);
+  jobs.count_final(JobState::failed);
+  jobs.count_final(JobState::failed);
+  jobs.count_final(JobState::running);  // not final: not counted
+  const JobCounts counts = jobs.counts();
+  CHECK(counts.enqueued == 1);
+  CHECK(counts.completed == 1);
+  CHECK(counts.failed == 2);
+  CHECK(counts.canceled == 0);
+}
+
+TEST_CASE("metrics: the exposition text", "[http][metrics]") {
+  const int64_t now = 1'000'000;
+  ClusterSnapshot cluster;
+  cluster.registry.last_answer_ms = now - 100;
+  cluster.ventilator.last_answer_ms = now - 100;
+  // The sink never answered.
+  cluster.workers = {worker_named("w1", 4), worker_named("odd \"name\"\n", 0),
+                     worker_named("w1", 99)};  // a repeated name is shown once
+  cluster.last_pong.frames_in_flight = 7;
+  cluster.last_pong.frames_resent = -3;  // garbage from a peer: clamped
+  cluster.last_pong.decode_latency = histogram_of({0.2, 1.5, 1.5, 9000});
+  cluster.last_sink_alive.frames_encoded = 42;
+  cluster.last_sink_alive.encode_latency.counts = {1, 2, 3};  // the wrong number of buckets
+  cluster.last_sink_alive.encode_latency.count = 6;
+
+  MetricsView view;
+  view.now_ms = now;
+  view.cluster = &cluster;
+  view.requests = {{"GET", "/metrics", 200, 3}};
+  view.jobs = {5, 3, 1, 1};
+  view.jobs_by_state = {1, 0, 3, 1, 0};
+  const std::string text = render_metrics(view);
+
+  SECTION("every family has HELP then TYPE, and samples follow their family") {
+    std::string family;
+    std::map<std::string, int> families;
+    for (const std::string& line : lines_of(text)) {
+      REQUIRE_FALSE(line.empty());
+      if (line.starts_with("# HELP ")) {
+        family = line.substr(7, line.find(' ', 7) - 7);
+        CHECK(++families[family] == 1);
+        continue;
+      }
+      if (line.starts_with("# TYPE ")) {
+        CHECK(line.substr(7, family.size() + 1) == family + " ");
+        continue;
+      }
+      INFO(line);
+      CHECK(line.starts_with(family));
+    }
+    CHECK(families.size() >= 20);
+  }
+
+  SECTION("counters, gauges and component liveness") {
+    CHECK(sample(text,
+                 R"(framepipe_http_requests_total{method="GET",route="/metrics",status="200"})") ==
+          3);
+    CHECK(sample(text, "framepipe_jobs_enqueued_total") == 5);
+    CHECK(sample(text, "framepipe_jobs_completed_total") == 3);
+    CHECK(sample(text, R"(framepipe_jobs{state="done"})") == 3);
+    CHECK(sample(text, R"(framepipe_jobs{state="queued"})") == 1);
+    CHECK(sample(text, "framepipe_frames_processed_total") == 42);
+    CHECK(sample(text, "framepipe_frames_resent_total") == 0);
+    CHECK(sample(text, "framepipe_frames_in_flight") == 7);
+    CHECK(sample(text, R"(framepipe_component_up{component="registry"})") == 1);
+    CHECK(sample(text, R"(framepipe_component_up{component="sink"})") == 0);
+    CHECK(sample(text, "framepipe_workers_live") == 2);
+  }
+
+  SECTION("per-worker series, with escaped names") {
+    CHECK(sample(text, R"(framepipe_worker_fps{worker="w1"})") == 12.5);
+    CHECK(sample(text, R"(framepipe_worker_cpu_percent{worker="w1"})") == 97.25);
+    CHECK(sample(text, R"(framepipe_worker_memory_bytes{worker="w1"})") == 50 << 20);
+    CHECK(sample(text, R"(framepipe_worker_frames_done_total{worker="w1"})") == 4);
+    CHECK(sample(text, R"(framepipe_worker_busy{worker="odd \"name\"\n"})") == 1);
+    CHECK(text.find("# TYPE framepipe_worker_frames_done_total counter\n") != std::string::npos);
+  }
+
+  SECTION("histograms in seconds, cumulative, +Inf equal to _count") {
+    CHECK(text.find("# TYPE framepipe_decode_seconds histogram\n") != std::string::npos);
+    CHECK(sample(text, R"(framepipe_decode_seconds_bucket{le="0.001"})") == 1);
+    CHECK(sample(text, R"(framepipe_decode_seconds_bucket{le="0.002"})") == 3);
+    CHECK(sample(text, R"(framepipe_decode_seconds_bucket{le="5"})") == 3);
+    CHECK(sample(text, R"(framepipe_decode_seconds_bucket{le="+Inf"})") == 4);
+    CHECK(sample(text, "framepipe_decode_seconds_count") == 4);
+    CHECK(sample(text, "framepipe_decode_seconds_sum") == Approx(9.0032));
+    CHECK(sample(text, R"(framepipe_filter_seconds_bucket{worker="w1",le="0.005"})") == 3);
+    CHECK(sample(text, R"(framepipe_filter_seconds_count{worker="w1"})") == 4);
+    // A histogram with the wrong number of buckets is shown empty, still consistent.
+    CHECK(sample(text, R"(framepipe_encode_seconds_bucket{le="+Inf"})") == 0);
+    CHECK(sample(text, "framepipe_encode_seconds_count") == 0);
+  }
+
+  SECTION("no worker series while the registry is silent") {
+    cluster.registry.last_answer_ms = now - 60'000;
+    const std::string silent = render_metrics(view);
+    CHECK(sample(silent, "framepipe_workers_live") == 0);
+    CHECK(silent.find("worker=\"w1\"") == std::string::npos);
+    CHECK(silent.find("# TYPE framepipe_filter_seconds histogram\n") != std::string::npos);
+  }
+}
+
+TEST_CASE("static files: only plain names of known types", "[http][web]") {
+  for (const char* name : {"app.js", "chart.umd.js", "style.css", "index.html", "a_b-c.png"}) {
+    INFO(name);
+    CHECK(is_safe_asset_name(name));
+  }
+  for (const char* name : {"", ".", "..", ".gitignore", "a/b.js", "..%2f", "a..b.js", "a b.js",
+                           "a\\b.js", "app.js\n"}) {
+    INFO(name);
+    CHECK_FALSE(is_safe_asset_name(name));
+  }
+  CHECK(content_type_for("index.html") == "text/html; charset=utf-8");
+  CHECK(content_type_for("app.js") == "text/javascript; charset=utf-8");
+  CHECK(content_type_for("style.css") == "text/css; charset=utf-8");
+  CHECK_FALSE(content_type_for("package.json.bak"));
+  CHECK_FALSE(content_type_for("js"));
+  CHECK_FALSE(content_type_for(".js"));
+}
+
+TEST_CASE("static files: read from the web directory", "[http][web]") {
+  TemporaryDirectory directory;
+  const StaticFiles files(directory.path());
+  CHECK_FALSE(files.has_pages());
+  CHECK_FALSE(files.read("index.html"));
+
+  write_file(directory.path() / "index.html", "<!doctype html>");
+  write_file(directory.path() / "app.js", "export {};");
+  write_file(directory.path() / "notes.unknown", "x");
+  std::filesystem::create_directory(directory.path() / "folder.js");
+  REQUIRE(::mkfifo((directory.path() / "pipe.js").c_str(), 0600) == 0);
+
+  CHECK(files.has_pages());
+  const auto page = files.read("index.html");
+  REQUIRE(page);
+  CHECK(page->body == "<!doctype html>");
+  CHECK(page->content_type == "text/html; charset=utf-8");
+  CHECK(page->etag.size() > 2);
+  CHECK(page->etag.front() == '"');
+  CHECK(files.read("app.js")->content_type == "text/javascript; charset=utf-8");
+
+  CHECK_FALSE(files.read("notes.unknown"));  // a type that is not served
+  CHECK_FALSE(files.read("folder.js"));      // not a regular file
+  CHECK_FALSE(files.read("pipe.js"));        // a FIFO: refused without blocking
+  CHECK_FALSE(files.read("missing.js"));
+  CHECK_FALSE(files.read("../index.html"));
+
+  write_file(directory.path() / "index.html", "<!doctype html><title>changed</title>");
+  const auto changed = files.read("index.html");
+  REQUIRE(changed);
+  CHECK(changed->etag != page->etag);
+}
+
+TEST_CASE("static files: the default directory is beside the binary", "[http][web]") {
+  const auto directory = default_web_directory();
+  CHECK(directory.filename() == "web");
+  CHECK(directory.parent_path().filename() == "framepipe");
+  CHECK(directory.parent_path().parent_path().filename() == "share");
+}
