@@ -125,15 +125,33 @@ std::string generate_input(const GenerateSpec& spec, const std::string& cache_di
   const std::string path = cache_dir + "/" + name;
   if (std::filesystem::exists(path)) return path;
   const std::string partial = path + ".partial.mp4";
-  const std::vector<std::string> command = {
-      "ffmpeg", "-nostdin", "-y", "-v", "error",
-      "-f", "lavfi", "-i",
-      "testsrc2=size=" + std::to_string(spec.width) + "x" + std::to_string(spec.height) +
-          ":rate=" + number(spec.rate),
-      "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-      "-t", number(spec.seconds),
-      "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-      "-c:a", "aac", "-shortest", partial};
+  const std::vector<std::string> command = {"ffmpeg",
+                                            "-nostdin",
+                                            "-y",
+                                            "-v",
+                                            "error",
+                                            "-f",
+                                            "lavfi",
+                                            "-i",
+                                            "testsrc2=size=" + std::to_string(spec.width) + "x" +
+                                                std::to_string(spec.height) +
+                                                ":rate=" + number(spec.rate),
+                                            "-f",
+                                            "lavfi",
+                                            "-i",
+                                            "sine=frequency=440:sample_rate=48000",
+                                            "-t",
+                                            number(spec.seconds),
+                                            "-c:v",
+                                            "libx264",
+                                            "-preset",
+                                            "veryfast",
+                                            "-pix_fmt",
+                                            "yuv420p",
+                                            "-c:a",
+                                            "aac",
+                                            "-shortest",
+                                            partial};
   const Completed completed = run_to_end(command, log_path, kGenerateTimeout);
   if (!completed.succeeded()) {
     std::filesystem::remove(partial);
@@ -205,8 +223,9 @@ FfmpegBaseline ffmpeg_command(const BaselineSettings& settings, const InputInfo&
       {"-c:v", "libx264", "-preset", settings.preset, "-crf", std::to_string(settings.crf),
        "-pix_fmt", "yuv420p", "-c:a", audio_is_copied(input.audio_codec) ? "copy" : "aac",
        "-movflags", "+faststart", settings.work_dir + "/ffmpeg-out.mp4"});
-  baseline.note = std::string("threads: ffmpeg's default (all cores for decoding, filtering and "
-                              "x264); -pix_fmt yuv420p and +faststart as the sink writes; ") +
+  baseline.note = std::string(
+                      "threads: ffmpeg's default (all cores for decoding, filtering and "
+                      "x264); -pix_fmt yuv420p and +faststart as the sink writes; ") +
                   (!filter           ? "no equivalent filter: a plain transcode"
                    : filter->empty() ? "no filter (copy)"
                                      : "equivalent filter " + *filter +
@@ -230,9 +249,11 @@ BaselineSample run_ffmpeg(const std::vector<std::string>& command, const std::st
 
 std::vector<std::string> single_process_command(const std::string& executable,
                                                 const BaselineSettings& settings) {
-  return {executable,  "process",       settings.input, settings.work_dir + "/single-out.mp4",
-          "--filters", settings.chain,  "--preset",     settings.preset,
-          "--crf",     std::to_string(settings.crf)};
+  return {executable,     "process",
+          settings.input, settings.work_dir + "/single-out.mp4",
+          "--filters",    settings.chain,
+          "--preset",     settings.preset,
+          "--crf",        std::to_string(settings.crf)};
 }
 
 BaselineSample run_single_process(const std::vector<std::string>& command,
@@ -253,7 +274,8 @@ BaselineSample run_single_process(const std::vector<std::string>& command,
   while (std::getline(log, line)) {
     double total = 0;
     double rate = 0;
-    if (std::sscanf(line.c_str(), "%lld frames in %lf s (%lf frames/s): decode %lf s, filter %lf s, "
+    if (std::sscanf(line.c_str(),
+                    "%lld frames in %lf s (%lf frames/s): decode %lf s, filter %lf s, "
                     "encode %lf s",
                     &sample.frames, &total, &rate, &sample.decode_seconds, &sample.filter_seconds,
                     &sample.encode_seconds) == 6) {

@@ -41,7 +41,7 @@ constexpr auto kJobPollNearEnd = std::chrono::milliseconds(10);
 constexpr int kClusterFiguresEvery = 3;
 constexpr int kMaxWorkers = 64;
 constexpr int kMaxRepeat = 100;
-constexpr const char* kPresets[] = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+constexpr const char* kPresets[] = {"ultrafast", "superfast", "veryfast", "faster",   "fast",
                                     "medium",    "slow",      "slower",   "veryslow", "placebo"};
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
@@ -190,7 +190,8 @@ void validate(const BenchConfig& config) {
   if (config.workers.empty()) throw std::invalid_argument("--workers: give at least one count");
   for (const int workers : config.workers) {
     if (workers < 1 || workers > kMaxWorkers) {
-      throw std::invalid_argument("--workers: each count must be 1.." + std::to_string(kMaxWorkers));
+      throw std::invalid_argument("--workers: each count must be 1.." +
+                                  std::to_string(kMaxWorkers));
     }
   }
   if (config.repeat < 1 || config.repeat > kMaxRepeat) {
@@ -299,7 +300,8 @@ JobSample run_job(LocalCluster& cluster, const std::string& file_name, const std
     if (poll % kClusterFiguresEvery == 0) sample_cluster(cluster, sample);
     const double elapsed = seconds_between(started, now);
     char line[256];
-    std::snprintf(line, sizeof line, "%s: %s %lld/%lld frames, %.1f s, %.1f frames/s, %lld in flight",
+    std::snprintf(line, sizeof line,
+                  "%s: %s %lld/%lld frames, %.1f s, %.1f frames/s, up to %lld in flight",
                   label.c_str(), state.c_str(), frames, expected_frames, elapsed,
                   elapsed > 0 ? frames / elapsed : 0.0, sample.frames_in_flight_peak);
     progress.update(line);
@@ -454,12 +456,13 @@ int run(const BenchConfig& config) {
   report.runs.resize(worker_counts.size());
   for (std::size_t i = 0; i < worker_counts.size(); ++i) report.runs[i].workers = worker_counts[i];
   for (int repeat = 1; repeat <= config.repeat; ++repeat) {
-    const std::string of = " (" + std::to_string(repeat) + "/" + std::to_string(config.repeat) + ")";
+    const std::string of =
+        " (" + std::to_string(repeat) + "/" + std::to_string(config.repeat) + ")";
     if (config.baselines) {
       check_interrupted();
       progress.update("ffmpeg" + of + ": running");
-      const auto ffmpeg = run_ffmpeg(report.ffmpeg.command, work.path() + "/ffmpeg.log",
-                                     settings.timeout);
+      const auto ffmpeg =
+          run_ffmpeg(report.ffmpeg.command, work.path() + "/ffmpeg.log", settings.timeout);
       report.ffmpeg.seconds_samples.push_back(ffmpeg.seconds);
       report.ffmpeg.peak_memory_bytes =
           std::max(report.ffmpeg.peak_memory_bytes, ffmpeg.peak_memory_bytes);
@@ -476,12 +479,12 @@ int run(const BenchConfig& config) {
     for (std::size_t i = 0; i < worker_counts.size(); ++i) {
       check_interrupted();
       const int workers = worker_counts[i];
-      const std::string label = "framepipe, " + std::to_string(workers) +
-                                (workers == 1 ? " worker" : " workers") + of;
+      const std::string label =
+          "framepipe, " + std::to_string(workers) + (workers == 1 ? " worker" : " workers") + of;
       const ClusterSample sample = measure_cluster_once(
           executable, workers, config, chain, report.input, content,
-          work.path() + "/cluster-" + std::to_string(workers) + "-" + std::to_string(repeat),
-          label, progress);
+          work.path() + "/cluster-" + std::to_string(workers) + "-" + std::to_string(repeat), label,
+          progress);
       add_sample(report.runs[i], sample, figures[i].decode_ms, figures[i].filter_ms,
                  figures[i].encode_ms, figures[i].reported_fps);
       progress.say(label + ": " + std::to_string(sample.job.frames) + " frames in " +

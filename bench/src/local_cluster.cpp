@@ -23,9 +23,9 @@ using json = nlohmann::json;
 
 constexpr auto kStartTimeout = std::chrono::seconds(60);
 constexpr auto kReadyPoll = std::chrono::milliseconds(100);
-constexpr int kStartAttempts = 3;        // a port taken between the check and the bind: retry
-constexpr int kZmqPortCount = 5;         // B..B+4
-constexpr int kLowestPortBase = 20000;   // below the kernel's ephemeral range (32768-60999)
+constexpr int kStartAttempts = 3;       // a port taken between the check and the bind: retry
+constexpr int kZmqPortCount = 5;        // B..B+4
+constexpr int kLowestPortBase = 20000;  // below the kernel's ephemeral range (32768-60999)
 constexpr int kHighestPortBase = 32000;
 constexpr std::size_t kLogTailBytes = 4000;
 
@@ -61,8 +61,7 @@ std::string describe(const httplib::Result& result) {
 
 }  // namespace
 
-LocalCluster::LocalCluster(const std::string& executable, int workers,
-                           const std::string& directory)
+LocalCluster::LocalCluster(const std::string& executable, int workers, const std::string& directory)
     : log_path_(directory + "/up.log") {
   std::filesystem::create_directories(directory);
   std::mt19937 random(std::random_device{}());
@@ -73,8 +72,8 @@ LocalCluster::LocalCluster(const std::string& executable, int workers,
     launcher_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{executable, "up", "--workers", std::to_string(workers),
                                  "--http-port", std::to_string(http_port_), "--zmq-port-base",
-                                 std::to_string(zmq_port_base_), "--data-dir",
-                                 directory + "/data", "--bind-host", "127.0.0.1"},
+                                 std::to_string(zmq_port_base_), "--data-dir", directory + "/data",
+                                 "--bind-host", "127.0.0.1"},
         log_path_);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", http_port_);
     client_->set_keep_alive(true);
@@ -105,15 +104,17 @@ LocalCluster::LocalCluster(const std::string& executable, int workers,
     }
     const bool died = launcher_->exited();
     last_error = died ? "framepipe up " + describe_wait_status(launcher_->wait_status())
-                     : "the cluster did not answer /health with " + std::to_string(workers) +
-                           " workers within " + std::to_string(kStartTimeout.count()) + " s";
+                      : "the cluster did not answer /health with " + std::to_string(workers) +
+                            " workers within " + std::to_string(kStartTimeout.count()) + " s";
     stop();
     if (!died) break;  // a timeout, not a port taken meanwhile: no point retrying
   }
   throw std::runtime_error(last_error + "; its log ends with:\n" + log_tail());
 }
 
-LocalCluster::~LocalCluster() { stop(); }
+LocalCluster::~LocalCluster() {
+  stop();
+}
 
 void LocalCluster::stop() noexcept {
   client_.reset();
@@ -185,6 +186,8 @@ ClusterUsage LocalCluster::usage() const {
   return usage;
 }
 
-std::string LocalCluster::log_tail() const { return read_tail(log_path_, kLogTailBytes); }
+std::string LocalCluster::log_tail() const {
+  return read_tail(log_path_, kLogTailBytes);
+}
 
 }  // namespace framepipe::bench

@@ -86,7 +86,9 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
   pid_ = pid;
 }
 
-ChildProcess::~ChildProcess() { stop(); }
+ChildProcess::~ChildProcess() {
+  stop();
+}
 
 bool ChildProcess::exited() {
   if (reaped_) return true;
@@ -118,7 +120,9 @@ void ChildProcess::stop(std::chrono::milliseconds grace) noexcept {
   pid_ = -1;
 }
 
-bool Completed::succeeded() const { return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0; }
+bool Completed::succeeded() const {
+  return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+}
 
 Completed run_to_end(const std::vector<std::string>& argv, const std::string& log_path,
                      std::chrono::seconds timeout) {

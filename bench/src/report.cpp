@@ -17,7 +17,9 @@ json optional_number(const std::optional<double>& value) {
   return value ? json(*value) : json(nullptr);
 }
 
-json triple(const std::array<double, 3>& values) { return {values[0], values[1], values[2]}; }
+json triple(const std::array<double, 3>& values) {
+  return {values[0], values[1], values[2]};
+}
 
 std::optional<double> per_second(const std::optional<double>& ms, double multiplier = 1) {
   if (!ms || *ms <= 0) return std::nullopt;
@@ -34,7 +36,8 @@ __attribute__((format(printf, 1, 2))) std::string format(const char* pattern, ..
 }
 
 // `decimals` digits after the point, or "n/a".
-std::string optional_text(const std::optional<double>& value, int decimals, const char* suffix = "") {
+std::string optional_text(const std::optional<double>& value, int decimals,
+                          const char* suffix = "") {
   return value ? format("%.*f%s", decimals, *value, suffix) : "n/a";
 }
 
@@ -70,11 +73,20 @@ std::string xml_escape(std::string_view text) {
   std::string out;
   for (const char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -245,9 +257,9 @@ json to_json(const Report& report) {
        best && ffmpeg.ran && ffmpeg.fps > 0 ? json(best->fps / ffmpeg.fps) : json(nullptr)},
       {"best_framepipe_vs_single_process",
        best && single.ran && single.fps > 0 ? json(best->fps / single.fps) : json(nullptr)},
-      {"one_worker_overhead_vs_ffmpeg",
-       one && ffmpeg.ran && ffmpeg.seconds > 0 ? json(one->seconds / ffmpeg.seconds)
-                                               : json(nullptr)},
+      {"one_worker_overhead_vs_ffmpeg", one && ffmpeg.ran && ffmpeg.seconds > 0
+                                            ? json(one->seconds / ffmpeg.seconds)
+                                            : json(nullptr)},
       {"best_workers", best ? json(best->workers) : json(nullptr)},
   };
   // The same ratios taken repeat by repeat (samples that ran back to back, under the same load),
@@ -271,7 +283,8 @@ json to_json(const Report& report) {
         {"load_average_end", triple(report.machine.load_average_end)}}},
       {"input",
        {{"path", input.path},
-        {"generated_from", input.generated_from.empty() ? json(nullptr) : json(input.generated_from)},
+        {"generated_from",
+         input.generated_from.empty() ? json(nullptr) : json(input.generated_from)},
         {"width", input.width},
         {"height", input.height},
         {"frames", input.frames},
@@ -291,24 +304,30 @@ json to_json(const Report& report) {
       {"baselines", baselines},
       {"ratios", ratios},
       {"definitions",
-       {{"seconds", "framepipe: wall time from upload complete to the job reported done; "
-                    "baselines: wall time of the whole command"},
+       {{"seconds",
+         "framepipe: wall time from upload complete to the job reported done; "
+         "baselines: wall time of the whole command"},
         {"fps", "frames / seconds"},
         {"speedup", "fps(N workers) / fps(1 worker)"},
         {"efficiency", "fps(N) / (N * fps(1))"},
         {"best_framepipe_vs_ffmpeg", "fps of the fastest worker count / ffmpeg's fps"},
-        {"best_framepipe_vs_single_process", "fps of the fastest worker count / single-process fps"},
+        {"best_framepipe_vs_single_process",
+         "fps of the fastest worker count / single-process fps"},
         {"one_worker_overhead_vs_ffmpeg", "seconds(1 worker) / ffmpeg's seconds"},
-        {"peak_memory_bytes", "VmHWM of each role's process just after the job is done, the "
-                              "largest over the repeats (each repeat starts a fresh cluster); "
-                              "baselines: ru_maxrss"},
-        {"cpu_seconds_per_job", "user + system CPU time of each role's process from just before "
-                                "the upload to just after the job is done, mean over the "
-                                "repeats; baselines: of the whole command"},
-        {"paired_medians", "each ratio computed per repeat (ffmpeg, single process and the "
-                           "clusters run back to back), then the median"},
-        {"cluster_reported_fps", "the job's own recent fps from GET /api/jobs/{id} (the "
-                                 "sink's, smoothed), last value seen while running"},
+        {"peak_memory_bytes",
+         "VmHWM of each role's process just after the job is done, the "
+         "largest over the repeats (each repeat starts a fresh cluster); "
+         "baselines: ru_maxrss"},
+        {"cpu_seconds_per_job",
+         "user + system CPU time of each role's process from just before "
+         "the upload to just after the job is done, mean over the "
+         "repeats; baselines: of the whole command"},
+        {"paired_medians",
+         "each ratio computed per repeat (ffmpeg, single process and the "
+         "clusters run back to back), then the median"},
+        {"cluster_reported_fps",
+         "the job's own recent fps from GET /api/jobs/{id} (the "
+         "sink's, smoothed), last value seen while running"},
         {"null", "not available from the cluster's API (or the run did not happen)"}}},
   };
 }
@@ -327,14 +346,14 @@ std::string render_table(const Report& report) {
                 report.chain.c_str(), input.out_width, input.out_height, report.preset.c_str(),
                 report.crf, report.repeat_statistic.c_str(), report.repeat);
   out += line;
-  std::snprintf(line, sizeof line,
-                "  machine: %d cores, %s, %.1f GiB, Linux %s; load average %.2f %.2f %.2f at "
-                "start, %.2f %.2f %.2f at end\n",
-                machine.cores, machine.cpu_model.c_str(),
-                static_cast<double>(machine.memory_bytes) / (kMebibyte * 1024), machine.kernel.c_str(),
-                machine.load_average_start[0], machine.load_average_start[1],
-                machine.load_average_start[2], machine.load_average_end[0],
-                machine.load_average_end[1], machine.load_average_end[2]);
+  std::snprintf(
+      line, sizeof line,
+      "  machine: %d cores, %s, %.1f GiB, Linux %s; load average %.2f %.2f %.2f at "
+      "start, %.2f %.2f %.2f at end\n",
+      machine.cores, machine.cpu_model.c_str(),
+      static_cast<double>(machine.memory_bytes) / (kMebibyte * 1024), machine.kernel.c_str(),
+      machine.load_average_start[0], machine.load_average_start[1], machine.load_average_start[2],
+      machine.load_average_end[0], machine.load_average_end[1], machine.load_average_end[2]);
   out += line;
   std::snprintf(line, sizeof line,
                 "  on the wire per frame: %lld B to a worker (%s planes) + %lld B to the sink "
@@ -354,14 +373,13 @@ std::string render_table(const Report& report) {
   out += row("end to end", kLabel,
              {"seconds", "fps", "speed-up", "effic.", "vs ffmpeg", "vs single"}, kCell);
   for (const auto& run : report.runs) {
-    out += row("framepipe, " + std::to_string(run.workers) +
-                   (run.workers == 1 ? " worker" : " workers"),
-               kLabel,
-               {format("%.2f", run.seconds), format("%.1f", run.fps),
-                optional_text(run.speedup, 2, "x"), optional_text(run.efficiency, 2),
-                ratio(run.fps, ffmpeg.ran ? ffmpeg.fps : 0),
-                ratio(run.fps, single.ran ? single.fps : 0)},
-               kCell);
+    out += row(
+        "framepipe, " + std::to_string(run.workers) + (run.workers == 1 ? " worker" : " workers"),
+        kLabel,
+        {format("%.2f", run.seconds), format("%.1f", run.fps), optional_text(run.speedup, 2, "x"),
+         optional_text(run.efficiency, 2), ratio(run.fps, ffmpeg.ran ? ffmpeg.fps : 0),
+         ratio(run.fps, single.ran ? single.fps : 0)},
+        kCell);
   }
   if (ffmpeg.ran) {
     out += row(std::string("ffmpeg") + (ffmpeg.equivalent_filter ? "" : " (no equivalent filter)"),
@@ -376,7 +394,8 @@ std::string render_table(const Report& report) {
                 ratio(single.fps, ffmpeg.ran ? ffmpeg.fps : 0), "1.00x"},
                kCell);
   }
-  out += "  (\"vs\" columns: frames per second of the row over the baseline's; above 1 is faster)\n";
+  out +=
+      "  (\"vs\" columns: frames per second of the row over the baseline's; above 1 is faster)\n";
   if (ffmpeg.ran) out += "  ffmpeg: " + joined(ffmpeg.command) + "\n    " + ffmpeg.note + "\n";
   if (single.ran) {
     std::snprintf(line, sizeof line,
@@ -405,16 +424,17 @@ std::string render_table(const Report& report) {
                   std::to_string(run.frames_in_flight_peak), format("%.0f", wire * run.fps / 1e6)},
                  kStageCell);
     }
-    out += "  (filter fps: all workers together; encode ms is n/a while the job API does not "
-           "carry the sink's figure)\n\n";
-    out += row("peak MiB", kStageLabel,
-               {"registry", "ventilator", "sink", "http", "worker max"}, kStageCell);
+    out +=
+        "  (filter fps: all workers together; encode ms is n/a while the job API does not "
+        "carry the sink's figure)\n\n";
+    out += row("peak MiB", kStageLabel, {"registry", "ventilator", "sink", "http", "worker max"},
+               kStageCell);
     for (const auto& run : report.runs) {
-      out += row(std::to_string(run.workers) + " w", kStageLabel,
-                 {mebibytes(run.peak_registry), mebibytes(run.peak_ventilator),
-                  mebibytes(run.peak_sink), mebibytes(run.peak_http),
-                  mebibytes(run.peak_worker_max)},
-                 kStageCell);
+      out +=
+          row(std::to_string(run.workers) + " w", kStageLabel,
+              {mebibytes(run.peak_registry), mebibytes(run.peak_ventilator),
+               mebibytes(run.peak_sink), mebibytes(run.peak_http), mebibytes(run.peak_worker_max)},
+              kStageCell);
     }
     std::string baselines_memory = "  baselines' peak RSS:";
     if (ffmpeg.ran) baselines_memory += " ffmpeg " + mebibytes(ffmpeg.peak_memory_bytes) + " MiB";
@@ -456,7 +476,8 @@ std::string render_table(const Report& report) {
     std::snprintf(line, sizeof line, "  1 worker takes %.2fx ffmpeg's time",
                   one->seconds / ffmpeg.seconds);
     out += line;
-    if (const auto paired = paired_ratios(report).one_worker_overhead; paired && report.repeat > 1) {
+    if (const auto paired = paired_ratios(report).one_worker_overhead;
+        paired && report.repeat > 1) {
       out += format(" (%.2fx as the median of the %d paired runs)", *paired, report.repeat);
     }
     out += "\n";
@@ -496,51 +517,54 @@ std::string render_svg(const Report& report) {
   const double y_max = std::ceil(top * 1.05 / step) * step;
 
   auto x_of = [&](double workers) {
-    return kLeft + (workers - 0.5) / (max_workers) * plot_width;  // workers 0.5 .. max+0.5
+    return kLeft + (workers - 0.5) / (max_workers)*plot_width;  // workers 0.5 .. max+0.5
   };
   auto y_of = [&](double fps) { return kTop + plot_height * (1 - fps / y_max); };
 
   std::string svg;
   char text[512];
   auto add = [&svg](const std::string& piece) { svg += piece; };
-  add(format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-      "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n",
-      kWidth, kHeight, kWidth, kHeight));
+  add(
+      format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+             "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n",
+             kWidth, kHeight, kWidth, kHeight));
   svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  std::snprintf(text, sizeof text, "framepipe bench: %dx%d, %lld frames, filters %s", report.input.width,
-                report.input.height, report.input.frames, report.chain.c_str());
+  std::snprintf(text, sizeof text, "framepipe bench: %dx%d, %lld frames, filters %s",
+                report.input.width, report.input.height, report.input.frames, report.chain.c_str());
   add(format("<text x=\"%.0f\" y=\"22\" font-size=\"14\" font-weight=\"bold\">%s</text>\n", kLeft,
-      xml_escape(text).c_str()));
+             xml_escape(text).c_str()));
   std::snprintf(text, sizeof text, "x264 %s crf %d; %d cores (%s); load %.1f at start; %s of %d",
                 report.preset.c_str(), report.crf, report.machine.cores,
                 report.machine.cpu_model.c_str(), report.machine.load_average_start[0],
                 report.repeat_statistic.c_str(), report.repeat);
   add(format("<text x=\"%.0f\" y=\"38\" font-size=\"10\" fill=\"#555\">%s</text>\n", kLeft,
-      xml_escape(text).c_str()));
+             xml_escape(text).c_str()));
 
   // Grid, ticks and axes.
   for (double fps = 0; fps <= y_max + step / 2; fps += step) {
     const double y = y_of(fps);
-    add(format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>\n", kLeft, y,
-        kLeft + plot_width, y));
-    add(format("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", kLeft - 6, y + 4, fps));
+    add(format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>\n",
+               kLeft, y, kLeft + plot_width, y));
+    add(format("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", kLeft - 6, y + 4,
+               fps));
   }
   for (int workers = 1; workers <= max_workers; ++workers) {
     const double x = x_of(workers);
     add(format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", x,
-        kTop + plot_height, x, kTop + plot_height + 5));
+               kTop + plot_height, x, kTop + plot_height + 5));
     add(format("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>\n", x,
-        kTop + plot_height + 18, workers));
+               kTop + plot_height + 18, workers));
   }
-  add(format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", kLeft, kTop,
-      kLeft, kTop + plot_height));
   add(format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", kLeft,
-      kTop + plot_height, kLeft + plot_width, kTop + plot_height));
+             kTop, kLeft, kTop + plot_height));
+  add(format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", kLeft,
+             kTop + plot_height, kLeft + plot_width, kTop + plot_height));
   add(format("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">workers</text>\n",
-      kLeft + plot_width / 2, kHeight - 12));
-  add(format("<text transform=\"translate(18 %.1f) rotate(-90)\" text-anchor=\"middle\">frames per "
-      "second</text>\n",
-      kTop + plot_height / 2));
+             kLeft + plot_width / 2, kHeight - 12));
+  add(
+      format("<text transform=\"translate(18 %.1f) rotate(-90)\" text-anchor=\"middle\">frames per "
+             "second</text>\n",
+             kTop + plot_height / 2));
 
   // Baselines: horizontal lines across the plot.
   struct Legend {
@@ -552,26 +576,28 @@ std::string render_svg(const Report& report) {
   std::vector<Legend> legend;
   if (report.ffmpeg.ran) {
     const double y = y_of(report.ffmpeg.fps);
-    add(format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d62728\" "
-        "stroke-width=\"2\"/>\n",
-        kLeft, y, kLeft + plot_width, y));
+    add(
+        format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d62728\" "
+               "stroke-width=\"2\"/>\n",
+               kLeft, y, kLeft + plot_width, y));
     legend.push_back({format("ffmpeg %.1f fps", report.ffmpeg.fps) +
                           (report.ffmpeg.equivalent_filter ? "" : " (no eq. filter)"),
                       "#d62728", "", false});
   }
   if (report.single_process.ran) {
     const double y = y_of(report.single_process.fps);
-    add(format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#2ca02c\" "
-        "stroke-width=\"2\" stroke-dasharray=\"2 3\"/>\n",
-        kLeft, y, kLeft + plot_width, y));
-    legend.push_back({format("single process %.1f fps", report.single_process.fps), "#2ca02c",
-                      "2 3", false});
+    add(
+        format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#2ca02c\" "
+               "stroke-width=\"2\" stroke-dasharray=\"2 3\"/>\n",
+               kLeft, y, kLeft + plot_width, y));
+    legend.push_back(
+        {format("single process %.1f fps", report.single_process.fps), "#2ca02c", "2 3", false});
   }
   if (ideal_per_worker > 0) {
-    add(format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\" "
+    add(format(
+        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\" "
         "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n",
-        x_of(1), y_of(ideal_per_worker), x_of(max_workers),
-        y_of(ideal_per_worker * max_workers)));
+        x_of(1), y_of(ideal_per_worker), x_of(max_workers), y_of(ideal_per_worker * max_workers)));
     legend.push_back({"ideal linear", "#888", "6 4", false});
   }
 
@@ -587,11 +613,12 @@ std::string render_svg(const Report& report) {
       points += text;
     }
     add(format("<polyline points=\"%s\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2.5\"/>\n",
-        points.c_str()));
+               points.c_str()));
     for (const ClusterRun* run : sorted) {
-      add(format("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"#1f77b4\"/>\n", x_of(run->workers),
-          y_of(run->fps)));
-      add(format("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#1f77b4\">%.1f</text>\n",
+      add(format("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"#1f77b4\"/>\n",
+                 x_of(run->workers), y_of(run->fps)));
+      add(format(
+          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#1f77b4\">%.1f</text>\n",
           x_of(run->workers), y_of(run->fps) - 10, run->fps));
     }
     legend.insert(legend.begin(), {"framepipe", "#1f77b4", "", true});
@@ -600,15 +627,17 @@ std::string render_svg(const Report& report) {
   double legend_y = kTop + 10;
   const double legend_x = kLeft + plot_width + 15;
   for (const auto& item : legend) {
-    add(format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
-        legend_x, legend_y, legend_x + 24, legend_y, item.color.c_str(),
-        item.dash.empty() ? "" : (" stroke-dasharray=\"" + item.dash + "\"").c_str()));
+    add(
+        format("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+               "stroke-width=\"2\"%s/>\n",
+               legend_x, legend_y, legend_x + 24, legend_y, item.color.c_str(),
+               item.dash.empty() ? "" : (" stroke-dasharray=\"" + item.dash + "\"").c_str()));
     if (item.marker) {
       add(format("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", legend_x + 12, legend_y,
-          item.color.c_str()));
+                 item.color.c_str()));
     }
     add(format("<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", legend_x + 30, legend_y + 4,
-        xml_escape(item.label).c_str()));
+               xml_escape(item.label).c_str()));
     legend_y += 20;
   }
   svg += "</svg>\n";

@@ -25,17 +25,17 @@ struct InputInfo {
   std::string generated_from;  // the --generate spec, "" for a given file
   int width = 0;
   int height = 0;
-  long long frames = 0;        // video packets, counted by demuxing
-  double duration = 0;         // seconds
+  long long frames = 0;  // video packets, counted by demuxing
+  double duration = 0;   // seconds
   std::string codec;
-  std::string pixel_format;    // the decoder's native format
-  std::string audio_codec;     // "" without audio
+  std::string pixel_format;  // the decoder's native format
+  std::string audio_codec;   // "" without audio
   long long bytes = 0;
-  int out_width = 0;           // after the chain
+  int out_width = 0;  // after the chain
   int out_height = 0;
-  std::string wire_pixel_format;    // what the ventilator sends (native, or yuv420p when converted)
-  long long bytes_to_worker = 0;    // plane bytes of one frame, linesize padding included
-  long long bytes_to_sink = 0;      // yuv420p of the output size
+  std::string wire_pixel_format;  // what the ventilator sends (native, or yuv420p when converted)
+  long long bytes_to_worker = 0;  // plane bytes of one frame, linesize padding included
+  long long bytes_to_sink = 0;    // yuv420p of the output size
 };
 
 struct ClusterRun {
@@ -50,10 +50,10 @@ struct ClusterRun {
   std::optional<double> speedup;     // fps / fps(1 worker), when 1 worker was measured
   std::optional<double> efficiency;  // speedup / workers
   double upload_seconds = 0;
-  std::optional<double> cluster_reported_fps;     // the job's own fps, from the sink
-  std::optional<double> decode_ms_per_frame;      // ventilator, from GET /health
-  std::optional<double> filter_ms_per_frame;      // mean over workers, from GET /api/workers
-  std::optional<double> encode_ms_per_frame;      // sink; null unless the job JSON carries it
+  std::optional<double> cluster_reported_fps;  // the job's own fps, from the sink
+  std::optional<double> decode_ms_per_frame;   // ventilator, from GET /health
+  std::optional<double> filter_ms_per_frame;   // mean over workers, from GET /api/workers
+  std::optional<double> encode_ms_per_frame;   // sink; null unless the job JSON carries it
   long long frames_in_flight_peak = 0;
   long long peak_registry = 0;
   long long peak_ventilator = 0;

@@ -11,20 +11,20 @@
 namespace framepipe::bench {
 
 struct BenchConfig {
-  std::string input;                   // a video file, or:
-  std::string generate;                // "1080p30:20s": testsrc2 + sine generated with lavfi
-  std::string chain = "copy";          // the filter chain, as for `framepipe process`
+  std::string input;           // a video file, or:
+  std::string generate;        // "1080p30:20s": testsrc2 + sine generated with lavfi
+  std::string chain = "copy";  // the filter chain, as for `framepipe process`
   std::vector<int> workers = {1, 2, 4};
-  int repeat = 1;                      // runs of each measurement; the median is reported
-  std::string preset = "veryfast";     // x264, for framepipe and both baselines
+  int repeat = 1;                   // runs of each measurement; the median is reported
+  std::string preset = "veryfast";  // x264, for framepipe and both baselines
   int crf = 20;
-  std::string json_path;               // "" writes no JSON
-  std::string svg_path;                // "" writes no SVG
-  std::string cache_dir;               // generated inputs; "" is $XDG_CACHE_HOME/framepipe/bench
-  std::string work_dir;                // outputs, logs, cluster data; "" is a temporary directory
-                                       // removed at the end
-  bool baselines = true;               // false skips ffmpeg and the single-process loop
-  int job_stall_seconds = 120;         // a job whose progress stops this long fails the bench
+  std::string json_path;        // "" writes no JSON
+  std::string svg_path;         // "" writes no SVG
+  std::string cache_dir;        // generated inputs; "" is $XDG_CACHE_HOME/framepipe/bench
+  std::string work_dir;         // outputs, logs, cluster data; "" is a temporary directory
+                                // removed at the end
+  bool baselines = true;        // false skips ffmpeg and the single-process loop
+  int job_stall_seconds = 120;  // a job whose progress stops this long fails the bench
 };
 
 // Runs the whole bench; returns the process exit code (0). Throws std::invalid_argument for a bad
