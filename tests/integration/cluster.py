@@ -121,6 +121,19 @@ class Cluster:
         shutil.rmtree(self.dir, ignore_errors=True)
         return False
 
+    def role_pids(self, role=''):
+        """Pids of this cluster's `framepipe ROLE` processes (children of its `up`), sorted."""
+        pattern = f'framepipe {role} ' if role else 'framepipe '
+        out = subprocess.run(['pgrep', '-g', str(self.proc.pid), '-f', pattern],
+                             capture_output=True, text=True).stdout
+        return sorted(int(p) for p in out.split())
+
+    def kill_role(self, role):
+        pids = self.role_pids(role)
+        assert pids, f'no {role} process found'
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+
     def start_worker(self, *args):
         log = open(os.path.join(self.dir, f'worker-{len(self.extra_procs)}.log'), 'w')
         p = subprocess.Popen([FRAMEPIPE, 'worker', self.registry, *args], stdout=log,

@@ -3,7 +3,6 @@ the registry is killed mid-job. The output has every frame, in order, identical 
 run of the same job."""
 import os
 import signal
-import subprocess
 import time
 
 from cluster import (Cluster, check_same_timing, frame_hashes, generate, main, run_locally,
@@ -13,13 +12,6 @@ WORK = workdir('framepipe-chaos-')
 SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=30', seconds=20)
 CHAIN = 'blur=sigma=3,sharpen'
 REFERENCE = frame_hashes(run_locally(SOURCE, CHAIN, os.path.join(WORK, 'reference.mp4')))
-
-
-def role_pids(cluster, role):
-    """Pids of `framepipe ROLE` processes of this cluster (children of its `up`)."""
-    out = subprocess.run(['pgrep', '-g', str(cluster.proc.pid), '-f', f'framepipe {role} '],
-                         capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
 
 
 with Cluster(workers=0) as cluster:
@@ -53,8 +45,7 @@ with Cluster(workers=0) as cluster:
         assert code == 201, job
         wait_for(lambda: cluster.json(f"/api/jobs/{job['id']}")[1]['frames_done'] > 30, 60,
                  'the job to make progress')
-        for pid in role_pids(cluster, 'registry'):
-            os.kill(pid, signal.SIGKILL)
+        cluster.kill_role('registry')
         # `up` restarts the registry; workers notice and say hello again by themselves.
         final = cluster.wait_job(job['id'], 180)
         assert final['state'] == 'done', final

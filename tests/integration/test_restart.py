@@ -2,8 +2,6 @@
 finishes with the right frames; after a ventilator restart it fails with a clear reason; new jobs
 work afterwards. The job list survives a restart of the whole head."""
 import os
-import signal
-import subprocess
 
 from cluster import (Cluster, check_same_timing, frame_hashes, generate, main, run_locally,
                      wait_for, workdir)
@@ -12,15 +10,6 @@ WORK = workdir('framepipe-restart-')
 SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=30', seconds=12)
 CHAIN = 'blur=sigma=3'
 REFERENCE = frame_hashes(run_locally(SOURCE, CHAIN, os.path.join(WORK, 'reference.mp4')))
-
-
-def kill_role(cluster, role):
-    out = subprocess.run(['pgrep', '-g', str(cluster.proc.pid), '-f', f'framepipe {role} '],
-                         capture_output=True, text=True).stdout
-    pids = [int(p) for p in out.split()]
-    assert pids, f'no {role} process found'
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
 
 
 def start_and_wait_progress(cluster):
@@ -34,7 +23,7 @@ def start_and_wait_progress(cluster):
 with Cluster(workers=2) as cluster:
     def test_sink_restart_mid_job_starts_the_job_again():
         job_id = start_and_wait_progress(cluster)
-        kill_role(cluster, 'sink')
+        cluster.kill_role('sink')
         final = cluster.wait_job(job_id, 180)
         assert final['state'] == 'done', final
         out = cluster.result(job_id, os.path.join(WORK, 'sink.mp4'))
@@ -43,7 +32,7 @@ with Cluster(workers=2) as cluster:
 
     def test_ventilator_restart_mid_job_fails_it_with_a_reason():
         job_id = start_and_wait_progress(cluster)
-        kill_role(cluster, 'ventilator')
+        cluster.kill_role('ventilator')
         final = cluster.wait_job(job_id, 60)
         assert final['state'] == 'failed', final
         assert 'ventilator' in final['error'], final
