@@ -457,7 +457,9 @@ std::optional<Refusal> Frontend::gate(const httplib::Request& req) const {
   const std::string_view path = req.path;
   if (!config_.api_token.empty() && req.method != "OPTIONS" &&
       (path == "/api" || path.starts_with("/api/"))) {
-    std::string_view authorization = trim(req.get_header_value("Authorization"));
+    // get_header_value returns a copy: keep it alive while the view looks at it.
+    const std::string header = req.get_header_value("Authorization");
+    std::string_view authorization = trim(header);
     bool authorized = false;
     if (authorization.size() > 7 && equals_ignoring_case(authorization.substr(0, 7), "Bearer ")) {
       authorized = same_secret(trim(authorization.substr(7)), config_.api_token);

@@ -77,6 +77,8 @@ class Cluster:
         self.registry = f'tcp://127.0.0.1:{self.base}'
         self.proc = None
         self.extra_procs = []
+        token = self.extra[self.extra.index('--api-token') + 1] if '--api-token' in self.extra else ''
+        self.auth = {'Authorization': f'Bearer {token}'} if token else {}
 
     def __enter__(self):
         self.log = open(os.path.join(self.dir, 'up.log'), 'w')
@@ -144,7 +146,7 @@ class Cluster:
     # ---- HTTP ----
     def request(self, method, path, body=None, headers=None):
         req = urllib.request.Request(self.api + path, data=body, method=method,
-                                     headers=headers or {})
+                                     headers=dict(self.auth, **(headers or {})))
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 return r.status, r.read(), dict(r.headers)

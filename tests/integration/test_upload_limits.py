@@ -1,0 +1,71 @@
+"""Uploads are bounded however the body arrives, tokens guard the API, and ranges are not
+amplified."""
+import http.client
+import os
+
+from cluster import Cluster, generate, main, multipart, workdir
+
+WORK = workdir('framepipe-limits-')
+SMALL = generate(os.path.join(WORK, 'small.mp4'), 'testsrc2=size=160x120:rate=10', seconds=1)
+BIG = os.path.join(WORK, 'big.mp4')
+with open(BIG, 'wb') as f:
+    f.write(os.urandom(600_000))
+TOKEN = 'test-token-123'
+
+
+def raw_request(cluster, method, path, body=b'', headers=None, chunked=False):
+    connection = http.client.HTTPConnection('127.0.0.1', cluster.http_port, timeout=30)
+    try:
+        connection.request(method, path, body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)])
+                           if chunked else body, headers=headers or {}, encode_chunked=chunked)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+with Cluster(workers=1, extra=['--max-upload-bytes', '300000', '--api-token', TOKEN]) as cluster:
+    auth = {'Authorization': f'Bearer {TOKEN}'}
+
+    def test_api_needs_the_token():
+        status, _ = raw_request(cluster, 'GET', '/api/jobs')
+        assert status == 401, status
+        status, _ = raw_request(cluster, 'GET', '/api/jobs', headers=auth)
+        assert status == 200, status
+
+    def test_too_large_with_content_length_and_chunked():
+        with open(BIG, 'rb') as f:
+            body, content_type = multipart({}, {'file': ('big.mp4', f.read())})
+        headers = dict(auth, **{'Content-Type': content_type})
+        status, data = raw_request(cluster, 'POST', '/api/jobs', body, headers)
+        assert status == 413, (status, data[:200])
+        status, data = raw_request(cluster, 'POST', '/api/jobs', body, headers, chunked=True)
+        assert status == 413, (status, data[:200])
+
+    def test_compressed_bodies_are_refused():
+        with open(SMALL, 'rb') as f:
+            body, content_type = multipart({}, {'file': ('small.mp4', f.read())})
+        headers = dict(auth, **{'Content-Type': content_type, 'Content-Encoding': 'gzip'})
+        status, _ = raw_request(cluster, 'POST', '/api/jobs', body, headers)
+        assert status == 415, status
+
+    def test_many_ranges_are_refused_and_one_is_served():
+        with open(SMALL, 'rb') as f:
+            body, content_type = multipart({'filters': 'copy'}, {'file': ('small.mp4', f.read())})
+        status, data = raw_request(cluster, 'POST', '/api/jobs', body,
+                                   dict(auth, **{'Content-Type': content_type}))
+        assert status == 201, (status, data)
+        import json
+        job_id = json.loads(data)['id']
+        from cluster import wait_for
+        wait_for(lambda: json.loads(raw_request(cluster, 'GET', f'/api/jobs/{job_id}',
+                                                headers=auth)[1])['state'] == 'done', 60, 'done')
+        path = f'/api/jobs/{job_id}/result'
+        ranges = ','.join(f'{i}-{i + 1000}' for i in range(0, 20))
+        status, _ = raw_request(cluster, 'GET', path, headers=dict(auth, Range=f'bytes={ranges}'))
+        assert status == 416, status
+        status, data = raw_request(cluster, 'GET', path, headers=dict(auth, Range='bytes=0-9'))
+        assert status == 206 and len(data) == 10, (status, len(data))
+
+    main([test_api_needs_the_token, test_too_large_with_content_length_and_chunked,
+          test_compressed_bodies_are_refused, test_many_ranges_are_refused_and_one_is_served])
