@@ -5,20 +5,21 @@ import os
 import signal
 import time
 
-from cluster import (Cluster, check_same_timing, frame_hashes, generate, main, run_locally,
+from cluster import (LOSSLESS, Cluster, check_same_timing, frame_hashes, generate, main, run_locally,
                      wait_for, workdir)
 
 WORK = workdir('framepipe-chaos-')
 SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=30', seconds=20)
 CHAIN = 'blur=sigma=3,sharpen'
-REFERENCE = frame_hashes(run_locally(SOURCE, CHAIN, os.path.join(WORK, 'reference.mp4')))
+REFERENCE = frame_hashes(run_locally(SOURCE, CHAIN, os.path.join(WORK, 'reference.mp4'),
+                                      LOSSLESS))
 
 
 with Cluster(workers=0) as cluster:
     def test_killing_workers_every_two_seconds_loses_nothing():
         workers = [cluster.start_worker() for _ in range(3)]
         wait_for(lambda: len(cluster.workers_list()) >= 3, 20, '3 workers')
-        code, job = cluster.submit(SOURCE, CHAIN)
+        code, job = cluster.submit(SOURCE, CHAIN, LOSSLESS)
         assert code == 201, job
         kills = 0
         while True:
@@ -41,7 +42,7 @@ with Cluster(workers=0) as cluster:
 
     def test_registry_restart_mid_job():
         wait_for(lambda: len(cluster.workers_list()) >= 1, 20, 'a worker')
-        code, job = cluster.submit(SOURCE, CHAIN)
+        code, job = cluster.submit(SOURCE, CHAIN, LOSSLESS)
         assert code == 201, job
         wait_for(lambda: cluster.json(f"/api/jobs/{job['id']}")[1]['frames_done'] > 30, 60,
                  'the job to make progress')

@@ -2,7 +2,7 @@
 cluster's frames equal the single-process loop's (same decoder, chain and encoder) exactly."""
 import os
 
-from cluster import (Cluster, check_same_timing, frame_hashes, generate, has_audio, main, probe,
+from cluster import (LOSSLESS, Cluster, check_same_timing, frame_hashes, generate, has_audio, main, probe,
                      run_locally, workdir)
 
 WORK = workdir('framepipe-pipeline-')
@@ -16,10 +16,10 @@ AVI = generate(os.path.join(WORK, 'in.avi'), 'testsrc=size=352x288:rate=25', sec
 
 
 def same_as_single_process(cluster, source, chain):
-    out = cluster.process(source, chain, WORK)
+    out = cluster.process(source, chain, WORK, LOSSLESS)
     check_same_timing(source, out)
     assert has_audio(out), 'the audio track was lost'
-    reference = run_locally(source, chain, os.path.join(WORK, 'reference.mp4'))
+    reference = run_locally(source, chain, os.path.join(WORK, 'reference.mp4'), LOSSLESS)
     assert frame_hashes(out) == frame_hashes(reference), \
         f"'{chain}': frames differ from the single-process loop"
     return out

@@ -3,17 +3,18 @@ finishes with the right frames; after a ventilator restart it fails with a clear
 work afterwards. The job list survives a restart of the whole head."""
 import os
 
-from cluster import (Cluster, check_same_timing, frame_hashes, generate, main, run_locally,
+from cluster import (LOSSLESS, Cluster, check_same_timing, frame_hashes, generate, main, run_locally,
                      wait_for, workdir)
 
 WORK = workdir('framepipe-restart-')
 SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=30', seconds=12)
 CHAIN = 'blur=sigma=3'
-REFERENCE = frame_hashes(run_locally(SOURCE, CHAIN, os.path.join(WORK, 'reference.mp4')))
+REFERENCE = frame_hashes(run_locally(SOURCE, CHAIN, os.path.join(WORK, 'reference.mp4'),
+                                      LOSSLESS))
 
 
 def start_and_wait_progress(cluster):
-    code, job = cluster.submit(SOURCE, CHAIN)
+    code, job = cluster.submit(SOURCE, CHAIN, LOSSLESS)
     assert code == 201, job
     wait_for(lambda: cluster.json(f"/api/jobs/{job['id']}")[1]['frames_done'] > 40, 60,
              'the job to make progress')
