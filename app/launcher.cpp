@@ -1,8 +1,8 @@
 #include "launcher.hpp"
 
+#include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -104,32 +104,40 @@ int up(const UpConfig& config) {
                           ? config.workers
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   std::filesystem::create_directories(config.data_dir);
-  const std::string worker_command = "framepipe worker " +
-                                     protocol::tcp_endpoint(advertised_host(host), base);
+  const std::string worker_command =
+      "framepipe worker " + protocol::tcp_endpoint(advertised_host(host), base);
 
   std::vector<Child> children;
   children.push_back({"registry", {"registry", "--zmq-port-base", base_flag, "--bind-host", host}});
-  std::vector<std::string> ventilator = {"ventilator", "--zmq-port-base", base_flag,
-                                         "--bind-host", host, "--head", local};
+  std::vector<std::string> ventilator = {"ventilator", "--zmq-port-base", base_flag, "--bind-host",
+                                         host,         "--head",          local};
   if (config.window_frames > 0) {
     ventilator.insert(ventilator.end(), {"--window", std::to_string(config.window_frames)});
   }
   children.push_back({"ventilator", ventilator});
   children.push_back({"sink", {"sink", "--zmq-port-base", base_flag, "--bind-host", host}});
   std::vector<std::string> http = {"http",
-                                   "--zmq-port-base", base_flag,
-                                   "--head", local,
-                                   "--bind-host", host,
-                                   "--http-port", std::to_string(config.http_port),
-                                   "--data-dir", config.data_dir,
-                                   "--max-upload-bytes", std::to_string(config.max_upload_bytes),
-                                   "--worker-command", worker_command};
+                                   "--zmq-port-base",
+                                   base_flag,
+                                   "--head",
+                                   local,
+                                   "--bind-host",
+                                   host,
+                                   "--http-port",
+                                   std::to_string(config.http_port),
+                                   "--data-dir",
+                                   config.data_dir,
+                                   "--max-upload-bytes",
+                                   std::to_string(config.max_upload_bytes),
+                                   "--worker-command",
+                                   worker_command};
   if (!config.api_token.empty()) http.insert(http.end(), {"--api-token", config.api_token});
   if (!config.cors_origin.empty()) http.insert(http.end(), {"--cors-origin", config.cors_origin});
   children.push_back({"http", http});
   for (int i = 0; i < workers; ++i) {
-    children.push_back({"worker", {"worker", protocol::tcp_endpoint(local, base), "--threads",
-                                   std::to_string(config.worker_threads)}});
+    children.push_back({"worker",
+                        {"worker", protocol::tcp_endpoint(local, base), "--threads",
+                         std::to_string(config.worker_threads)}});
   }
   if (!config.curve_dir.empty()) {
     // The head's roles serve with the head's pair and accept DIR/workers/*.pub; the head's own
@@ -152,12 +160,14 @@ int up(const UpConfig& config) {
     child.pid = spawn(executable, child.args);
     child.started_ms = protocol::now_ms();
   }
-  const std::string api_host = local == "127.0.0.1" && host != local ? advertised_host(host) : local;
+  const std::string api_host =
+      local == "127.0.0.1" && host != local ? advertised_host(host) : local;
   spdlog::info("framepipe up: {} local worker(s); API and web page at http://{}:{}/", workers,
                api_host, config.http_port);
-  spdlog::info("framepipe up: registry on port {} (ZeroMQ ports {}-{}); add a worker from another "
-               "machine with: {}",
-               base, base, base + protocol::kControlPortOffset, worker_command);
+  spdlog::info(
+      "framepipe up: registry on port {} (ZeroMQ ports {}-{}); add a worker from another "
+      "machine with: {}",
+      base, base, base + protocol::kControlPortOffset, worker_command);
 
   int exit_code = 0;
   while (!stop_requested() && exit_code == 0) {
@@ -169,9 +179,10 @@ int up(const UpConfig& config) {
         child.pid = -1;
         child.quick_deaths = now - child.started_ms < kQuickDeathMs ? child.quick_deaths + 1 : 0;
         if (child.quick_deaths >= kQuickDeathsAllowed) {
-          spdlog::critical("framepipe up: {} {} {} times right after starting; stopping the "
-                           "cluster (see its messages above)",
-                           child.role, describe_status(status), child.quick_deaths);
+          spdlog::critical(
+              "framepipe up: {} {} {} times right after starting; stopping the "
+              "cluster (see its messages above)",
+              child.role, describe_status(status), child.quick_deaths);
           exit_code = 1;
           break;
         }

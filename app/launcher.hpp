@@ -13,7 +13,7 @@ struct UpConfig {
   std::string data_dir = "framepipe-data";
   std::string bind_host = "0.0.0.0";
   int worker_threads = 1;
-  int window_frames = 0;        // 0: protocol default
+  int window_frames = 0;  // 0: protocol default
   long long max_upload_bytes = 4LL << 30;
   std::string api_token;
   std::string cors_origin;

@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <string>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/cfg/env.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 extern "C" {
 #include <libavutil/log.h>
@@ -101,29 +101,31 @@ int main(int argc, char** argv) {
   ventilator::Config ventilator_config;
   auto* ventilator_command = app.add_subcommand("ventilator", "decode jobs and deal frames");
   add_cluster_flags(ventilator_command, true, true);
-  ventilator_command->add_option("--window", ventilator_config.window_frames,
-                                 "frames of one job in flight")
+  ventilator_command
+      ->add_option("--window", ventilator_config.window_frames, "frames of one job in flight")
       ->capture_default_str()
       ->check(CLI::Range(2, 4096));
-  ventilator_command->add_option("--decode-threads", ventilator_config.decode_threads,
-                                 "decoder threads (0: automatic)")
+  ventilator_command
+      ->add_option("--decode-threads", ventilator_config.decode_threads,
+                   "decoder threads (0: automatic)")
       ->capture_default_str();
-  ventilator_command->add_option("--max-active-jobs", ventilator_config.max_active_jobs,
-                                 "jobs decoded at the same time")
+  ventilator_command
+      ->add_option("--max-active-jobs", ventilator_config.max_active_jobs,
+                   "jobs decoded at the same time")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
 
   sink::Config sink_config;
   auto* sink_command = app.add_subcommand("sink", "reorder, encode and publish progress");
   add_cluster_flags(sink_command, true, false);
-  sink_command->add_option("--encoder-threads", sink_config.encoder_threads,
-                           "x264 threads (0: automatic)")
+  sink_command
+      ->add_option("--encoder-threads", sink_config.encoder_threads, "x264 threads (0: automatic)")
       ->capture_default_str();
 
   worker::Config worker_config;
   auto* worker_command = app.add_subcommand("worker", "filter frames; needs only the registry");
-  worker_command->add_option("endpoint", worker_config.registry_endpoint,
-                             "the registry, tcp://HEAD:PORT")
+  worker_command
+      ->add_option("endpoint", worker_config.registry_endpoint, "the registry, tcp://HEAD:PORT")
       ->required();
   worker_command->add_option("--threads", worker_config.threads, "OpenCV threads per worker")
       ->capture_default_str()
@@ -147,8 +149,7 @@ int main(int argc, char** argv) {
                            "the command shown to users to add a worker");
   http_command->add_option("--api-token", http_config.api_token,
                            "require Authorization: Bearer TOKEN on /api");
-  http_command->add_option("--cors-origin", http_config.cors_origin,
-                           "allow this origin (CORS)");
+  http_command->add_option("--cors-origin", http_config.cors_origin, "allow this origin (CORS)");
   http_command->add_option("--web-dir", http_config.web_dir,
                            "the web pages' directory (default: share/framepipe/web beside the "
                            "binary's bin/)");
@@ -231,15 +232,15 @@ int main(int argc, char** argv) {
     worker_config.curve = curve;
     http_config.curve = curve;
     if (!curve.enabled() && !process_command->parsed() && !bench_command->parsed()) {
-      spdlog::info("CURVE is off: ZeroMQ traffic is neither encrypted nor authenticated; run "
-                   "this cluster on a trusted network only (see README, Security)");
+      spdlog::info(
+          "CURVE is off: ZeroMQ traffic is neither encrypted nor authenticated; run "
+          "this cluster on a trusted network only (see README, Security)");
     }
     if (registry_command->parsed()) {
       registry_config.bind_endpoint = endpoint(bind_host, base, protocol::kRegistryPortOffset);
       const std::string workers_host = advertise.empty() ? "*" : advertise;
       registry_config.frames_endpoint = endpoint(workers_host, base, protocol::kFramesPortOffset);
-      registry_config.results_endpoint =
-          endpoint(workers_host, base, protocol::kResultsPortOffset);
+      registry_config.results_endpoint = endpoint(workers_host, base, protocol::kResultsPortOffset);
       return registry::run(registry_config);
     }
     if (ventilator_command->parsed()) {
@@ -271,9 +272,10 @@ int main(int argc, char** argv) {
     if (bench_command->parsed()) return bench::run(bench_config);
     if (process_command->parsed()) {
       const auto result = bench::process_locally(local_config);
-      std::printf("%lld frames in %.2f s (%.1f frames/s): decode %.2f s, filter %.2f s, encode %.2f s\n",
-                  result.frames, result.seconds, result.frames / result.seconds,
-                  result.decode_seconds, result.filter_seconds, result.encode_seconds);
+      std::printf(
+          "%lld frames in %.2f s (%.1f frames/s): decode %.2f s, filter %.2f s, encode %.2f s\n",
+          result.frames, result.seconds, result.frames / result.seconds, result.decode_seconds,
+          result.filter_seconds, result.encode_seconds);
       return 0;
     }
   } catch (const std::exception& e) {

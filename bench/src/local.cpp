@@ -68,8 +68,7 @@ LocalResult process_locally(const LocalConfig& config) {
     result.decode_seconds += seconds_since(step);
     if (!frame) break;
     step = Clock::now();
-    processor.process(planar_view(*frame, info.color), chain, out.width, out.height,
-                      pixels.data());
+    processor.process(planar_view(*frame, info.color), chain, out.width, out.height, pixels.data());
     result.filter_seconds += seconds_since(step);
     step = Clock::now();
     const int luma = out.width * out.height;

@@ -22,9 +22,9 @@
 namespace framepipe::http {
 
 struct ClusterEndpoints {
-  std::string registry;  // registry ROUTER
-  std::string control;   // ventilator control ROUTER
-  std::string progress;  // sink PUB
+  std::string registry;         // registry ROUTER
+  std::string control;          // ventilator control ROUTER
+  std::string progress;         // sink PUB
   protocol::CurveConfig curve;  // CURVE client keys, when the cluster uses them
 };
 

@@ -47,8 +47,8 @@ std::optional<Envelope> open(const void* data, std::size_t size, std::string* wh
   Envelope envelope;
   try {
     std::size_t offset = 0;
-    envelope.handle_ = msgpack::unpack(static_cast<const char*>(data), size, offset, nullptr,
-                                       nullptr, kLimits);
+    envelope.handle_ =
+        msgpack::unpack(static_cast<const char*>(data), size, offset, nullptr, nullptr, kLimits);
     if (offset != size) return fail("trailing bytes after the envelope");
   } catch (const std::exception& e) {
     return fail(std::string("not msgpack: ") + e.what());

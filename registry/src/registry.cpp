@@ -50,7 +50,8 @@ std::vector<std::string> WorkerTable::expire(int64_t now) {
       ++it;
     }
   }
-  std::erase_if(recently_dead_, [&](const auto& entry) { return now - entry.second > kRememberDeadMs; });
+  std::erase_if(recently_dead_,
+                [&](const auto& entry) { return now - entry.second > kRememberDeadMs; });
   return dead;
 }
 

@@ -30,7 +30,9 @@ std::size_t yuv420p_bytes(int width, int height) {
 
 // The frame's pixels stay in the ZeroMQ message; the AVFrame borrows them (zero-copy) and frees
 // the message when libavcodec drops its last reference.
-void free_message(void* opaque, uint8_t*) { delete static_cast<zmq::message_t*>(opaque); }
+void free_message(void* opaque, uint8_t*) {
+  delete static_cast<zmq::message_t*>(opaque);
+}
 
 media::FramePtr wrap_pixels(zmq::message_t pixels, int width, int height, int64_t pts) {
   media::FramePtr frame = media::make_frame();
@@ -55,7 +57,9 @@ media::FramePtr wrap_pixels(zmq::message_t pixels, int width, int height, int64_
   return frame;
 }
 
-std::string partial_path(const std::string& output) { return output + ".partial.mp4"; }
+std::string partial_path(const std::string& output) {
+  return output + ".partial.mp4";
+}
 
 struct Pending {
   int64_t pts = 0;
@@ -110,10 +114,9 @@ class Sink {
         last_publish = now;
       }
       if (now - last_alive >= kAliveIntervalMs) {
-        protocol::send_message(progress_,
-                               protocol::SinkAlive{static_cast<int32_t>(jobs_.size()),
-                                                   frames_encoded_, encode_latency_,
-                                                   duplicates_dropped_, instance_});
+        protocol::send_message(
+            progress_, protocol::SinkAlive{static_cast<int32_t>(jobs_.size()), frames_encoded_,
+                                           encode_latency_, duplicates_dropped_, instance_});
         last_alive = now;
       }
     }
@@ -229,9 +232,9 @@ class Sink {
         auto frame = wrap_pixels(std::move(pending->pixels), job.start.width, job.start.height,
                                  pending->pts);
         job.writer->write(frame.get());
-        const double ms = std::chrono::duration<double, std::milli>(
-                              std::chrono::steady_clock::now() - started)
-                              .count();
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                .count();
         job.encode_ms = job.encode_ms == 0 ? ms : 0.95 * job.encode_ms + 0.05 * ms;
         encode_latency_.observe(ms);
         ++frames_encoded_;
@@ -269,7 +272,8 @@ class Sink {
       return;
     }
     const bool canceled = abort.reason == "canceled";
-    finish(abort.job_id, it->second, canceled ? "canceled" : "failed", canceled ? "" : abort.reason);
+    finish(abort.job_id, it->second, canceled ? "canceled" : "failed",
+           canceled ? "" : abort.reason);
   }
 
   // A job the ventilator stopped listing twice in a row was lost when it restarted: no more
@@ -301,9 +305,10 @@ class Sink {
           static_cast<int64_t>(std::filesystem::file_size(job.start.output_path, ignored));
       const double seconds = std::max<int64_t>(1, now_ms() - job.started_ms) / 1000.0;
       progress.fps = job.total / seconds;
-      spdlog::info("sink: job {} done: {} frames in {:.1f} s ({:.1f} frames/s), {} duplicates "
-                   "dropped",
-                   id, job.total, seconds, progress.fps, job.duplicates);
+      spdlog::info(
+          "sink: job {} done: {} frames in {:.1f} s ({:.1f} frames/s), {} duplicates "
+          "dropped",
+          id, job.total, seconds, progress.fps, job.duplicates);
     } else if (state == "failed") {
       spdlog::warn("sink: job {} failed: {}", id, error);
     } else {

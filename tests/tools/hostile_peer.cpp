@@ -23,7 +23,9 @@ zmq::message_t random_bytes(std::mt19937& random, std::size_t size) {
   return message;
 }
 
-void send_parts(zmq::socket_t& socket, Parts parts) { send(socket, parts, true); }
+void send_parts(zmq::socket_t& socket, Parts parts) {
+  send(socket, parts, true);
+}
 
 }  // namespace
 

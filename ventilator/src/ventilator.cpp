@@ -361,7 +361,8 @@ class Ventilator {
     if (sink_instance_ != 0 && alive.instance != sink_instance_) {
       for (auto& [id, job] : jobs_) {
         if (job.phase == Job::Phase::queued) continue;
-        spdlog::warn("ventilator: the sink restarted: job {} starts again from its first frame", id);
+        spdlog::warn("ventilator: the sink restarted: job {} starts again from its first frame",
+                     id);
         restart(job);
       }
     }
@@ -373,8 +374,8 @@ class Ventilator {
       job.decoder = std::make_unique<media::Decoder>(job.submit.input_path, config_.limits,
                                                      config_.decode_threads);
     } catch (const media::MediaError& e) {
-      fail(job, std::string("the sink restarted and the input could not be read again: ") +
-                    e.what());
+      fail(job,
+           std::string("the sink restarted and the input could not be read again: ") + e.what());
       return;
     }
     job.window = FrameWindow<media::FramePtr>(config_.window_frames);
@@ -639,7 +640,8 @@ class Ventilator {
   zmq::socket_t sink_{context_, zmq::socket_type::push};       // JobStart/JobEnd/JobAbort
   zmq::socket_t progress_{context_, zmq::socket_type::sub};    // sink progress
   zmq::socket_t registry_;
-  std::optional<protocol::Authenticator> authenticator_;  // destroyed first: it uses context_                                     // DEALER, ListWorkers
+  std::optional<protocol::Authenticator> authenticator_;  // destroyed first: it uses context_ //
+                                                          // DEALER, ListWorkers
   std::map<std::string, Job> jobs_;
   std::vector<std::string> order_;  // submission order: queued jobs start first come, first served
   std::vector<std::string> pending_forget_;

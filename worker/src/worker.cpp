@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include <opencv2/core.hpp>
 #include <spdlog/spdlog.h>
+#include <opencv2/core.hpp>
 #include <zmq.hpp>
 
 extern "C" {
@@ -59,13 +59,14 @@ bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts, Pla
   }
   if (frame.width <= 0 || frame.height <= 0 || frame.width > kMaxDimension ||
       frame.height > kMaxDimension || frame.out_width <= 0 || frame.out_height <= 0 ||
-      frame.out_width > kMaxDimension || frame.out_height > kMaxDimension ||
-      frame.out_width % 2 || frame.out_height % 2) {
+      frame.out_width > kMaxDimension || frame.out_height > kMaxDimension || frame.out_width % 2 ||
+      frame.out_height % 2) {
     return why = "bad dimensions", false;
   }
   const int planes = av_pix_fmt_count_planes(format);
   if (planes <= 0 || planes > 4 || frame.linesizes.size() != static_cast<std::size_t>(planes) ||
-      frame.plane_sizes.size() != frame.linesizes.size() || parts.size() != 1 + frame.linesizes.size()) {
+      frame.plane_sizes.size() != frame.linesizes.size() ||
+      parts.size() != 1 + frame.linesizes.size()) {
     return why = "plane count does not match the pixel format", false;
   }
   ptrdiff_t linesizes[4] = {};
@@ -301,8 +302,8 @@ class Worker {
     const auto filter_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                std::chrono::steady_clock::now() - started)
                                .count();
-    protocol::Result result{frame->job_id,     frame->index,     frame->pts, frame->out_width,
-                            frame->out_height, config_.name,     filter_us};
+    protocol::Result result{frame->job_id,     frame->index, frame->pts, frame->out_width,
+                            frame->out_height, config_.name, filter_us};
     protocol::Parts out_parts;
     out_parts.push_back(protocol::pack(result));
     out_parts.push_back(std::move(pixels));

@@ -28,9 +28,9 @@ KeyPair generate_key_files(const std::string& name);
 KeyPair read_key_file(const std::string& path, bool secret_required = true);
 
 struct CurveConfig {
-  KeyPair own;                      // this node's pair ("" when CURVE is off)
-  std::string server_public_key;    // the head's public key, for client sockets
-  std::set<std::string> allowed;    // client public keys a server accepts
+  KeyPair own;                    // this node's pair ("" when CURVE is off)
+  std::string server_public_key;  // the head's public key, for client sockets
+  std::set<std::string> allowed;  // client public keys a server accepts
   bool enabled() const { return !own.secret_key.empty(); }
 };
 

@@ -78,7 +78,7 @@ enum class Type : uint8_t {
 
 // Stage latencies travel as histograms with fixed bucket bounds (milliseconds), ready for
 // Prometheus: decode (ventilator), filter (each worker), encode (sink).
-inline constexpr std::array<double, 12> kLatencyBucketsMs = {1,  2,   5,   10,   20,   50,
+inline constexpr std::array<double, 12> kLatencyBucketsMs = {1,   2,   5,   10,   20,   50,
                                                              100, 200, 500, 1000, 2000, 5000};
 
 struct Histogram {
@@ -86,7 +86,8 @@ struct Histogram {
   double sum_ms = 0;
   int64_t count = 0;
   void observe(double ms) {
-    if (counts.size() != kLatencyBucketsMs.size() + 1) counts.assign(kLatencyBucketsMs.size() + 1, 0);
+    if (counts.size() != kLatencyBucketsMs.size() + 1)
+      counts.assign(kLatencyBucketsMs.size() + 1, 0);
     std::size_t bucket = 0;
     while (bucket < kLatencyBucketsMs.size() && ms > kLatencyBucketsMs[bucket]) ++bucket;
     ++counts[bucket];
@@ -99,12 +100,12 @@ struct Histogram {
 struct WorkerStats {
   std::string state = "idle";  // idle | busy
   int64_t frames_done = 0;
-  double fps = 0;              // recent frames per second
-  double cpu_percent = 0;      // of one core, over the last interval
+  double fps = 0;          // recent frames per second
+  double cpu_percent = 0;  // of one core, over the last interval
   int64_t rss_bytes = 0;
-  std::string current_job;     // "" when idle
-  double filter_ms = 0;        // mean filter time per frame, recent
-  Histogram filter_latency;    // since the worker started
+  std::string current_job;   // "" when idle
+  double filter_ms = 0;      // mean filter time per frame, recent
+  Histogram filter_latency;  // since the worker started
   MSGPACK_DEFINE(state, frames_done, fps, cpu_percent, rss_bytes, current_job, filter_ms,
                  filter_latency)
 };
@@ -121,7 +122,7 @@ struct Hello {
 
 struct Welcome {
   static constexpr Type type = Type::welcome;
-  std::string frames_endpoint;   // "*" or "0.0.0.0" as host means "the host you reached me at"
+  std::string frames_endpoint;  // "*" or "0.0.0.0" as host means "the host you reached me at"
   std::string results_endpoint;
   int32_t heartbeat_ms = kHeartbeatIntervalMs;
   int32_t liveness = kHeartbeatLiveness;
@@ -275,9 +276,9 @@ struct Pong {
 struct JobStart {
   static constexpr Type type = Type::job_start;
   std::string job_id;
-  std::string input_path;   // audio source
+  std::string input_path;  // audio source
   std::string output_path;
-  int32_t width = 0;        // of the encoded frames
+  int32_t width = 0;  // of the encoded frames
   int32_t height = 0;
   int32_t time_base_num = 1;
   int32_t time_base_den = 25;

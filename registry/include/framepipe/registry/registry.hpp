@@ -14,7 +14,7 @@ namespace framepipe::registry {
 
 struct Config {
   std::string bind_endpoint = "tcp://*:5555";
-  std::string frames_endpoint = "tcp://*:5556";   // handed to workers; "*" = host they used
+  std::string frames_endpoint = "tcp://*:5556";  // handed to workers; "*" = host they used
   std::string results_endpoint = "tcp://*:5557";
   int heartbeat_ms = protocol::kHeartbeatIntervalMs;
   int liveness = protocol::kHeartbeatLiveness;

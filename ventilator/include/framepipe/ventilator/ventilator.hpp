@@ -13,15 +13,15 @@
 namespace framepipe::ventilator {
 
 struct Config {
-  std::string frames_bind = "tcp://*:5556";        // ROUTER, workers connect
-  std::string control_bind = "tcp://*:5559";       // ROUTER, the http-frontend connects
+  std::string frames_bind = "tcp://*:5556";                // ROUTER, workers connect
+  std::string control_bind = "tcp://*:5559";               // ROUTER, the http-frontend connects
   std::string results_endpoint = "tcp://127.0.0.1:5557";   // sink PULL (JobStart/JobEnd)
   std::string progress_endpoint = "tcp://127.0.0.1:5558";  // sink PUB
   std::string registry_endpoint = "tcp://127.0.0.1:5555";
   int window_frames = protocol::kDefaultWindowFrames;
-  int decode_threads = 0;       // 0: libavcodec chooses
-  int max_active_jobs = 16;     // jobs decoded at once (frames interleaved fairly)
-  int min_deadline_ms = 20'000; // a frame held longer than this and 20x the usual time is re-sent
+  int decode_threads = 0;        // 0: libavcodec chooses
+  int max_active_jobs = 16;      // jobs decoded at once (frames interleaved fairly)
+  int min_deadline_ms = 20'000;  // a frame held longer than this and 20x the usual time is re-sent
   media::Limits limits;
   protocol::CurveConfig curve;
 };
