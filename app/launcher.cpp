@@ -114,6 +114,8 @@ int up(const UpConfig& config) {
   if (config.window_frames > 0) {
     ventilator.insert(ventilator.end(), {"--window", std::to_string(config.window_frames)});
   }
+  ventilator.insert(ventilator.end(),
+                    {"--resend-after-ms", std::to_string(config.resend_after_ms)});
   children.push_back({"ventilator", ventilator});
   children.push_back({"sink", {"sink", "--zmq-port-base", base_flag, "--bind-host", host}});
   std::vector<std::string> http = {"http",
@@ -129,6 +131,10 @@ int up(const UpConfig& config) {
                                    config.data_dir,
                                    "--max-upload-bytes",
                                    std::to_string(config.max_upload_bytes),
+                                   "--min-free-disk-mb",
+                                   std::to_string(config.min_free_disk_mb),
+                                   "--threads",
+                                   std::to_string(config.http_threads),
                                    "--worker-command",
                                    worker_command};
   if (!config.api_token.empty()) http.insert(http.end(), {"--api-token", config.api_token});

@@ -15,6 +15,9 @@ struct UpConfig {
   int worker_threads = 1;
   int window_frames = 0;  // 0: protocol default
   long long max_upload_bytes = 4LL << 30;
+  long long min_free_disk_mb = 1024;
+  int http_threads = 16;
+  int resend_after_ms = 10'000;
   std::string api_token;
   std::string cors_origin;
   std::string curve_dir;  // "" = CURVE off

@@ -114,6 +114,12 @@ int main(int argc, char** argv) {
                    "jobs decoded at the same time")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  ventilator_command
+      ->add_option("--resend-after-ms", ventilator_config.min_deadline_ms,
+                   "send a frame again when unanswered this long (at least; measured frame times "
+                   "raise it)")
+      ->capture_default_str()
+      ->check(CLI::Range(500, 3'600'000));
 
   sink::Config sink_config;
   auto* sink_command = app.add_subcommand("sink", "reorder, encode and publish progress");
@@ -144,7 +150,14 @@ int main(int argc, char** argv) {
   http_command->add_option("--data-dir", http_config.data_dir)->capture_default_str();
   http_command->add_option("--max-upload-bytes", http_config.max_upload_bytes)
       ->capture_default_str();
-  http_command->add_option("--threads", http_config.threads, "HTTP threads")->capture_default_str();
+  http_command->add_option("--threads", http_config.threads, "HTTP threads")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1024));
+  http_command
+      ->add_option("--min-free-disk-mb", http_config.min_free_disk_mb,
+                   "refuse uploads that would leave less free space in the data directory")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   http_command->add_option("--worker-command", http_config.worker_command,
                            "the command shown to users to add a worker");
   http_command->add_option("--api-token", http_config.api_token,
@@ -166,6 +179,9 @@ int main(int argc, char** argv) {
   up_command->add_option("--worker-threads", up_config.worker_threads)->capture_default_str();
   up_command->add_option("--window", up_config.window_frames, "frames of one job in flight");
   up_command->add_option("--max-upload-bytes", up_config.max_upload_bytes)->capture_default_str();
+  up_command->add_option("--min-free-disk-mb", up_config.min_free_disk_mb)->capture_default_str();
+  up_command->add_option("--http-threads", up_config.http_threads)->capture_default_str();
+  up_command->add_option("--resend-after-ms", up_config.resend_after_ms)->capture_default_str();
   up_command->add_option("--api-token", up_config.api_token);
   up_command->add_option("--cors-origin", up_config.cors_origin);
   up_command->add_option("--curve-dir", up_config.curve_dir,
@@ -256,7 +272,10 @@ int main(int argc, char** argv) {
       sink_config.progress_bind = endpoint(bind_host, base, protocol::kProgressPortOffset);
       return sink::run(sink_config);
     }
-    if (worker_command->parsed()) return worker::run(worker_config);
+    if (worker_command->parsed()) {
+      if (const char* fault = std::getenv("FRAMEPIPE_FAULT")) worker_config.fault = fault;
+      return worker::run(worker_config);
+    }
     if (http_command->parsed()) {
       http_config.bind_host = bind_host;
       http_config.registry_endpoint = endpoint(head, base, protocol::kRegistryPortOffset);

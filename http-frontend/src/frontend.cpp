@@ -370,6 +370,7 @@ class Frontend {
   fs::path job_directory(const std::string& id) const { return jobs_directory_ / id; }
   void sweep_job_directories();
 
+  int64_t min_free_disk_bytes() const { return config_.min_free_disk_mb * 1024 * 1024; }
   const Config config_;
   const fs::path data_directory_;  // absolute
   const fs::path jobs_directory_;  // data_directory_/jobs
@@ -502,10 +503,10 @@ std::optional<Refusal> Frontend::precheck_upload(const httplib::Request& req) co
                             std::to_string(config_.max_upload_bytes) + " bytes"};
   }
   const auto available = free_disk_bytes(jobs_directory_);
-  if (available && *available - declared.value_or(0) < config_.min_free_disk_bytes) {
+  if (available && *available - declared.value_or(0) < min_free_disk_bytes()) {
     return Refusal{507, "not enough free disk space for this upload (" +
                             std::to_string(*available) + " bytes free, " +
-                            std::to_string(config_.min_free_disk_bytes) + " kept in reserve)"};
+                            std::to_string(min_free_disk_bytes()) + " kept in reserve)"};
   }
   return std::nullopt;
 }
@@ -705,7 +706,7 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   DirectoryGuard guard(directory);  // an upload that fails leaves nothing behind
 
   auto received =
-      receive_upload(reader, directory, {config_.max_upload_bytes, config_.min_free_disk_bytes});
+      receive_upload(reader, directory, {config_.max_upload_bytes, min_free_disk_bytes()});
   if (auto* refusal = std::get_if<Refusal>(&received)) {
     log().debug("upload refused ({}): {}", refusal->status, refusal->message);
     return refuse(res, *refusal);
@@ -1133,8 +1134,8 @@ void validate(const Config& config) {
     throw std::invalid_argument("threads must be 1..1024");
   }
   if (config.max_upload_bytes < 1) throw std::invalid_argument("max_upload_bytes must be positive");
-  if (config.min_free_disk_bytes < 0) {
-    throw std::invalid_argument("min_free_disk_bytes must not be negative");
+  if (config.min_free_disk_mb < 0) {
+    throw std::invalid_argument("min_free_disk_mb must not be negative");
   }
   if (std::find(kPresets.begin(), kPresets.end(), config.default_preset) == kPresets.end()) {
     throw std::invalid_argument("unknown default preset " + config.default_preset);
@@ -1147,11 +1148,11 @@ void validate(const Config& config) {
 void log_config(const Config& config) {
   log().info(
       "http: listening on {}:{}, data {}, registry {}, ventilator {}, sink {}, max upload {} "
-      "bytes, min free disk {} bytes, default preset {} crf {}, {} threads, API token {}, CORS "
+      "bytes, min free disk {} MiB, default preset {} crf {}, {} threads, API token {}, CORS "
       "origin {}, web pages {}, JSON access log {}",
       config.bind_host, config.port, config.data_dir, config.registry_endpoint,
       config.control_endpoint, config.progress_endpoint, config.max_upload_bytes,
-      config.min_free_disk_bytes, config.default_preset, config.default_crf, config.threads,
+      config.min_free_disk_mb, config.default_preset, config.default_crf, config.threads,
       config.api_token.empty() ? "off" : "on",
       config.cors_origin.empty() ? "off" : config.cors_origin,
       config.web_dir.empty() ? "beside the binary" : config.web_dir,

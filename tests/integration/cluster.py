@@ -136,10 +136,10 @@ class Cluster:
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
 
-    def start_worker(self, *args):
+    def start_worker(self, *args, env=None):
         log = open(os.path.join(self.dir, f'worker-{len(self.extra_procs)}.log'), 'w')
         p = subprocess.Popen([FRAMEPIPE, 'worker', self.registry, *args], stdout=log,
-                             stderr=subprocess.STDOUT)
+                             stderr=subprocess.STDOUT, env=dict(os.environ, **(env or {})))
         self.extra_procs.append(p)
         return p
 

@@ -80,7 +80,9 @@ struct Job {
   protocol::SubmitReply reply;
   std::unique_ptr<media::Decoder> decoder;
   FrameWindow<media::FramePtr> window;
-  std::map<int64_t, SentFrame> at_workers;
+  std::map<int64_t, SentFrame> at_workers;  // sent, the worker has not reported them filtered
+  std::map<int64_t, SentFrame> reported;    // the worker sent the result; the sink has not acked it
+  int64_t last_ack_ms = 0;                  // when the sink last reported progress on this job
   Phase phase = Phase::queued;
   bool end_of_input = false;
   int64_t last_start_sent_ms = 0;
@@ -276,7 +278,16 @@ class Ventilator {
     slot.last_seen_ms = now_ms();
     if (!ready.job_id.empty()) {
       if (auto job = jobs_.find(ready.job_id); job != jobs_.end()) {
-        job->second.at_workers.erase(ready.index);
+        // The result may still be queued at the worker: the frame stays retained (and is sent
+        // again if the worker dies) until the sink acknowledges it.
+        if (auto sent = job->second.at_workers.find(ready.index);
+            sent != job->second.at_workers.end()) {
+          const double round_trip = static_cast<double>(now_ms() - sent->second.sent_ms);
+          round_trip_ms_ =
+              round_trip_ms_ == 0 ? round_trip : 0.95 * round_trip_ms_ + 0.05 * round_trip;
+          job->second.reported[ready.index] = SentFrame{name, now_ms()};
+          job->second.at_workers.erase(sent);
+        }
       }
       if (ready.filter_us > 0) {
         filter_ms_ = filter_ms_ == 0 ? ready.filter_us / 1000.0
@@ -284,7 +295,7 @@ class Ventilator {
       }
     }
     if (ready.idle) {
-      const int lost = take_back_frames(name);
+      const int lost = take_back_frames(name, false);
       if (lost > 0) {
         spdlog::warn("ventilator: worker {} is idle but should hold {} frame(s): sending again",
                      name, lost);
@@ -296,19 +307,25 @@ class Ventilator {
     for (int i = 0; i < credit; ++i) ready_queue_.push_back(name);
   }
 
-  // Puts every frame `worker` holds back in line; returns how many.
-  int take_back_frames(const std::string& worker) {
+  // Puts every frame `worker` holds back in line; returns how many. With `dead`, also the frames
+  // it reported filtered that the sink has not acknowledged: their results may have died in the
+  // worker's send queue.
+  int take_back_frames(const std::string& worker, bool dead) {
     int count = 0;
-    for (auto& [id, job] : jobs_) {
-      for (auto it = job.at_workers.begin(); it != job.at_workers.end();) {
+    const auto take_back = [&](Job& job, std::map<int64_t, SentFrame>& frames) {
+      for (auto it = frames.begin(); it != frames.end();) {
         if (it->second.worker == worker) {
           job.window.resend(it->first);
-          it = job.at_workers.erase(it);
+          it = frames.erase(it);
           ++count;
         } else {
           ++it;
         }
       }
+    };
+    for (auto& [id, job] : jobs_) {
+      take_back(job, job.at_workers);
+      if (dead) take_back(job, job.reported);
     }
     frames_resent_ += count;
     return count;
@@ -316,7 +333,7 @@ class Ventilator {
 
   void drop_worker(const std::string& name, const char* reason) {
     if (workers_.erase(name) == 0) return;
-    const int lost = take_back_frames(name);
+    const int lost = take_back_frames(name, true);
     spdlog::warn("ventilator: worker {} {}: {} frame(s) to send again", name, reason, lost);
   }
 
@@ -344,7 +361,9 @@ class Ventilator {
         spdlog::info("ventilator: job {} started", job.submit.job_id);
       }
       if (job.window.acknowledge(progress->frames_done) > 0) {
+        job.last_ack_ms = now_ms();
         job.at_workers.erase(job.at_workers.begin(), job.at_workers.lower_bound(job.window.done()));
+        job.reported.erase(job.reported.begin(), job.reported.lower_bound(job.window.done()));
       }
       if (progress->state == "done" || progress->state == "failed" ||
           progress->state == "canceled") {
@@ -380,6 +399,7 @@ class Ventilator {
     }
     job.window = FrameWindow<media::FramePtr>(config_.window_frames);
     job.at_workers.clear();
+    job.reported.clear();
     job.end_of_input = false;
     job.phase = Job::Phase::starting;
     job.last_start_sent_ms = 0;
@@ -593,22 +613,44 @@ class Ventilator {
     return true;
   }
 
-  // A frame a worker has held far longer than frames usually take is sent again elsewhere.
+  // How long a frame may stay unanswered before it is sent elsewhere: many times the measured
+  // round trip (queueing at the worker included) and the filter time, and never less than the
+  // configured floor, so that one slow or stuck machine cannot hold a job hostage.
+  int64_t resend_deadline_ms() const {
+    return std::max({static_cast<int64_t>(config_.min_deadline_ms),
+                     static_cast<int64_t>(8 * round_trip_ms_),
+                     static_cast<int64_t>(20 * filter_ms_)});
+  }
+
+  // A frame a worker has held far longer than frames usually take is sent again elsewhere; so is
+  // the frame a stalled job waits for when its result never reached the sink.
   void check_deadlines(int64_t now) {
     last_deadline_check_ms_ = now;
-    const int64_t deadline =
-        std::max<int64_t>(config_.min_deadline_ms, static_cast<int64_t>(20 * filter_ms_));
+    const int64_t deadline = resend_deadline_ms();
     for (auto& [id, job] : jobs_) {
       for (auto it = job.at_workers.begin(); it != job.at_workers.end();) {
         if (now - it->second.sent_ms > deadline) {
-          spdlog::warn("ventilator: job {} frame {} held by {} for {} ms: sending again", id,
-                       it->first, it->second.worker, now - it->second.sent_ms);
+          spdlog::warn(
+              "ventilator: job {} frame {} held by {} for {} ms (deadline {} ms): sending "
+              "again",
+              id, it->first, it->second.worker, now - it->second.sent_ms, deadline);
           job.window.resend(it->first);
           ++frames_resent_;
           it = job.at_workers.erase(it);
         } else {
           ++it;
         }
+      }
+      auto waited = job.reported.find(job.window.done());
+      if (waited != job.reported.end() && now - waited->second.sent_ms > deadline &&
+          now - job.last_ack_ms > deadline) {
+        spdlog::warn(
+            "ventilator: job {} frame {}: {} reported it filtered {} ms ago but the sink "
+            "never got it: sending again",
+            id, waited->first, waited->second.worker, now - waited->second.sent_ms);
+        job.window.resend(waited->first);
+        ++frames_resent_;
+        job.reported.erase(waited);
       }
     }
   }
@@ -656,6 +698,7 @@ class Ventilator {
   int64_t frames_resent_ = 0;
   double decode_ms_ = 0;
   double filter_ms_ = 0;
+  double round_trip_ms_ = 0;  // frame sent -> worker reports it filtered, recent mean
   protocol::Histogram decode_latency_;
   const uint64_t instance_ = protocol::new_instance_id();
   uint64_t sink_instance_ = 0;

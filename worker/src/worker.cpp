@@ -132,11 +132,18 @@ class Worker {
     registry_host_ = endpoint->host;
     if (config_.name.empty()) config_.name = default_name();
     stats_.state = "idle";
+    if (!config_.fault.empty() && config_.fault != "hold-frames") {
+      throw std::invalid_argument("unknown fault " + config_.fault);
+    }
   }
 
   int run() {
     spdlog::info("worker {}: joining the cluster at {} ({} filter thread{})", config_.name,
                  config_.registry_endpoint, config_.threads, config_.threads == 1 ? "" : "s");
+    if (!config_.fault.empty()) {
+      spdlog::warn("worker {}: fault injection on ({}): for tests only", config_.name,
+                   config_.fault);
+    }
     connect_registry();
     int64_t last_frame_ms = now_ms();
     while (!stop_requested()) {
@@ -165,7 +172,7 @@ class Worker {
       }
       // Idle for a while: tell the ventilator so it can take back frames it thinks we hold, and
       // learn about us again if it restarted.
-      if (frames_ && now_ms() - last_frame_ms > 2 * heartbeat_ms_) {
+      if (frames_ && now_ms() - last_frame_ms > 2 * heartbeat_ms_ && config_.fault.empty()) {
         send_ready(config_.credit, true, {}, -1, 0);
         last_frame_ms = now_ms();
       }
@@ -284,6 +291,10 @@ class Worker {
     if (!frame || !check_frame(*frame, parts, image, why)) {
       spdlog::warn("worker {}: discarded a frame message: {}", config_.name, why);
       send_ready(1, false, {}, -1, 0);
+      return;
+    }
+    if (config_.fault == "hold-frames") {
+      ++stats_.frames_done;  // looks busy to the registry, answers nothing
       return;
     }
     const auto started = std::chrono::steady_clock::now();

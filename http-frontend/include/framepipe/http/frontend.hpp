@@ -19,7 +19,7 @@ struct Config {
   std::string control_endpoint = "tcp://127.0.0.1:5559";   // ventilator control ROUTER
   std::string progress_endpoint = "tcp://127.0.0.1:5558";  // sink PUB
   int64_t max_upload_bytes = 4LL << 30;
-  int64_t min_free_disk_bytes = 1LL << 30;  // refuse uploads that would leave less free
+  int64_t min_free_disk_mb = 1024;  // refuse uploads that would leave less free (MiB)
   std::string default_preset = "veryfast";
   int default_crf = 20;
   int threads = 16;             // HTTP worker threads

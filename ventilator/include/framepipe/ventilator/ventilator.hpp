@@ -21,7 +21,7 @@ struct Config {
   int window_frames = protocol::kDefaultWindowFrames;
   int decode_threads = 0;        // 0: libavcodec chooses
   int max_active_jobs = 16;      // jobs decoded at once (frames interleaved fairly)
-  int min_deadline_ms = 20'000;  // a frame held longer than this and 20x the usual time is re-sent
+  int min_deadline_ms = 10'000;  // floor of the re-send deadline (measured times set it above)
   media::Limits limits;
   protocol::CurveConfig curve;
 };

@@ -17,6 +17,9 @@ struct Config {
   int threads = 1;                // OpenCV threads for filtering; 1 = one unit of compute
   int credit = 2;                 // frames asked for at once
   protocol::CurveConfig curve;    // this worker's key pair and the head's public key
+  // Fault injection for tests (environment FRAMEPIPE_FAULT): "hold-frames" accepts frames and
+  // never answers them while heartbeating normally, like a worker whose results cannot leave.
+  std::string fault;
 };
 
 // Runs until stop_requested(). Throws std::invalid_argument for a bad endpoint.

@@ -1,0 +1,85 @@
+"""One stuck machine cannot hold a job hostage.
+
+- A worker frozen mid-job (SIGSTOP: its process and sockets still exist, it just stops answering)
+  is declared dead by the registry from its missing heartbeats, and its frames go to the others;
+  the job finishes while it is still frozen. Thawed, it joins again by itself.
+- A worker that keeps heartbeating but never answers the frames it took (fault injection
+  FRAMEPIPE_FAULT=hold-frames, like a worker whose results cannot leave) stays registered: only
+  the ventilator's re-send deadline gets its frames back.
+Both outputs are identical, frame for frame, to an undisturbed run.
+"""
+import os
+import signal
+
+from cluster import (LOSSLESS, Cluster, check_same_timing, frame_hashes, generate, main, run_locally,
+                     wait_for, workdir)
+
+WORK = workdir('framepipe-stall-')
+SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=320x240:rate=30', seconds=10)
+CHAIN = 'blur=sigma=2'
+REFERENCE = frame_hashes(run_locally(SOURCE, CHAIN, os.path.join(WORK, 'reference.mp4'),
+                                      LOSSLESS))
+RESEND_AFTER_MS = 2000
+
+
+def names(cluster):
+    return {w.get('name') for w in cluster.workers_list()}
+
+
+def log_lines(cluster, text):
+    with open(os.path.join(cluster.dir, 'up.log')) as f:
+        return [line for line in f if text in line]
+
+
+with Cluster(workers=0, extra=['--resend-after-ms', str(RESEND_AFTER_MS)]) as cluster:
+    def test_frozen_worker_is_replaced_and_rejoins():
+        steady = cluster.start_worker('--name', 'steady')
+        frozen = cluster.start_worker('--name', 'frozen')
+        wait_for(lambda: {'steady', 'frozen'} <= names(cluster), 20, 'both workers')
+        code, job = cluster.submit(SOURCE, CHAIN, LOSSLESS)
+        assert code == 201, job
+        wait_for(lambda: cluster.json(f"/api/jobs/{job['id']}")[1]['frames_done'] > 30, 60,
+                 'the job to make progress')
+        frozen.send_signal(signal.SIGSTOP)
+        try:
+            final = cluster.wait_job(job['id'], 120)
+            assert final['state'] == 'done', final
+            assert frozen.poll() is None, 'the frozen worker should still exist'
+            assert 'frozen' not in names(cluster), 'a frozen worker is still listed as alive'
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+        out = cluster.result(job['id'], os.path.join(WORK, 'frozen.mp4'))
+        check_same_timing(SOURCE, out)
+        assert frame_hashes(out) == REFERENCE, 'frames differ from an undisturbed run'
+        wait_for(lambda: 'frozen' in names(cluster), 30, 'the thawed worker to join again')
+        steady.send_signal(signal.SIGTERM)
+        steady.wait(10)
+        wait_for(lambda: 'steady' not in names(cluster), 20, 'the steady worker to leave')
+        code, job = cluster.submit(SOURCE, CHAIN, LOSSLESS)
+        assert code == 201, job
+        final = cluster.wait_job(job['id'], 120)
+        assert final['state'] == 'done', f'the thawed worker alone did not finish a job: {final}'
+        frozen.send_signal(signal.SIGTERM)
+        frozen.wait(10)
+
+    def test_worker_holding_frames_loses_them_at_the_deadline():
+        holder = cluster.start_worker('--name', 'holder', env={'FRAMEPIPE_FAULT': 'hold-frames'})
+        wait_for(lambda: 'holder' in names(cluster), 20, 'the holding worker')
+        cluster.start_worker('--name', 'honest')
+        wait_for(lambda: 'honest' in names(cluster), 20, 'the honest worker')
+        before = len(log_lines(cluster, 'held by holder'))
+        code, job = cluster.submit(SOURCE, CHAIN, LOSSLESS)
+        assert code == 201, job
+        final = cluster.wait_job(job['id'], 120)
+        assert final['state'] == 'done', final
+        resent = len(log_lines(cluster, 'held by holder')) - before
+        assert resent >= 1, 'no frame was taken back from the holding worker'
+        assert 'holder' in names(cluster), \
+            'the holding worker was dropped: the deadline, not its death, should have saved the job'
+        assert holder.poll() is None
+        out = cluster.result(job['id'], os.path.join(WORK, 'held.mp4'))
+        assert frame_hashes(out) == REFERENCE, 'frames differ from an undisturbed run'
+        print(f'      {resent} frame(s) taken back from the holding worker')
+
+    main([test_frozen_worker_is_replaced_and_rejoins,
+          test_worker_holding_frames_loses_them_at_the_deadline])
