@@ -35,6 +35,7 @@
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/worker/filters.hpp"
+#include "guarded_server.hpp"
 #include "job_changes.hpp"
 #include "job_store.hpp"
 #include "log.hpp"
@@ -58,10 +59,6 @@ constexpr int kMaxCrf = 51;
 constexpr std::string_view kJobsRoute = "/api/jobs";
 // A Content-Length may exceed the file limit by this much: multipart headers and small fields.
 constexpr int64_t kMultipartAllowanceBytes = 1 << 20;
-// Slow clients hold a thread at most this long per read or write.
-constexpr time_t kReadTimeoutSeconds = 10;
-constexpr time_t kWriteTimeoutSeconds = 10;
-constexpr time_t kKeepAliveTimeoutSeconds = 5;
 // Accepted connections waiting for a thread, per thread (then the acceptor waits).
 constexpr size_t kQueuedConnectionsPerThread = 4;
 // A result is streamed from disk in pieces of this size.
@@ -1166,7 +1163,9 @@ int run(const Config& config) {
   log_config(config);
   Frontend frontend(config);
 
-  httplib::Server server;
+  // Each connection is served under a budget for waiting on its client (see guarded_server.hpp),
+  // so that slow or stalled clients cannot keep the pool's threads from everyone else.
+  GuardedServer server{ClientBudget{}};
   const auto threads = static_cast<size_t>(config.threads);
   // httplib takes ownership of the queue it is given (and deletes it when listening ends).
   server.new_task_queue = [threads] {
@@ -1177,15 +1176,8 @@ int run(const Config& config) {
     int yes = 1;
     ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
-  server.set_read_timeout(kReadTimeoutSeconds, 0);
-  server.set_write_timeout(kWriteTimeoutSeconds, 0);
-  server.set_keep_alive_timeout(kKeepAliveTimeoutSeconds);
-  // One request per connection: a refused upload's unread body is never parsed as a next request,
-  // and idle keep-alive connections cannot hold pool threads.
-  server.set_keep_alive_max_count(1);
   server.set_payload_max_length(
       static_cast<size_t>(config.max_upload_bytes + kMultipartAllowanceBytes));
-  server.set_tcp_nodelay(true);
   frontend.install(server);
 
   if (!server.bind_to_port(config.bind_host, config.port)) {

@@ -1,11 +1,20 @@
 #include "task_pool.hpp"
 
 #include <exception>
+#include <optional>
 #include <utility>
 
 #include "log.hpp"
 
 namespace framepipe::http {
+
+namespace {
+thread_local std::optional<std::chrono::steady_clock::time_point> running_task_queued_at;
+}  // namespace
+
+std::chrono::steady_clock::time_point BoundedTaskPool::current_task_queued_at() {
+  return running_task_queued_at.value_or(std::chrono::steady_clock::now());
+}
 
 BoundedTaskPool::BoundedTaskPool(size_t threads, size_t queue_capacity)
     : capacity_(queue_capacity) {
@@ -21,7 +30,7 @@ void BoundedTaskPool::enqueue(std::function<void()> task) {
   {
     std::unique_lock lock(mutex_);
     not_full_.wait(lock, [&] { return tasks_.size() < capacity_ || stopping_; });
-    tasks_.push_back(std::move(task));
+    tasks_.push_back({std::chrono::steady_clock::now(), std::move(task)});
   }
   not_empty_.notify_one();
 }
@@ -40,7 +49,7 @@ void BoundedTaskPool::shutdown() {
 
 void BoundedTaskPool::work() {
   for (;;) {
-    std::function<void()> task;
+    Task task;
     {
       std::unique_lock lock(mutex_);
       not_empty_.wait(lock, [&] { return !tasks_.empty() || stopping_; });
@@ -49,8 +58,9 @@ void BoundedTaskPool::work() {
       tasks_.pop_front();
     }
     not_full_.notify_one();
+    running_task_queued_at = task.queued_at;
     try {
-      task();
+      task.run();
     } catch (const std::exception& e) {
       log().error("HTTP connection task failed: {}", e.what());
     } catch (...) {

@@ -2,6 +2,7 @@
 // connections. Policy when the queue is full: enqueue() blocks the accepting thread until a slot
 // frees, so further clients wait in the kernel's listen backlog instead of in our memory.
 #pragma once
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -26,14 +27,22 @@ class BoundedTaskPool final : public httplib::TaskQueue {
   // Runs what is queued, then joins the threads. Idempotent.
   void shutdown() override;
 
+  // When the task running on the calling thread was queued (for a connection: when it was
+  // accepted); now() outside a pool task.
+  static std::chrono::steady_clock::time_point current_task_queued_at();
+
  private:
+  struct Task {
+    std::chrono::steady_clock::time_point queued_at;
+    std::function<void()> run;
+  };
   void work();
 
   const size_t capacity_;
   std::mutex mutex_;  // guards tasks_ and stopping_
   std::condition_variable not_empty_;
   std::condition_variable not_full_;
-  std::deque<std::function<void()>> tasks_;
+  std::deque<Task> tasks_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -1,0 +1,40 @@
+// An httplib::Server whose connections cannot be held by slow clients. httplib's own socket
+// stream only bounds each read and write (a client dribbling one byte every few seconds keeps a
+// pool thread for ever); this one serves each connection through a stream with budgets:
+// - the request line and headers must arrive within `header_deadline` in total;
+// - then the body may keep the connection waiting for the client at most
+//   `grace + bytes received / min_rate`, and a response may wait for the client to read at most
+//   `grace + bytes sent / min_rate` (time spent waiting on the client only: a live event stream
+//   that sends a little now and then spends almost none).
+// A connection over budget is closed. One request per connection.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include <httplib.h>
+
+namespace framepipe::http {
+
+struct ClientBudget {
+  std::chrono::milliseconds header_deadline{10'000};
+  std::chrono::milliseconds grace{10'000};
+  int64_t min_rate_bytes_per_second = 16 << 10;
+  std::chrono::milliseconds io_timeout{10'000};  // any single wait, whatever the budget
+};
+
+class GuardedServer : public httplib::Server {
+ public:
+  explicit GuardedServer(ClientBudget budget) : budget_(budget) {}
+
+  // Connections closed because the client was too slow, since the start.
+  uint64_t slow_clients_cut() const { return slow_clients_cut_.load(std::memory_order_relaxed); }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;
+
+  const ClientBudget budget_;
+  std::atomic<uint64_t> slow_clients_cut_{0};
+};
+
+}  // namespace framepipe::http
