@@ -3,6 +3,7 @@
 #include <random>
 
 #include "framepipe/protocol/codec.hpp"
+#include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 
 using namespace framepipe::protocol;
@@ -173,4 +174,14 @@ TEST_CASE("endpoints parse and wildcards resolve", "[protocol]") {
   CHECK(resolve_wildcard("tcp://0.0.0.0:5556", "10.1.1.1") == "tcp://10.1.1.1:5556");
   CHECK(resolve_wildcard("tcp://other:5556", "10.1.1.1") == "tcp://other:5556");
   CHECK(tcp_endpoint("::1", 80) == "tcp://[::1]:80");
+}
+
+TEST_CASE("a log throttle lets a burst through per interval and counts the rest", "[protocol]") {
+  LogThrottle throttle(3, std::chrono::seconds(10));
+  const auto start = LogThrottle::Clock::now();
+  int admitted = 0;
+  for (int i = 0; i < 1000; ++i) admitted += throttle.admit(start) ? 1 : 0;
+  CHECK(admitted == 3);
+  CHECK(throttle.dropped() == 997);
+  CHECK(throttle.admit(start + std::chrono::seconds(11)));
 }

@@ -6,9 +6,12 @@ using namespace framepipe;
 
 TEST_CASE("workers join, heartbeat and are declared dead when silent", "[registry]") {
   registry::WorkerTable table(3000);
-  CHECK(table.hello(protocol::Hello{"a", "h", 1, 2, "v"}, 0));
-  CHECK_FALSE(table.hello(protocol::Hello{"a", "h", 1, 2, "v"}, 10));
-  CHECK(table.hello(protocol::Hello{"b", "h", 2, 2, "v"}, 0));
+  CHECK(table.hello(protocol::Hello{"a", "h", 1, 2, "v"}, 0) ==
+        registry::WorkerTable::Hello::joined);
+  CHECK(table.hello(protocol::Hello{"a", "h", 1, 2, "v"}, 10) ==
+        registry::WorkerTable::Hello::known);
+  CHECK(table.hello(protocol::Hello{"b", "h", 2, 2, "v"}, 0) ==
+        registry::WorkerTable::Hello::joined);
   protocol::WorkerStats stats;
   stats.frames_done = 42;
   CHECK(table.heartbeat(protocol::Heartbeat{"a", stats}, 2500));
@@ -25,4 +28,18 @@ TEST_CASE("workers join, heartbeat and are declared dead when silent", "[registr
   table.hello(protocol::Hello{"b", "h", 2, 2, "v"}, 4000);
   CHECK(table.list(4000).dead.empty());
   CHECK(table.size() == 2);
+}
+
+TEST_CASE("a full table refuses new workers but keeps serving known ones", "[registry]") {
+  registry::WorkerTable table(3000, 2);
+  using Hello = registry::WorkerTable::Hello;
+  CHECK(table.hello(protocol::Hello{"a", "h", 1, 2, "v"}, 0) == Hello::joined);
+  CHECK(table.hello(protocol::Hello{"b", "h", 2, 2, "v"}, 0) == Hello::joined);
+  CHECK(table.hello(protocol::Hello{"flood", "h", 3, 2, "v"}, 0) == Hello::full);
+  CHECK(table.hello(protocol::Hello{"a", "h", 1, 2, "v"}, 10) == Hello::known);
+  CHECK(table.size() == 2);
+  // Room again once a worker has died.
+  table.heartbeat(protocol::Heartbeat{"a", {}}, 2900);
+  CHECK(table.expire(3500) == std::vector<std::string>{"b"});
+  CHECK(table.hello(protocol::Hello{"c", "h", 4, 2, "v"}, 3600) == Hello::joined);
 }

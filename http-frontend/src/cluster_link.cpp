@@ -176,7 +176,7 @@ void ClusterLink::handle(const zmq::message_t& part, const char* peer) {
   std::string why;
   auto envelope = protocol::open(part, &why);
   if (!envelope) {
-    log().warn("discarded a message from the {}: {}", peer, why);
+    untrusted_log_.warn(log(), "discarded a message from the {}: {}", peer, why);
     return;
   }
   const int64_t now = protocol::now_ms();
@@ -185,7 +185,7 @@ void ClusterLink::handle(const zmq::message_t& part, const char* peer) {
     (snapshot_.*which).last_answer_ms = now;
   };
   auto discard = [&](std::string_view type) {
-    log().warn("discarded a malformed {} from the {}: {}", type, peer, why);
+    untrusted_log_.warn(log(), "discarded a malformed {} from the {}: {}", type, peer, why);
   };
 
   switch (envelope->type()) {

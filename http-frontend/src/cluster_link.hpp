@@ -17,6 +17,7 @@
 #include <zmq.hpp>
 
 #include "framepipe/protocol/curve.hpp"
+#include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/messages.hpp"
 
 namespace framepipe::http {
@@ -119,6 +120,8 @@ class ClusterLink {
 
   mutable std::mutex snapshot_mutex_;  // guards snapshot_
   ClusterSnapshot snapshot_;
+
+  protocol::LogThrottle untrusted_log_;  // the link thread's lines about what peers send
 
   std::jthread thread_;  // last: starts after everything above exists, joins first
 };

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
 
@@ -17,7 +18,8 @@ namespace {
 constexpr int64_t kRememberDeadMs = 30'000;
 }  // namespace
 
-bool WorkerTable::hello(const protocol::Hello& hello, int64_t now) {
+WorkerTable::Hello WorkerTable::hello(const protocol::Hello& hello, int64_t now) {
+  if (workers_.size() >= max_workers_ && !workers_.contains(hello.name)) return Hello::full;
   auto [it, inserted] = workers_.try_emplace(hello.name);
   Entry& entry = it->second;
   entry.info.name = hello.name;
@@ -28,7 +30,7 @@ bool WorkerTable::hello(const protocol::Hello& hello, int64_t now) {
   if (inserted) entry.info.joined_unix_ms = protocol::unix_ms();
   entry.last_seen_ms = now;
   std::erase_if(recently_dead_, [&](const auto& dead) { return dead.first == hello.name; });
-  return inserted;
+  return inserted ? Hello::joined : Hello::known;
 }
 
 bool WorkerTable::heartbeat(const protocol::Heartbeat& heartbeat, int64_t now) {
@@ -82,18 +84,19 @@ int run(const Config& config) {
                                   config.heartbeat_ms, config.liveness};
   zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
 
+  protocol::LogThrottle untrusted;  // lines about what peers send
   while (!stop_requested()) {
     protocol::poll(items, 1, std::chrono::milliseconds(100));
     while (auto parts = protocol::receive(router)) {
       if (parts->size() != 2) {
-        spdlog::warn("registry: discarded a message of {} parts", parts->size());
+        untrusted.warn("registry: discarded a message of {} parts", parts->size());
         continue;
       }
       const std::string peer = (*parts)[0].to_string();
       std::string why;
       auto envelope = protocol::open((*parts)[1], &why);
       if (!envelope) {
-        spdlog::warn("registry: discarded a message: {}", why);
+        untrusted.warn("registry: discarded a message: {}", why);
         continue;
       }
       const int64_t now = now_ms();
@@ -101,13 +104,19 @@ int run(const Config& config) {
         case protocol::Type::hello:
           if (auto hello = envelope->body<protocol::Hello>(&why)) {
             if (hello->name.empty() || hello->name.size() > 255) {
-              spdlog::warn("registry: discarded a hello with a bad name");
+              untrusted.warn("registry: discarded a hello with a bad name");
               break;
             }
-            const bool fresh = table.hello(*hello, now);
+            const auto joined = table.hello(*hello, now);
+            if (joined == WorkerTable::Hello::full) {
+              untrusted.warn("registry: refused worker {}: {} workers already", hello->name,
+                             table.size());
+              break;
+            }
             spdlog::info("registry: worker {} {} (host {}, pid {}, {} cores, version {}); {} live",
-                         hello->name, fresh ? "joined" : "said hello again", hello->host,
-                         hello->pid, hello->cores, hello->version, table.size());
+                         hello->name,
+                         joined == WorkerTable::Hello::joined ? "joined" : "said hello again",
+                         hello->host, hello->pid, hello->cores, hello->version, table.size());
             protocol::send_to(router, peer, welcome);
           }
           break;
@@ -127,7 +136,7 @@ int run(const Config& config) {
           why = "unexpected message type for the registry";
           break;
       }
-      if (!why.empty()) spdlog::warn("registry: discarded a message from a peer: {}", why);
+      if (!why.empty()) untrusted.warn("registry: discarded a message from a peer: {}", why);
     }
     for (const auto& name : table.expire(now_ms())) {
       spdlog::warn("registry: worker {} missed {} heartbeats: declared dead; {} live", name,

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/sink/reorder.hpp"
@@ -134,7 +135,7 @@ class Sink {
     std::string why;
     auto envelope = parts.empty() ? std::nullopt : protocol::open(parts.front(), &why);
     if (!envelope) {
-      spdlog::warn("sink: discarded a message: {}", why);
+      untrusted_log_.warn("sink: discarded a message: {}", why);
       return;
     }
     switch (envelope->type()) {
@@ -156,7 +157,7 @@ class Sink {
       default:
         why = "unexpected message type";
     }
-    if (!why.empty()) spdlog::warn("sink: discarded a message: {}", why);
+    if (!why.empty()) untrusted_log_.warn("sink: discarded a message: {}", why);
   }
 
   void on_start(protocol::JobStart start) {
@@ -372,6 +373,7 @@ class Sink {
   int64_t frames_encoded_ = 0;
   int64_t duplicates_dropped_ = 0;
   protocol::Histogram encode_latency_;
+  protocol::LogThrottle untrusted_log_;  // lines about what peers send
   const uint64_t instance_ = protocol::new_instance_id();
 };
 

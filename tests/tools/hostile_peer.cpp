@@ -2,7 +2,13 @@
 // a real node would and sends garbage: random bytes, truncated and oversized envelopes, a wrong
 // protocol version, and well-formed frames and results whose planes do not match their headers.
 // Usage: hostile_peer BASE_PORT [ROUNDS]
+//
+// `hostile_peer head BASE_PORT` turns the tables: it poses as a head (registry, ventilator and
+// sink on BASE..BASE+2 of 127.0.0.1) for one real worker, deals it lying frames, then one honest
+// frame, and exits 0 only if the worker filtered the honest one correctly after all the lies.
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,11 +33,150 @@ void send_parts(zmq::socket_t& socket, Parts parts) {
   send(socket, parts, true);
 }
 
+Frame gray_frame(int size) {
+  Frame frame;
+  frame.job_id = "job";
+  frame.width = size;
+  frame.height = size;
+  frame.pixel_format = "yuv420p";
+  frame.linesizes = {size, size / 2, size / 2};
+  frame.plane_sizes = {int64_t{size} * size, int64_t{size} * size / 4, int64_t{size} * size / 4};
+  frame.chain = "invert";
+  frame.out_width = size;
+  frame.out_height = size;
+  return frame;
+}
+
+Parts frame_parts(const Frame& frame, const std::vector<std::size_t>& plane_bytes,
+                  const std::string& worker) {
+  Parts parts;
+  parts.emplace_back(worker.data(), worker.size());
+  parts.push_back(pack(frame));
+  for (std::size_t bytes : plane_bytes) {
+    zmq::message_t plane(bytes);
+    std::memset(plane.data(), 100, bytes);
+    parts.push_back(std::move(plane));
+  }
+  return parts;
+}
+
+// The lies a hostile ventilator can tell a worker; each must be refused without harm.
+std::vector<Parts> lies(const std::string& worker, std::mt19937& random) {
+  const Frame honest = gray_frame(64);
+  const std::vector<std::size_t> planes = {4096, 1024, 1024};
+  std::vector<Parts> out;
+  auto lie = [&](auto change, std::vector<std::size_t> bytes) {
+    Frame frame = honest;
+    change(frame);
+    out.push_back(frame_parts(frame, bytes, worker));
+  };
+  lie([](Frame&) {}, {100, 1024, 1024});         // planes smaller than the header says
+  lie([](Frame&) {}, {4096, 1024});              // a plane missing
+  lie([](Frame&) {}, {4096, 1024, 1024, 1024});  // a plane too many
+  lie([](Frame& f) { f.width = f.height = 1 << 20; }, planes);  // absurd dimensions
+  lie([](Frame& f) { f.width = -64; }, planes);
+  lie([](Frame& f) { f.out_width = 1 << 20; }, planes);
+  lie([](Frame& f) { f.out_width = 63; }, planes);  // odd output size for yuv420p
+  lie([](Frame& f) { f.pixel_format = "evil"; }, planes);
+  lie([](Frame& f) { f.pixel_format = "vaapi"; }, planes);  // a hardware surface
+  lie([](Frame& f) { f.pixel_format = "pal8"; }, planes);   // palette: not a plain picture
+  lie([](Frame& f) { f.linesizes = {8, 4, 4}; }, planes);   // rows shorter than the width
+  lie([](Frame& f) { f.linesizes = {64, 32}; }, planes);
+  lie([](Frame& f) { f.plane_sizes = {4096, 1024, 1 << 30}; }, planes);
+  lie([](Frame& f) { f.chain = "nosuchfilter"; }, planes);
+  lie([](Frame& f) { f.chain = "scale=width=60000:height=60000"; }, planes);
+  lie([](Frame& f) { f.chain = "pixelate=block=0,blur=sigma=100000"; }, planes);
+  for (int i = 0; i < 5; ++i) {  // garbage
+    Parts parts;
+    parts.emplace_back(worker.data(), worker.size());
+    parts.push_back(random_bytes(random, random() % 300));
+    out.push_back(std::move(parts));
+  }
+  return out;
+}
+
+int pose_as_head(int base) {
+  using Clock = std::chrono::steady_clock;
+  zmq::context_t context(1);
+  auto endpoint = [&](int offset) { return tcp_endpoint("127.0.0.1", base + offset); };
+  zmq::socket_t registry(context, zmq::socket_type::router);
+  zmq::socket_t frames(context, zmq::socket_type::router);
+  zmq::socket_t results(context, zmq::socket_type::pull);
+  registry.bind(endpoint(kRegistryPortOffset));
+  frames.bind(endpoint(kFramesPortOffset));
+  results.bind(endpoint(kResultsPortOffset));
+  for (auto* socket : {&registry, &frames, &results}) socket->set(zmq::sockopt::linger, 0);
+  const Welcome welcome{endpoint(kFramesPortOffset), endpoint(kResultsPortOffset), 500, 100};
+
+  std::mt19937 random(7);
+  std::string worker;
+  int readies = 0;
+  int lies_told = 0;
+  bool honest_sent = false;
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    zmq::pollitem_t items[] = {{registry.handle(), 0, ZMQ_POLLIN, 0},
+                               {frames.handle(), 0, ZMQ_POLLIN, 0},
+                               {results.handle(), 0, ZMQ_POLLIN, 0}};
+    poll(items, 3, std::chrono::milliseconds(100));
+    while (auto parts = receive(registry)) {  // hello and heartbeats: always welcome
+      if (parts->size() != 2) continue;
+      auto envelope = open((*parts)[1]);
+      if (!envelope) continue;
+      const std::string peer = (*parts)[0].to_string();
+      if (envelope->type() == Type::hello) send_to(registry, peer, welcome);
+      if (envelope->type() == Type::heartbeat) send_to(registry, peer, HeartbeatAck{});
+    }
+    while (auto parts = receive(frames)) {
+      if (parts->size() != 2 || !open((*parts)[1])) continue;
+      ++readies;
+      if (!worker.empty()) continue;
+      worker = (*parts)[0].to_string();
+      for (auto& lie : lies(worker, random)) {
+        send(frames, lie, true);
+        ++lies_told;
+      }
+    }
+    // Every lie answered with a Ready (the worker asks for a frame instead of each bad one):
+    // now the honest frame.
+    if (!honest_sent && !worker.empty() && readies > lies_told) {
+      Frame frame = gray_frame(64);
+      frame.index = 7;
+      Parts parts = frame_parts(frame, {4096, 1024, 1024}, worker);
+      send(frames, parts, true);
+      honest_sent = true;
+    }
+    while (auto parts = receive(results)) {
+      auto envelope = parts->empty() ? std::nullopt : open(parts->front());
+      auto result = envelope ? envelope->body<Result>() : std::nullopt;
+      if (!result || parts->size() != 2) {
+        std::fprintf(stderr, "the worker sent a malformed result\n");
+        return 1;
+      }
+      const auto* pixels = static_cast<const uint8_t*>((*parts)[1].data());
+      const bool right = result->index == 7 && result->width == 64 && result->height == 64 &&
+                         (*parts)[1].size() == 64 * 64 * 3 / 2 && pixels[0] > 140 &&
+                         pixels[0] < 170;  // grey 100 inverted (limited or full range)
+      std::printf(
+          "%d lies told, %d readies, then the honest frame came back %s (index %lld, "
+          "%dx%d, %zu bytes, first luma %d)\n",
+          lies_told, readies, right ? "right" : "wrong", static_cast<long long>(result->index),
+          result->width, result->height, (*parts)[1].size(), pixels[0]);
+      return right ? 0 : 1;
+    }
+  }
+  std::fprintf(stderr, "timed out: worker %s, %d lies told, %d readies, honest frame %s\n",
+               worker.empty() ? "never came" : "came", lies_told, readies,
+               honest_sent ? "sent" : "not sent");
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[1]) == "head") return pose_as_head(std::stoi(argv[2]));
   if (argc < 2) {
-    std::fprintf(stderr, "usage: hostile_peer BASE_PORT [ROUNDS]\n");
+    std::fprintf(stderr, "usage: hostile_peer BASE_PORT [ROUNDS] | hostile_peer head BASE_PORT\n");
     return 2;
   }
   const int base = std::stoi(argv[1]);

@@ -14,6 +14,7 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/ventilator/decoder.hpp"
@@ -153,8 +154,8 @@ class Ventilator {
       std::string why;
       auto envelope = parts->size() == 2 ? protocol::open((*parts)[1], &why) : std::nullopt;
       if (!envelope) {
-        spdlog::warn("ventilator: discarded a control message: {}",
-                     why.empty() ? "wrong part count" : why);
+        untrusted_log_.warn("ventilator: discarded a control message: {}",
+                            why.empty() ? "wrong part count" : why);
         continue;
       }
       const std::string peer = (*parts)[0].to_string();
@@ -175,7 +176,7 @@ class Ventilator {
         default:
           why = "unexpected message type on the control socket";
       }
-      if (!why.empty()) spdlog::warn("ventilator: discarded a control message: {}", why);
+      if (!why.empty()) untrusted_log_.warn("ventilator: discarded a control message: {}", why);
     }
   }
 
@@ -263,8 +264,8 @@ class Ventilator {
       if (envelope) ready = envelope->body<protocol::Ready>(&why);
       const std::string peer = parts->empty() ? std::string() : (*parts)[0].to_string();
       if (!ready || ready->name != peer) {
-        spdlog::warn("ventilator: discarded a message from a worker: {}",
-                     why.empty() ? "malformed" : why);
+        untrusted_log_.warn("ventilator: discarded a message from a worker: {}",
+                            why.empty() ? "malformed" : why);
         continue;
       }
       on_ready(peer, *ready);
@@ -343,7 +344,7 @@ class Ventilator {
       std::string why;
       auto envelope = parts->size() == 1 ? protocol::open(parts->front(), &why) : std::nullopt;
       if (!envelope) {
-        spdlog::warn("ventilator: discarded a progress message: {}", why);
+        untrusted_log_.warn("ventilator: discarded a progress message: {}", why);
         continue;
       }
       if (envelope->type() == protocol::Type::sink_alive) {
@@ -441,7 +442,7 @@ class Ventilator {
       auto envelope = parts->size() == 1 ? protocol::open(parts->front(), &why) : std::nullopt;
       auto list = envelope ? envelope->body<protocol::WorkerList>(&why) : std::nullopt;
       if (!list) {
-        spdlog::warn("ventilator: discarded a registry message: {}", why);
+        untrusted_log_.warn("ventilator: discarded a registry message: {}", why);
         continue;
       }
       awaiting_registry_ = false;
@@ -703,6 +704,7 @@ class Ventilator {
   const uint64_t instance_ = protocol::new_instance_id();
   uint64_t sink_instance_ = 0;
   int64_t last_alive_sent_ms_ = 0;
+  protocol::LogThrottle untrusted_log_;  // lines about what peers send
 };
 
 }  // namespace

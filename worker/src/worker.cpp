@@ -16,6 +16,7 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/worker/filters.hpp"
@@ -204,8 +205,8 @@ class Worker {
       std::string why;
       auto envelope = parts->size() == 1 ? protocol::open(parts->front(), &why) : std::nullopt;
       if (!envelope) {
-        spdlog::warn("worker {}: discarded a message from the registry: {}", config_.name,
-                     why.empty() ? "wrong part count" : why);
+        untrusted_log_.warn("worker {}: discarded a message from the registry: {}", config_.name,
+                            why.empty() ? "wrong part count" : why);
         continue;
       }
       last_registry_answer_ms_ = now_ms();
@@ -222,7 +223,7 @@ class Worker {
         case protocol::Type::heartbeat_ack:
           break;
         default:
-          spdlog::warn("worker {}: unexpected message from the registry", config_.name);
+          untrusted_log_.warn("worker {}: unexpected message from the registry", config_.name);
       }
     }
   }
@@ -289,7 +290,7 @@ class Worker {
     if (envelope) frame = envelope->body<protocol::Frame>(&why);
     PlanarImage image;
     if (!frame || !check_frame(*frame, parts, image, why)) {
-      spdlog::warn("worker {}: discarded a frame message: {}", config_.name, why);
+      untrusted_log_.warn("worker {}: discarded a frame message: {}", config_.name, why);
       send_ready(1, false, {}, -1, 0);
       return;
     }
@@ -305,8 +306,8 @@ class Worker {
       if (!chain) throw std::invalid_argument(why);
       processor_.process(image, *chain, frame->out_width, frame->out_height, out);
     } catch (const std::exception& e) {
-      spdlog::error("worker {}: job {} frame {}: {}", config_.name, frame->job_id, frame->index,
-                    e.what());
+      untrusted_log_.error("worker {}: job {} frame {}: {}", config_.name, frame->job_id,
+                           frame->index, e.what());
       send_ready(1, false, {}, -1, 0);
       return;
     }
@@ -357,6 +358,7 @@ class Worker {
   ProcessSampler sampler_;
   ChainCache chains_;
   FrameProcessor processor_;
+  protocol::LogThrottle untrusted_log_;  // lines about what peers send
 };
 
 }  // namespace

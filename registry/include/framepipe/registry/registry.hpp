@@ -21,13 +21,19 @@ struct Config {
   protocol::CurveConfig curve;
 };
 
+// Workers one registry tracks at most: a flood of hellos from a peer that is not a worker (on a
+// network without CURVE) cannot grow the table without bound.
+inline constexpr std::size_t kMaxWorkers = 4096;
+
 // Bookkeeping of live workers, separate from the socket so it can be tested on its own.
 class WorkerTable {
  public:
-  explicit WorkerTable(int64_t dead_after_ms) : dead_after_ms_(dead_after_ms) {}
+  explicit WorkerTable(int64_t dead_after_ms, std::size_t max_workers = kMaxWorkers)
+      : dead_after_ms_(dead_after_ms), max_workers_(max_workers) {}
 
-  // Returns true when the worker is new (not a re-hello of a known one).
-  bool hello(const protocol::Hello& hello, int64_t now_ms);
+  enum class Hello { joined, known, full };
+  // A new worker joins unless the table is full; a known one is refreshed.
+  Hello hello(const protocol::Hello& hello, int64_t now_ms);
   // Returns false when the worker is unknown and must say hello again.
   bool heartbeat(const protocol::Heartbeat& heartbeat, int64_t now_ms);
   // Drops workers silent for longer than dead_after_ms; returns their names.
@@ -41,6 +47,7 @@ class WorkerTable {
     int64_t last_seen_ms = 0;
   };
   int64_t dead_after_ms_;
+  std::size_t max_workers_;
   std::map<std::string, Entry> workers_;
   std::vector<std::pair<std::string, int64_t>> recently_dead_;  // name, time of death
 };
