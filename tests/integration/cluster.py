@@ -67,10 +67,13 @@ def free_port_range(count):
 
 
 class Cluster:
-    def __init__(self, workers=2, extra=()):
+    def __init__(self, workers=2, extra=(), data_dir=None):
+        """`data_dir`: a data directory that outlives the cluster (kept, for a restart on the same
+        job list); by default a fresh one under the cluster's own directory, removed with it."""
         self.workers = workers
         self.extra = list(extra)
         self.dir = tempfile.mkdtemp(prefix='framepipe-test-')
+        self.data_dir = os.path.abspath(data_dir or os.path.join(self.dir, 'data'))
         self.http_port = free_port()
         self.base = free_port_range(5)
         self.api = f'http://127.0.0.1:{self.http_port}'
@@ -84,7 +87,7 @@ class Cluster:
         self.log = open(os.path.join(self.dir, 'up.log'), 'w')
         self.proc = subprocess.Popen(
             [FRAMEPIPE, 'up', '--workers', str(self.workers), '--http-port', str(self.http_port),
-             '--zmq-port-base', str(self.base), '--data-dir', os.path.join(self.dir, 'data'),
+             '--zmq-port-base', str(self.base), '--data-dir', self.data_dir,
              '--bind-host', '127.0.0.1'] + self.extra,
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         _live_groups.add(self.proc.pid)
@@ -317,3 +320,53 @@ def main(tests):
             print(f'FAIL  {test.__name__}: {type(e).__name__}: {e}', flush=True)
     print(f'{passed} passed, {failed} failed')
     sys.exit(1 if failed else 0)
+
+
+# ---- data directory and raw uploads ----
+def job_directories(cluster):
+    """Names of the per-job directories under the cluster's data directory (uploads and results)."""
+    jobs = os.path.join(cluster.data_dir, 'jobs')
+    return set(os.listdir(jobs)) if os.path.isdir(jobs) else set()
+
+
+def sha256(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def start_partial_upload(cluster, declared_bytes, sent_bytes, chunked=False):
+    """Opens a POST /api/jobs that declares a `declared_bytes` file (Content-Length, or chunked
+    with no length) and sends only its first `sent_bytes`; returns the open socket, for the caller
+    to close (a client gone mid-upload) or keep open."""
+    boundary = uuid.uuid4().hex
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.mp4"\r\n'
+            'Content-Type: application/octet-stream\r\n\r\n').encode()
+    tail = f'\r\n--{boundary}--\r\n'.encode()
+    headers = [f'POST /api/jobs HTTP/1.1', f'Host: 127.0.0.1:{cluster.http_port}',
+               f'Content-Type: multipart/form-data; boundary={boundary}']
+    headers += [f'{k}: {v}' for k, v in cluster.auth.items()]
+    headers.append('Transfer-Encoding: chunked' if chunked else
+                   f'Content-Length: {len(head) + declared_bytes + len(tail)}')
+    sock = socket.create_connection(('127.0.0.1', cluster.http_port), timeout=30)
+    sock.sendall(('\r\n'.join(headers) + '\r\n\r\n').encode())
+    body = head + os.urandom(sent_bytes)
+    if chunked:
+        body = f'{len(head) + declared_bytes:x}\r\n'.encode() + body  # one chunk, cut short
+    sock.sendall(body)
+    return sock
+
+
+def wait_partial_upload(cluster, directories_before):
+    """Waits for a new job directory holding an input file (an upload being written); its name."""
+    found = []
+
+    def written():
+        for name in job_directories(cluster) - directories_before:
+            if any(f.startswith('input') for f in os.listdir(os.path.join(cluster.data_dir, 'jobs',
+                                                                           name))):
+                found.append(name)
+                return True
+        return False
+
+    wait_for(written, 15, 'an upload to reach the data directory')
+    return found[0]

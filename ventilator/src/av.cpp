@@ -2,6 +2,7 @@
 
 #include <new>
 #include <string>
+#include <vector>
 
 extern "C" {
 #include <libavutil/dict.h>
@@ -36,6 +37,27 @@ class Options {
 
  private:
   AVDictionary* dictionary_ = nullptr;
+};
+
+// One dictionary of codec options per stream, the form avformat_find_stream_info takes.
+class StreamOptions {
+ public:
+  explicit StreamOptions(unsigned streams) : dictionaries_(streams, nullptr) {}
+  ~StreamOptions() {
+    for (AVDictionary*& dictionary : dictionaries_) av_dict_free(&dictionary);
+  }
+  StreamOptions(const StreamOptions&) = delete;
+  StreamOptions& operator=(const StreamOptions&) = delete;
+
+  void set_all(const char* key, const std::string& value) {
+    for (AVDictionary*& dictionary : dictionaries_) {
+      if (av_dict_set(&dictionary, key, value.c_str(), 0) < 0) throw std::bad_alloc();
+    }
+  }
+  AVDictionary** address() { return dictionaries_.data(); }
+
+ private:
+  std::vector<AVDictionary*> dictionaries_;
 };
 
 }  // namespace
@@ -74,6 +96,13 @@ std::string error_string(int errnum) {
   return buffer;
 }
 
+void check_frame_size(long long width, long long height, const Limits& limits) {
+  if (width * height > limits.max_pixels) {
+    throw MediaError("frame size " + std::to_string(width) + "x" + std::to_string(height) +
+                     " exceeds the limit of " + std::to_string(limits.max_pixels) + " pixels");
+  }
+}
+
 FormatContextPtr open_input(const std::string& path, const Limits& limits) {
   Options options;
   options.set("format_whitelist", kFormatWhitelist);
@@ -97,12 +126,30 @@ FormatContextPtr open_input(const std::string& path, const Limits& limits) {
   }
   FormatContextPtr context(raw_context);
 
-  result = avformat_find_stream_info(context.get(), nullptr);
-  if (result < 0) throw MediaError("not a video file we can read: " + error_string(result));
-  if (context->nb_streams > limits.max_streams) {
-    throw MediaError("the file has " + std::to_string(context->nb_streams) +
-                     " streams; the limit is " + std::to_string(limits.max_streams));
+  const auto check_stream_count = [&] {
+    if (context->nb_streams > limits.max_streams) {
+      throw MediaError("the file has " + std::to_string(context->nb_streams) +
+                       " streams; the limit is " + std::to_string(limits.max_streams));
+    }
+  };
+  // Probing opens a decoder per stream: a file declaring thousands is refused before, and one
+  // whose streams appear while probing (MPEG-TS) after.
+  check_stream_count();
+  for (unsigned index = 0; index < context->nb_streams; ++index) {
+    const AVStream& stream = *context->streams[index];
+    if (stream.codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+        (stream.disposition & AV_DISPOSITION_ATTACHED_PIC) == 0) {
+      check_frame_size(stream.codecpar->width, stream.codecpar->height, limits);
+    }
   }
+  // Reading stream info decodes a first frame of codecs whose headers do not give the pixel
+  // format (PNG, for one): without the pixel limit, a huge picture that the container does not
+  // declare would be allocated here. A decoder refusing it leaves the frame size unknown.
+  StreamOptions stream_options(context->nb_streams);
+  stream_options.set_all("max_pixels", std::to_string(limits.max_pixels));
+  result = avformat_find_stream_info(context.get(), stream_options.address());
+  if (result < 0) throw MediaError("not a video file we can read: " + error_string(result));
+  check_stream_count();
   return context;
 }
 

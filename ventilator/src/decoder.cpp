@@ -139,14 +139,11 @@ Decoder::Decoder(const std::string& path, const Limits& limits, int threads)
 
   if (!valid_rate(stream.time_base)) throw MediaError("the video stream has no valid time base");
   if (parameters.width <= 0 || parameters.height <= 0) {
-    throw MediaError("the video stream's frame size is unknown");
-  }
-  const long long pixels = static_cast<long long>(parameters.width) * parameters.height;
-  if (pixels > limits.max_pixels) {
-    throw MediaError("frame size " + std::to_string(parameters.width) + "x" +
-                     std::to_string(parameters.height) + " exceeds the limit of " +
+    // open_input's decoders leave it unknown when the picture is beyond the limit.
+    throw MediaError("the video stream's frame size is unknown or exceeds the limit of " +
                      std::to_string(limits.max_pixels) + " pixels");
   }
+  check_frame_size(parameters.width, parameters.height, limits);
 
   if (stream.duration != AV_NOPTS_VALUE && stream.duration > 0) {
     info_.duration_seconds = static_cast<double>(stream.duration) * av_q2d(stream.time_base);
@@ -284,11 +281,7 @@ FramePtr Decoder::State::finish_frame(FramePtr frame, VideoInfo& info, long long
     throw MediaError("the video has more than " + std::to_string(limits.max_frames) +
                      " frames, the limit");
   }
-  if (static_cast<long long>(frame->width) * frame->height > limits.max_pixels) {
-    throw MediaError("frame size " + std::to_string(frame->width) + "x" +
-                     std::to_string(frame->height) + " exceeds the limit of " +
-                     std::to_string(limits.max_pixels) + " pixels");
-  }
+  check_frame_size(frame->width, frame->height, limits);
 
   int64_t pts = frame->best_effort_timestamp;
   if (pts == AV_NOPTS_VALUE) pts = previous_pts == AV_NOPTS_VALUE ? 0 : previous_pts + frame_ticks;

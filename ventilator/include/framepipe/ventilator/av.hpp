@@ -44,18 +44,23 @@ class MediaError : public std::runtime_error {
 
 // Limits applied to untrusted inputs before anything large is allocated.
 struct Limits {
-  long long max_pixels = 8192LL * 8192;        // per frame
-  double max_duration_seconds = 6 * 3600.0;    // of the video stream
-  long long max_frames = 2'000'000;            // estimated from duration and rate
+  long long max_pixels = 8192LL * 8192;      // per frame
+  double max_duration_seconds = 6 * 3600.0;  // of the video stream
+  long long max_frames = 2'000'000;          // estimated from duration and rate
   unsigned max_streams = 32;
   double max_frame_rate = 1000.0;
-  long long probe_bytes = 32LL * 1024 * 1024;  // probesize
-  long long analyze_microseconds = 10'000'000; // max_analyze_duration
+  long long probe_bytes = 32LL * 1024 * 1024;   // probesize
+  long long analyze_microseconds = 10'000'000;  // max_analyze_duration
 };
 
+// Throws MediaError ("frame size WxH exceeds the limit of N pixels") when a width x height
+// picture is larger than limits.max_pixels.
+void check_frame_size(long long width, long long height, const Limits& limits);
+
 // Opens `path` for demuxing with a whitelist of ordinary container demuxers and the `file`
-// protocol only (no playlists, concat lists or network), bounded probing, and stream info read.
-// Throws MediaError.
+// protocol only (no playlists, concat lists or network), bounded probing, and stream info read
+// with the pixel limit on the decoders it opens. A video stream whose header declares a picture
+// beyond the limit is refused before any of it is decoded. Throws MediaError.
 FormatContextPtr open_input(const std::string& path, const Limits& limits);
 
 }  // namespace framepipe::media
