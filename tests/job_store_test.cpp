@@ -90,6 +90,7 @@ TEST_CASE("job store: a finished job survives a restart field by field", "[http]
   CHECK(job->frames_done == 98);
   CHECK(job->frames_total == 98);
   CHECK(job->frames_total_exact);
+  CHECK(job->fps == Approx(25.5));  // the sink's mean rate over the whole job
   CHECK_FALSE(job->error);
   CHECK(job->created_unix_ms == 1000);
   CHECK(job->started_unix_ms == 2000);

@@ -286,7 +286,7 @@ JobSample run_job(LocalCluster& cluster, const std::string& file_name, const std
                                "\ncluster log:\n" + cluster.log_tail());
     }
     const long long frames = job.value("frames_done", 0LL);
-    // The job's own recent fps (the sink's); the API resets it to 0 once the job is done.
+    // The job's fps as the sink reports it: recent while it runs, its mean once it is done.
     if (auto fps = number_field(job, "fps"); fps && *fps > 0) sample.reported_fps = fps;
     if (frames != last_frames) {
       last_frames = frames;

@@ -406,8 +406,8 @@ Update JobStore::report(const std::string& id, const ProgressReport& progress,
   job.state = progress.state;
   switch (progress.state) {
     case JobState::done:
+      // fps stays: the sink's final report is the job's mean rate from first to last frame.
       if (job.frames_total_exact) job.frames_done = job.frames_total;
-      job.fps = 0;
       job.finished_unix_ms = now_unix_ms;
       break;
     case JobState::failed:

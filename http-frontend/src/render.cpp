@@ -91,6 +91,7 @@ std::string job_message(const Job& job, const ViewContext& context, int jobs_ahe
             static_cast<double>(*job.finished_unix_ms - *job.started_unix_ms) / 1000.0;
         text += " in " + fixed(seconds, 1) + " s";
       }
+      if (job.fps > 0) text += " (" + fixed(job.fps, 1) + " frames/s)";
       return text + ", " + fixed(static_cast<double>(job.output_bytes) / (1024.0 * 1024.0), 1) +
              " MiB";
     }
