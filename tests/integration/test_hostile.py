@@ -1,6 +1,7 @@
 """Garbage on every ZeroMQ socket of the head crashes nothing and loses nothing: after thousands of
-hostile messages the same roles are still running, a good job comes out right, and the log holds a
-few lines about it, not thousands. The other way round, a worker dealt lying frames by a hostile
+hostile messages (and four above the sockets' size limit) the same roles are still running, none
+grew to hold an oversized message, a good job comes out right, and the log holds a few lines about
+it, not thousands. The other way round, a worker dealt lying frames by a hostile
 head refuses each one and still filters the honest frame that follows."""
 import os
 import signal
@@ -26,6 +27,11 @@ with Cluster(workers=1) as cluster:
             text = log.read()
         assert 'discarded' in text, 'hostile messages were not noticed in the log'
         assert 'restarting it' not in text, 'a role crashed'
+        # 4 messages of 258 MiB were sent: a socket without its size limit would have taken one.
+        for pid in before:
+            with open(f'/proc/{pid}/status') as status:
+                peak_kib = next(int(l.split()[1]) for l in status if l.startswith('VmHWM:'))
+            assert peak_kib < 200 * 1024, f'pid {pid} peaked at {peak_kib >> 10} MiB'
         lines = text.count('discarded')
         assert lines < 150, f'{lines} log lines about about 3600 hostile messages: not rate-limited'
         print(f'      {lines} log lines about the hostile messages')
