@@ -277,7 +277,7 @@ JobSample run_job(LocalCluster& cluster, const std::string& file_name, const std
       sample_cluster(cluster, sample);  // a short job may end before any sample while running
       sample.frames = job.value("frames_total", 0LL);
       if (sample.frames <= 0) sample.frames = job.value("frames_done", 0LL);
-      sample.encode_ms = number_field(job, "encode_ms");  // only if the API carries it
+      if (auto ms = number_field(job, "encode_ms"); ms && *ms > 0) sample.encode_ms = ms;
       break;
     }
     if (state == "failed" || state == "canceled") {

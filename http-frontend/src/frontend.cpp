@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -1093,6 +1094,7 @@ void Frontend::on_progress(const protocol::JobProgress& progress) {
   report.frames_done = progress.frames_done;
   report.frames_total = progress.frames_total;
   report.fps = progress.fps;
+  report.encode_ms = std::isfinite(progress.encode_ms) ? progress.encode_ms : 0;
   report.error = progress.error;
   report.output_bytes = progress.output_bytes;
   const Update update = store_.report(progress.job_id, report, protocol::unix_ms());

@@ -399,6 +399,7 @@ Update JobStore::report(const std::string& id, const ProgressReport& progress,
     job.frames_total_exact = true;
   }
   job.fps = std::max(progress.fps, 0.0);
+  if (progress.encode_ms > 0) job.encode_ms = progress.encode_ms;
   job.output_bytes = not_negative(progress.output_bytes);
   if (progress.state == job.state) return Update::applied;  // progress only: kept in memory
 

@@ -35,6 +35,7 @@ struct Job {
   int64_t frames_total = 0;         // the ventilator's estimate until the sink knows it exactly
   bool frames_total_exact = false;  // frames_total came from the sink
   double fps = 0;
+  double encode_ms = 0;  // the sink's recent mean per frame; live only (not stored)
   std::optional<std::string> error;
   int64_t created_unix_ms = 0;
   std::optional<int64_t> started_unix_ms;
@@ -74,6 +75,7 @@ struct ProgressReport {
   double fps = 0;
   std::string error;
   int64_t output_bytes = 0;
+  double encode_ms = 0;
 };
 
 // The outcome of an update, so that callers log state changes and act on them.

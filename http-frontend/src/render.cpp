@@ -114,6 +114,7 @@ json job_json(const Job& job, const ViewContext& context, int jobs_ahead) {
       {"frames_total", job.frames_total},
       {"frames_total_exact", job.frames_total_exact},
       {"fps", job.fps},
+      {"encode_ms", job.encode_ms},
       {"error", job.error ? json(*job.error) : json(nullptr)},
       {"created_at", iso8601(job.created_unix_ms)},
       {"started_at", optional_time(job.started_unix_ms)},

@@ -89,7 +89,7 @@ def check_report(report, workers, width, height, frames):
             assert abs(speedup - 1) < 1e-9 and abs(efficiency - 1) < 1e-9, run
         null_or_positive(run['decode_ms_per_frame'], f'{what} decode_ms_per_frame')
         null_or_positive(run['filter_ms_per_frame'], f'{what} filter_ms_per_frame')
-        null_or_positive(run['encode_ms_per_frame'], f'{what} encode_ms_per_frame')
+        number(run['encode_ms_per_frame'], 1e-4, 10000, f'{what} encode_ms_per_frame')
         number(run['frames_in_flight_peak'], 0, 4096, f'{what} frames_in_flight_peak')
         memory = run['peak_memory_bytes']
         for role in ('registry', 'ventilator', 'sink', 'http', 'worker_max'):
