@@ -641,3 +641,24 @@ TEST_CASE("the same frame and chain give the same bytes", "[filters]") {
     CHECK(identical(second.apply(frame), reference));
   }
 }
+
+TEST_CASE("the output's pixel shape keeps the picture's display shape", "[filters]") {
+  using framepipe::filters::SampleAspect;
+  const auto aspect = [](const char* chain, cv::Size input, SampleAspect in) {
+    auto parsed = framepipe::filters::parse_chain(chain);
+    REQUIRE(parsed.ok());
+    return framepipe::filters::output_sample_aspect(parsed.chain, input, in);
+  };
+  const cv::Size sd{720, 576};
+  CHECK(aspect("copy", sd, {16, 15}) == SampleAspect{16, 15});
+  CHECK(aspect("blur,edges", sd, {64, 45}) == SampleAspect{64, 45});
+  CHECK(aspect("rotate=angle=90", sd, {16, 15}) == SampleAspect{15, 16});
+  CHECK(aspect("rotate=angle=180", sd, {16, 15}) == SampleAspect{16, 15});
+  CHECK(aspect("rotate=angle=90", {480, 480}, {4, 3}) == SampleAspect{3, 4});  // square frame
+  // 720x576 at 16:15 is shown 4:3; at 360x576 each pixel must be twice as wide.
+  CHECK(aspect("scale=width=360:height=576", sd, {16, 15}) == SampleAspect{32, 15});
+  // Keeping the pixel proportions keeps the pixel shape.
+  CHECK(aspect("scale=width=360:height=-1", sd, {16, 15}) == SampleAspect{16, 15});
+  CHECK(aspect("copy", sd, {0, 1}) == SampleAspect{0, 1});      // unknown stays unknown
+  CHECK(aspect("copy", sd, {32, 30}) == SampleAspect{16, 15});  // reduced
+}

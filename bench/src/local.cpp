@@ -54,6 +54,9 @@ LocalResult process_locally(const LocalConfig& config) {
   spec.time_base = info.time_base;
   spec.frame_rate = info.frame_rate;
   spec.color = info.color;
+  const auto aspect = filters::output_sample_aspect(
+      parsed.chain, {info.width, info.height}, {info.sample_aspect.num, info.sample_aspect.den});
+  spec.sample_aspect = {aspect.num, aspect.den};
   spec.audio_source = config.input;
   spec.encoder = config.encoder;
   media::Writer writer(spec, config.limits);

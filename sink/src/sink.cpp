@@ -181,6 +181,9 @@ class Sink {
     spec.time_base = AVRational{job.start.time_base_num, job.start.time_base_den};
     spec.frame_rate = AVRational{job.start.rate_num, job.start.rate_den};
     spec.color = job.start.color;
+    if (job.start.sample_aspect_num > 0 && job.start.sample_aspect_den > 0) {
+      spec.sample_aspect = {job.start.sample_aspect_num, job.start.sample_aspect_den};
+    }
     spec.audio_source = job.start.input_path;
     spec.encoder.preset = job.start.preset;
     spec.encoder.crf = job.start.crf;

@@ -258,6 +258,9 @@ void Writer::State::open_video_encoder() {
   context.time_base = spec.time_base;
   if (valid_rate(spec.frame_rate)) context.framerate = spec.frame_rate;
   apply_color(spec.color, context);
+  if (spec.sample_aspect.num > 0 && spec.sample_aspect.den > 0) {
+    context.sample_aspect_ratio = spec.sample_aspect;
+  }
   if ((output->oformat->flags & AVFMT_GLOBALHEADER) != 0) {
     context.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }
@@ -271,6 +274,7 @@ void Writer::State::open_video_encoder() {
   video_stream = avformat_new_stream(output.get(), nullptr);
   if (video_stream == nullptr) throw std::bad_alloc();
   video_stream->time_base = context.time_base;  // a hint; the muxer picks its own
+  video_stream->sample_aspect_ratio = context.sample_aspect_ratio;
   if (valid_rate(spec.frame_rate)) video_stream->avg_frame_rate = spec.frame_rate;
   result = avcodec_parameters_from_context(video_stream->codecpar, &context);
   if (result < 0) fail("cannot describe the video stream", result);

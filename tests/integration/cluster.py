@@ -261,7 +261,8 @@ def probe_frames(path):
 
 def probe(path):
     out = subprocess.run(['ffprobe', '-v', 'error', '-show_entries',
-                          'format=duration:stream=codec_type,codec_name,width,height', '-of',
+                          'format=duration:stream=codec_type,codec_name,width,height,'
+                          'sample_aspect_ratio,display_aspect_ratio', '-of',
                           'json', path], capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 

@@ -11,6 +11,8 @@ VFR = generate(os.path.join(WORK, 'vfr.mkv'),
                "testsrc2=size=320x240:rate=30,select='not(eq(mod(n\\,5)\\,3))*not(eq(mod(n\\,7)\\,2))'",
                seconds=3, codec=('-fps_mode', 'vfr', '-c:v', 'libx264', '-preset', 'veryfast'),
                audio_codec=('-c:a', 'libvorbis'))
+ANAMORPHIC = generate(os.path.join(WORK, 'anamorphic.mp4'),
+                      'testsrc2=size=320x240:rate=25,setsar=4/3', seconds=2)  # shown 16:9
 AVI = generate(os.path.join(WORK, 'in.avi'), 'testsrc=size=352x288:rate=25', seconds=2,
                codec=('-c:v', 'mpeg4', '-q:v', '4'), audio_codec=('-c:a', 'libmp3lame'))
 
@@ -40,6 +42,18 @@ with Cluster(workers=2) as cluster:
         video = [s for s in probe(out)['streams'] if s['codec_type'] == 'video'][0]
         assert (video['width'], video['height']) == (144, 176), video
 
+    def test_anamorphic_pixels_keep_their_shape():
+        # What ffmpeg's scale and transpose write for the same input: resizing keeps the display
+        # shape, a quarter turn inverts the pixel shape.
+        for chain, size, sar, dar in (('grayscale', (320, 240), '4:3', '16:9'),
+                                      ('rotate=angle=90', (240, 320), '3:4', '9:16'),
+                                      ('scale=width=160:height=240', (160, 240), '8:3', '16:9')):
+            out = same_as_single_process(cluster, ANAMORPHIC, chain)
+            video = [s for s in probe(out)['streams'] if s['codec_type'] == 'video'][0]
+            got = ((video['width'], video['height']), video.get('sample_aspect_ratio'),
+                   video.get('display_aspect_ratio'))
+            assert got == (size, sar, dar), f"'{chain}': {got}, want {(size, sar, dar)}"
+
     def test_variable_frame_rate_stays_variable_and_vorbis_becomes_aac():
         out = same_as_single_process(cluster, VFR, 'invert')
         audio = [s for s in probe(out)['streams'] if s['codec_type'] == 'audio'][0]
@@ -61,5 +75,6 @@ with Cluster(workers=2) as cluster:
 
     main([test_copy_keeps_every_frame_and_the_audio, test_grayscale_equals_single_process,
           test_blur_edges_equals_single_process, test_scale_and_rotate_change_the_size,
+          test_anamorphic_pixels_keep_their_shape,
           test_variable_frame_rate_stays_variable_and_vorbis_becomes_aac,
           test_job_api_fields_and_range])

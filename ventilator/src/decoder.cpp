@@ -132,6 +132,7 @@ Decoder::Decoder(const std::string& path, const Limits& limits, int threads)
   info_.time_base = stream.time_base;
   info_.width = parameters.width;
   info_.height = parameters.height;
+  info_.sample_aspect = av_guess_sample_aspect_ratio(&format, &stream, nullptr);
   if (audio_index >= 0) {
     info_.has_audio = true;
     info_.audio_codec = avcodec_get_name(format.streams[audio_index]->codecpar->codec_id);

@@ -89,6 +89,7 @@ struct Job {
   int64_t last_start_sent_ms = 0;
   int64_t last_end_sent_ms = 0;
   protocol::ColorInfo color;
+  filters::SampleAspect out_aspect;  // of the encoded frames
 
   Job(protocol::SubmitJob job, int window_frames) : submit(std::move(job)), window(window_frames) {}
 };
@@ -215,6 +216,8 @@ class Ventilator {
     reply.height = info.height;
     reply.out_width = out.width;
     reply.out_height = out.height;
+    job->out_aspect = filters::output_sample_aspect(
+        chain.chain, {info.width, info.height}, {info.sample_aspect.num, info.sample_aspect.den});
     reply.duration_seconds = info.duration_seconds;
     reply.video_codec = info.codec;
     reply.audio_codec = info.audio_codec;
@@ -476,6 +479,8 @@ class Ventilator {
         start.color = info.color;
         start.preset = job.submit.preset;
         start.crf = job.submit.crf;
+        start.sample_aspect_num = job.out_aspect.num;
+        start.sample_aspect_den = job.out_aspect.den;
         protocol::send_message(sink_, start);
         job.last_start_sent_ms = now;
       }

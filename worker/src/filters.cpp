@@ -6,6 +6,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
@@ -404,6 +407,51 @@ cv::Size output_size(const ChainSpec& chain, cv::Size input) {
   cv::Size size{std::max(0, input.width), std::max(0, input.height)};
   for (const FilterStep& step : chain) size = step_output_size(step, size);
   return {std::max(2, size.width / 2 * 2), std::max(2, size.height / 2 * 2)};
+}
+
+namespace {
+
+// num/den reduced, kept within int by dropping precision only when it would not fit.
+SampleAspect reduced(int64_t num, int64_t den) {
+  if (num <= 0 || den <= 0) return {};
+  const int64_t divisor = std::gcd(num, den);
+  num /= divisor;
+  den /= divisor;
+  while (num > std::numeric_limits<int>::max() || den > std::numeric_limits<int>::max()) {
+    num = std::max<int64_t>(1, num / 2);
+    den = std::max<int64_t>(1, den / 2);
+  }
+  return {static_cast<int>(num), static_cast<int>(den)};
+}
+
+// The ratio that shows `to` pixels with the display shape `from` pixels had with `aspect`.
+SampleAspect keep_display_shape(SampleAspect aspect, cv::Size from, cv::Size to) {
+  if (aspect.num <= 0 || from == to) return aspect;
+  return reduced(int64_t{aspect.num} * from.width * to.height,
+                 int64_t{aspect.den} * from.height * to.width);
+}
+
+}  // namespace
+
+SampleAspect output_sample_aspect(const ChainSpec& chain, cv::Size input,
+                                  SampleAspect input_aspect) {
+  if (input_aspect.num <= 0 || input_aspect.den <= 0 || input.width <= 0 || input.height <= 0) {
+    return {};
+  }
+  SampleAspect aspect = reduced(input_aspect.num, input_aspect.den);
+  cv::Size size = input;
+  for (const FilterStep& step : chain) {
+    const cv::Size next = step_output_size(step, size);
+    const bool quarter_turn =
+        step.name == "rotate" && (step.param("angle") == 90 || step.param("angle") == 270);
+    if (quarter_turn) {
+      aspect = {aspect.den, aspect.num};
+    } else {
+      aspect = keep_display_shape(aspect, size, next);
+    }
+    size = next;
+  }
+  return keep_display_shape(aspect, size, output_size(chain, input));
 }
 
 bool is_identity(const ChainSpec& chain) {

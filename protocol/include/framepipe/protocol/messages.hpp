@@ -287,8 +287,10 @@ struct JobStart {
   ColorInfo color;
   std::string preset = "veryfast";
   int32_t crf = 20;
+  int32_t sample_aspect_num = 0;  // of the encoded frames; 0 when unknown (square)
+  int32_t sample_aspect_den = 1;
   MSGPACK_DEFINE(job_id, input_path, output_path, width, height, time_base_num, time_base_den,
-                 rate_num, rate_den, color, preset, crf)
+                 rate_num, rate_den, color, preset, crf, sample_aspect_num, sample_aspect_den)
 };
 
 struct JobEnd {

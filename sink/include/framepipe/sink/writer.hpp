@@ -20,13 +20,14 @@ struct EncoderSettings {
 };
 
 struct OutputSpec {
-  std::string path;           // the .mp4 to write (a temporary name; the caller renames it)
-  int width = 0;              // even
-  int height = 0;             // even
-  AVRational time_base{1, 25};  // of the frames' pts (the source video stream's)
-  AVRational frame_rate{25, 1}; // average rate, a hint for the encoder's rate control
+  std::string path;              // the .mp4 to write (a temporary name; the caller renames it)
+  int width = 0;                 // even
+  int height = 0;                // even
+  AVRational time_base{1, 25};   // of the frames' pts (the source video stream's)
+  AVRational frame_rate{25, 1};  // average rate, a hint for the encoder's rate control
   protocol::ColorInfo color;
-  std::string audio_source;   // file to take the first audio stream from; "" for none
+  AVRational sample_aspect{0, 1};  // pixel shape of the frames; {0,1}: unknown (not written)
+  std::string audio_source;        // file to take the first audio stream from; "" for none
   EncoderSettings encoder;
 };
 
@@ -48,7 +49,9 @@ class Writer {
   void finish();
 
   long long frames_written() const { return frames_written_; }
-  const std::string& audio_mode() const { return audio_mode_; }  // "none", "copy aac", "aac from vorbis"...
+  const std::string& audio_mode() const {
+    return audio_mode_;
+  }  // "none", "copy aac", "aac from vorbis"...
 
  private:
   struct State;

@@ -15,15 +15,16 @@ namespace framepipe::media {
 struct VideoInfo {
   int width = 0;
   int height = 0;
-  AVRational time_base{1, 1};        // of the video stream; frame pts are in this base
-  AVRational frame_rate{0, 1};       // average (or guessed) rate; {0,1} when unknown
-  long long frames_estimate = 0;     // nb_frames, or duration x rate; 0 when unknown
-  double duration_seconds = 0;       // container or stream duration; 0 when unknown
-  std::string container;             // demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
-  std::string codec;                 // e.g. "h264"
-  std::string pixel_format;          // decoder's native format name
+  AVRational time_base{1, 1};      // of the video stream; frame pts are in this base
+  AVRational frame_rate{0, 1};     // average (or guessed) rate; {0,1} when unknown
+  AVRational sample_aspect{0, 1};  // pixel shape (container's, else codec's); {0,1} unknown
+  long long frames_estimate = 0;   // nb_frames, or duration x rate; 0 when unknown
+  double duration_seconds = 0;     // container or stream duration; 0 when unknown
+  std::string container;           // demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+  std::string codec;               // e.g. "h264"
+  std::string pixel_format;        // decoder's native format name
   bool has_audio = false;
-  std::string audio_codec;           // "" without audio
+  std::string audio_codec;  // "" without audio
   protocol::ColorInfo color;
 };
 

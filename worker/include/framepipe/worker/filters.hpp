@@ -1,7 +1,7 @@
-// The filter chain: its text syntax (ffmpeg-like "name=key=value:key=value,name2"), the catalogue of
-// filters with their parameters, and the OpenCV implementation that a worker applies to each frame.
-// Parsing is pure and cheap (the http-frontend validates uploads with it); Chain holds the compiled
-// filters of one job and is used by one thread at a time.
+// The filter chain: its text syntax (ffmpeg-like "name=key=value:key=value,name2"), the catalogue
+// of filters with their parameters, and the OpenCV implementation that a worker applies to each
+// frame. Parsing is pure and cheap (the http-frontend validates uploads with it); Chain holds the
+// compiled filters of one job and is used by one thread at a time.
 #pragma once
 #include <memory>
 #include <string>
@@ -61,6 +61,19 @@ std::string canonical(const ChainSpec& chain);
 // The size of the frames the chain produces from frames of `input` size. Always even in both
 // dimensions (4:2:0 output), at least 2x2.
 cv::Size output_size(const ChainSpec& chain, cv::Size input);
+
+// A sample (pixel) aspect ratio; 0:1 when unknown (then taken as square, and left unwritten).
+struct SampleAspect {
+  int num = 0;
+  int den = 1;
+  bool operator==(const SampleAspect&) const = default;
+};
+
+// The sample aspect ratio of the chain's output for input frames of `input` size and ratio
+// `input_aspect`: a step that resizes keeps the picture's display shape (as ffmpeg's scale
+// does), a quarter turn inverts the ratio, the others keep it. Unknown stays unknown.
+SampleAspect output_sample_aspect(const ChainSpec& chain, cv::Size input,
+                                  SampleAspect input_aspect);
 
 // True when the chain leaves pixels untouched (only `copy` steps).
 bool is_identity(const ChainSpec& chain);
