@@ -280,3 +280,26 @@ TEST_CASE("job changes: each stream gets every changed job once, or is told it m
   CHECK(behind.missed);
   CHECK(behind.job_ids.size() == JobChanges::kCapacity);
 }
+
+TEST_CASE("job store: a moved data directory keeps its results", "[http]") {
+  TemporaryDirectory first;
+  TemporaryDirectory second;
+  const auto old_base = first.database().parent_path();
+  const auto new_base = second.database().parent_path();
+  Job job = make_job("m1", 1000);
+  job.input_path = (old_base / "jobs" / "m1" / "input.mp4").string();
+  job.output_path = (old_base / "jobs" / "m1" / "output.mp4").string();
+  {
+    JobStore store(first.database(), 1000);
+    store.add(job);
+  }
+  // The data directory moves: database and job files alike.
+  std::filesystem::remove(second.database().parent_path());
+  std::filesystem::rename(old_base, new_base);
+  std::filesystem::create_directories(old_base);  // for `first` to clean up
+  JobStore moved(second.database(), 2000);
+  const auto found = moved.find("m1");
+  REQUIRE(found);
+  CHECK(found->input_path == (new_base / "jobs" / "m1" / "input.mp4").string());
+  CHECK(found->output_path == (new_base / "jobs" / "m1" / "output.mp4").string());
+}

@@ -178,7 +178,8 @@ int64_t not_negative(int64_t value) {
 // The SQLite connection and the statements reused for every write.
 class JobStore::Database {
  public:
-  explicit Database(const std::filesystem::path& path) {
+  explicit Database(const std::filesystem::path& path)
+      : base_(std::filesystem::absolute(path).lexically_normal().parent_path()) {
     sqlite3* raw = nullptr;
     const int result =
         sqlite3_open_v2(path.c_str(), &raw,
@@ -200,7 +201,12 @@ class JobStore::Database {
   std::vector<Job> load() {
     Statement select(connection_.get(), "SELECT " + std::string(kColumns) + " FROM jobs");
     std::vector<Job> jobs;
-    while (select.step()) jobs.push_back(read_job(select));
+    while (select.step()) {
+      Job job = read_job(select);
+      job.input_path = resolved(job.input_path, job.id);
+      job.output_path = resolved(job.output_path, job.id);
+      jobs.push_back(std::move(job));
+    }
     return jobs;
   }
 
@@ -221,8 +227,8 @@ class JobStore::Database {
     statement.bind(index++, job.started_unix_ms);
     statement.bind(index++, job.finished_unix_ms);
     statement.bind(index++, std::string_view(job.input_name));
-    statement.bind(index++, std::string_view(job.input_path));
-    statement.bind(index++, std::string_view(job.output_path));
+    statement.bind(index++, std::string_view(stored(job.input_path)));
+    statement.bind(index++, std::string_view(stored(job.output_path)));
     statement.bind(index++, job.input_bytes);
     statement.bind(index++, job.output_bytes);
     statement.bind(index++, int64_t{job.width});
@@ -243,6 +249,30 @@ class JobStore::Database {
   void begin() { execute(connection_.get(), "BEGIN"); }
   void commit() { execute(connection_.get(), "COMMIT"); }
 
+  // Files under the data directory are stored relative to it, so that a data directory moved or
+  // mounted elsewhere keeps its results.
+  std::string stored(const std::string& path) const {
+    const std::filesystem::path absolute(path);
+    if (!absolute.is_absolute()) return path;
+    const std::filesystem::path relative = absolute.lexically_normal().lexically_relative(base_);
+    if (relative.empty() || *relative.begin() == "..") return path;
+    return relative.string();
+  }
+
+  // The reverse; an absolute path from an older database that no longer exists is looked for at
+  // the same place under the data directory (jobs/ID/...), where a move would have put it.
+  std::string resolved(const std::string& text, const std::string& id) const {
+    const std::filesystem::path path(text);
+    if (path.is_relative()) return (base_ / path).string();
+    std::error_code error;
+    if (std::filesystem::exists(path, error)) return text;
+    const std::string marker = "/jobs/" + id + "/";
+    const auto at = text.rfind(marker);
+    if (at == std::string::npos) return text;
+    const std::filesystem::path moved = base_ / text.substr(at + 1);
+    return std::filesystem::exists(moved, error) ? moved.string() : text;
+  }
+
  private:
   static void run(Statement& statement) {
     try {
@@ -257,6 +287,7 @@ class JobStore::Database {
   Connection connection_;
   std::optional<Statement> upsert_;  // borrow connection_, so declared after it
   std::optional<Statement> erase_;
+  const std::filesystem::path base_;  // the data directory: the database's own
 };
 
 std::string_view to_string(JobState state) {
