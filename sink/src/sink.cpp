@@ -35,22 +35,38 @@ void free_message(void* opaque, uint8_t*) {
   delete static_cast<zmq::message_t*>(opaque);
 }
 
-media::FramePtr wrap_pixels(zmq::message_t pixels, int width, int height, int64_t pts) {
-  media::FramePtr frame = media::make_frame();
-  auto* owned = new zmq::message_t(std::move(pixels));
+// A message's bytes as a buffer of `frame`, released with the frame.
+uint8_t* adopt(AVFrame& frame, int slot, zmq::message_t message) {
+  auto* owned = new zmq::message_t(std::move(message));
   auto* data = static_cast<uint8_t*>(owned->data());
-  frame->buf[0] = av_buffer_create(data, owned->size(), free_message, owned, 0);
-  if (!frame->buf[0]) {
+  frame.buf[slot] = av_buffer_create(data, owned->size(), free_message, owned, 0);
+  if (!frame.buf[slot]) {
     delete owned;
     throw std::bad_alloc();
   }
+  return data;
+}
+
+// yuv420p pixels, tightly packed in one part (from a worker) or one part per plane with its
+// stride (straight from the ventilator), as a frame for the encoder, without copying them.
+media::FramePtr wrap_pixels(std::vector<zmq::message_t> parts, const std::vector<int32_t>& strides,
+                            int width, int height, int64_t pts) {
+  media::FramePtr frame = media::make_frame();
   const int luma = width * height;
-  frame->data[0] = data;
-  frame->data[1] = data + luma;
-  frame->data[2] = data + luma + luma / 4;
-  frame->linesize[0] = width;
-  frame->linesize[1] = width / 2;
-  frame->linesize[2] = width / 2;
+  if (parts.size() == 1) {
+    uint8_t* data = adopt(*frame, 0, std::move(parts[0]));
+    frame->data[0] = data;
+    frame->data[1] = data + luma;
+    frame->data[2] = data + luma + luma / 4;
+    frame->linesize[0] = width;
+    frame->linesize[1] = width / 2;
+    frame->linesize[2] = width / 2;
+  } else {
+    for (int i = 0; i < 3; ++i) {
+      frame->data[i] = adopt(*frame, i, std::move(parts[i]));
+      frame->linesize[i] = strides[i];
+    }
+  }
   frame->width = width;
   frame->height = height;
   frame->format = AV_PIX_FMT_YUV420P;
@@ -64,8 +80,22 @@ std::string partial_path(const std::string& output) {
 
 struct Pending {
   int64_t pts = 0;
-  zmq::message_t pixels;
+  std::vector<zmq::message_t> pixels;  // all planes in one part, or one part per plane
+  std::vector<int32_t> strides;        // with one part per plane
 };
+
+// One part per plane: strides at least the plane's width (and sane), parts exactly stride x rows.
+bool valid_planes(const protocol::Result& result, const protocol::Parts& parts) {
+  if (parts.size() != 4 || result.linesizes.size() != 3) return false;
+  const int64_t widths[3] = {result.width, result.width / 2, result.width / 2};
+  const int64_t rows[3] = {result.height, result.height / 2, result.height / 2};
+  for (int i = 0; i < 3; ++i) {
+    const int64_t stride = result.linesizes[i];
+    if (stride < widths[i] || stride > widths[i] + 4096) return false;
+    if (static_cast<int64_t>(parts[1 + i].size()) != stride * rows[i]) return false;
+  }
+  return true;
+}
 
 struct Job {
   protocol::JobStart start;
@@ -208,14 +238,19 @@ class Sink {
       return;  // a late duplicate of a finished job is normal
     }
     Job& job = it->second;
-    if (parts.size() != 2 || result.width != job.start.width || result.height != job.start.height ||
-        parts[1].size() != yuv420p_bytes(job.start.width, job.start.height) || result.index < 0 ||
+    const bool one_part =
+        parts.size() == 2 && parts[1].size() == yuv420p_bytes(job.start.width, job.start.height);
+    if ((!one_part && !valid_planes(result, parts)) || result.width != job.start.width ||
+        result.height != job.start.height || result.index < 0 ||
         (job.total >= 0 && result.index >= job.total)) {
       why = "result of job " + result.job_id + " frame " + std::to_string(result.index) +
             " does not match the job";
       return;
     }
-    switch (job.reorder.insert(result.index, Pending{result.pts, std::move(parts[1])})) {
+    std::vector<zmq::message_t> pixels;
+    for (std::size_t i = 1; i < parts.size(); ++i) pixels.push_back(std::move(parts[i]));
+    switch (job.reorder.insert(result.index,
+                               Pending{result.pts, std::move(pixels), result.linesizes})) {
       case Admission::accepted:
         break;
       case Admission::duplicate:
@@ -233,8 +268,8 @@ class Sink {
     try {
       while (auto pending = job.reorder.pop()) {
         const auto started = std::chrono::steady_clock::now();
-        auto frame = wrap_pixels(std::move(pending->pixels), job.start.width, job.start.height,
-                                 pending->pts);
+        auto frame = wrap_pixels(std::move(pending->pixels), pending->strides, job.start.width,
+                                 job.start.height, pending->pts);
         job.writer->write(frame.get());
         const double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)

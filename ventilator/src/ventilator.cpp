@@ -90,6 +90,9 @@ struct Job {
   int64_t last_end_sent_ms = 0;
   protocol::ColorInfo color;
   filters::SampleAspect out_aspect;  // of the encoded frames
+  // The chain leaves pixels alone and the decoder gives yuv420p of the output's size: frames go
+  // straight to the sink, no worker needed (while their planes come tightly packed).
+  bool direct = false;
 
   Job(protocol::SubmitJob job, int window_frames) : submit(std::move(job)), window(window_frames) {}
 };
@@ -140,6 +143,7 @@ class Ventilator {
       if (now - last_registry_poll_ms_ >= kRegistryPollMs) poll_registry(now);
       activate_jobs(now);
       dispatch();
+      send_direct();
       decode_ahead();
       if (now - last_deadline_check_ms_ >= kDeadlineCheckMs) check_deadlines(now);
       if (now - last_alive_sent_ms_ >= kAliveIntervalMs) say_alive(now);
@@ -216,6 +220,8 @@ class Ventilator {
     reply.height = info.height;
     reply.out_width = out.width;
     reply.out_height = out.height;
+    job->direct = filters::is_identity(chain.chain) && info.pixel_format == "yuv420p" &&
+                  out.width == info.width && out.height == info.height;
     job->out_aspect = filters::output_sample_aspect(
         chain.chain, {info.width, info.height}, {info.sample_aspect.num, info.sample_aspect.den});
     reply.duration_seconds = info.duration_seconds;
@@ -459,9 +465,10 @@ class Ventilator {
     for (const auto& id : order_) {
       Job& job = jobs_.at(id);
       if (job.phase == Job::Phase::queued) {
-        if (workers_.empty() || active >= config_.max_active_jobs) continue;
+        if ((workers_.empty() && !job.direct) || active >= config_.max_active_jobs) continue;
         job.phase = Job::Phase::starting;
-        spdlog::info("ventilator: job {} starting", id);
+        spdlog::info("ventilator: job {} starting{}", id,
+                     job.direct ? " (pixels unchanged: frames go straight to the sink)" : "");
       }
       ++active;
       if (job.phase == Job::Phase::starting && now - job.last_start_sent_ms >= kJobStartRetryMs) {
@@ -577,12 +584,56 @@ class Ventilator {
     flush_forgotten();
   }
 
+  // Frames of jobs whose chain leaves pixels alone go straight to the sink, the decoder's planes
+  // by reference (strides included) as the result's planes. A frame of another format or size
+  // (a stream that changes midway) sends its job back to the workers, which convert.
+  void send_direct() {
+    for (auto& [id, job] : jobs_) {
+      if (!job.direct || !streaming(job)) continue;
+      while (auto index = job.window.next_to_send()) {
+        const media::FramePtr* stored = job.window.get(*index);
+        if (!stored) continue;
+        const AVFrame& frame = **stored;
+        if (!plain_yuv420p(frame, job.reply.out_width, job.reply.out_height)) {
+          spdlog::info(
+              "ventilator: job {}: frame {} is not plain yuv420p of the job's size; "
+              "workers take the job's frames from here",
+              id, *index);
+          job.direct = false;
+          job.window.resend(*index);
+          break;
+        }
+        protocol::Frame layout;
+        protocol::Parts planes;
+        if (!frame_planes(frame, layout, planes)) {
+          fail(job, "a decoded frame has a layout framepipe cannot send");
+          break;
+        }
+        protocol::Parts parts;
+        parts.reserve(4);
+        parts.push_back(protocol::pack(protocol::Result{
+            id, *index, frame.pts, frame.width, frame.height, "ventilator", 0, layout.linesizes}));
+        for (auto& plane : planes) parts.push_back(std::move(plane));
+        if (!protocol::send(sink_, parts, true)) {  // the sink is not keeping up: later
+          job.window.resend(*index);
+          break;
+        }
+      }
+    }
+    flush_forgotten();
+  }
+
+  static bool plain_yuv420p(const AVFrame& frame, int width, int height) {
+    return frame.format == AV_PIX_FMT_YUV420P && frame.width == width && frame.height == height &&
+           width % 2 == 0 && height % 2 == 0;
+  }
+
   Job* next_job_with_frames() {
     if (order_.empty()) return nullptr;
     for (std::size_t tried = 0; tried < order_.size(); ++tried) {
       rotation_ = (rotation_ + 1) % order_.size();
       Job& job = jobs_.at(order_[rotation_]);
-      if (!streaming(job)) continue;
+      if (!streaming(job) || job.direct) continue;
       if (!job.window.has_to_send()) decode_one(job);
       if (job.window.has_to_send()) return &job;
     }

@@ -215,7 +215,10 @@ struct Result {
   int32_t height = 0;
   std::string worker;
   int64_t filter_us = 0;  // time spent converting and filtering
-  MSGPACK_DEFINE(job_id, index, pts, width, height, worker, filter_us)
+  // Followed by the yuv420p pixels: one tightly packed part (from a worker), or one part per plane
+  // with these strides (straight from the ventilator, the decoder's planes as they are).
+  std::vector<int32_t> linesizes;
+  MSGPACK_DEFINE(job_id, index, pts, width, height, worker, filter_us, linesizes)
 };
 
 struct SubmitJob {
