@@ -193,6 +193,13 @@ InputInfo probe_input(const std::string& path, const filters::ChainSpec& chain) 
   input.out_width = out.width;
   input.out_height = out.height;
   input.bytes_to_sink = static_cast<long long>(worker::yuv420p_size(out.width, out.height));
+  // A chain that leaves yuv420p pixels alone skips the workers: the decoder's planes go from the
+  // ventilator straight to the sink.
+  if (filters::is_identity(chain) && input.pixel_format == "yuv420p" && out.width == input.width &&
+      out.height == input.height) {
+    input.bytes_to_sink = input.bytes_to_worker;
+    input.bytes_to_worker = 0;
+  }
 
   // Frames: video packets, counted by demuxing only (one packet is one frame for the codecs a
   // camera or an encoder writes into MP4/MKV; the cluster's own count is in each run).
