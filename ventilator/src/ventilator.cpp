@@ -91,7 +91,7 @@ struct Job {
   protocol::ColorInfo color;
   filters::SampleAspect out_aspect;  // of the encoded frames
   // The chain leaves pixels alone and the decoder gives yuv420p of the output's size: frames go
-  // straight to the sink, no worker needed (while their planes come tightly packed).
+  // straight to the sink, no worker needed (until a frame comes in another format or size).
   bool direct = false;
 
   Job(protocol::SubmitJob job, int window_frames) : submit(std::move(job)), window(window_frames) {}
