@@ -56,6 +56,7 @@ ProgressReport progress(JobState state, int64_t frames_done, int64_t frames_tota
   report.frames_total = frames_total;
   report.fps = 25.5;
   report.output_bytes = frames_done * 1000;
+  report.skipped_packets = 2;
   return report;
 }
 
@@ -91,6 +92,7 @@ TEST_CASE("job store: a finished job survives a restart field by field", "[http]
   CHECK(job->frames_total == 98);
   CHECK(job->frames_total_exact);
   CHECK(job->fps == Approx(25.5));  // the sink's mean rate over the whole job
+  CHECK(job->skipped_packets == 2);
   CHECK_FALSE(job->error);
   CHECK(job->created_unix_ms == 1000);
   CHECK(job->started_unix_ms == 2000);

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   out_height INTEGER NOT NULL,
   duration_seconds REAL NOT NULL,
   video_codec TEXT NOT NULL,
-  audio_codec TEXT NOT NULL
+  audio_codec TEXT NOT NULL,
+  skipped_packets INTEGER NOT NULL DEFAULT 0
 );
 )sql";
 
@@ -43,7 +44,7 @@ constexpr std::string_view kColumns =
     "id, state, filters, preset, crf, frames_done, frames_total, frames_total_exact, fps, error, "
     "created_unix_ms, started_unix_ms, finished_unix_ms, input_name, input_path, output_path, "
     "input_bytes, output_bytes, width, height, out_width, out_height, duration_seconds, "
-    "video_codec, audio_codec";
+    "video_codec, audio_codec, skipped_packets";
 
 struct ConnectionCloser {
   void operator()(sqlite3* connection) const { sqlite3_close_v2(connection); }
@@ -126,6 +127,16 @@ void execute(sqlite3* connection, std::string_view sql) {
   }
 }
 
+// A database written by an older framepipe lacks the columns added since: add them.
+void add_missing_columns(sqlite3* connection) {
+  bool has_skipped_packets = false;
+  Statement columns(connection, "PRAGMA table_info(jobs)");
+  while (columns.step()) has_skipped_packets |= columns.text(1) == "skipped_packets";
+  if (!has_skipped_packets) {
+    execute(connection, "ALTER TABLE jobs ADD COLUMN skipped_packets INTEGER NOT NULL DEFAULT 0");
+  }
+}
+
 std::string column_list_placeholders() {
   const auto count = std::count(kColumns.begin(), kColumns.end(), ',') + 1;
   std::string placeholders;
@@ -165,6 +176,7 @@ Job read_job(const Statement& row) {
   job.duration_seconds = row.real(column++);
   job.video_codec = row.text(column++);
   job.audio_codec = row.text(column++);
+  job.skipped_packets = row.integer(column++);
   if (!state) job.error = "unknown state in the database";
   return job;
 }
@@ -193,6 +205,7 @@ class JobStore::Database {
     execute(raw, "PRAGMA journal_mode=WAL");
     execute(raw, "PRAGMA synchronous=NORMAL");
     execute(raw, kSchema);
+    add_missing_columns(raw);
     upsert_.emplace(raw, "INSERT OR REPLACE INTO jobs (" + std::string(kColumns) + ") VALUES (" +
                              column_list_placeholders() + ")");
     erase_.emplace(raw, "DELETE FROM jobs WHERE id = ?");
@@ -238,6 +251,7 @@ class JobStore::Database {
     statement.bind(index++, job.duration_seconds);
     statement.bind(index++, std::string_view(job.video_codec));
     statement.bind(index++, std::string_view(job.audio_codec));
+    statement.bind(index++, job.skipped_packets);
     run(statement);
   }
 
@@ -431,6 +445,7 @@ Update JobStore::report(const std::string& id, const ProgressReport& progress,
   }
   job.fps = std::max(progress.fps, 0.0);
   if (progress.encode_ms > 0) job.encode_ms = progress.encode_ms;
+  job.skipped_packets = std::max(job.skipped_packets, not_negative(progress.skipped_packets));
   job.output_bytes = not_negative(progress.output_bytes);
   if (progress.state == job.state) return Update::applied;  // progress only: kept in memory
 

@@ -35,7 +35,8 @@ struct Job {
   int64_t frames_total = 0;         // the ventilator's estimate until the sink knows it exactly
   bool frames_total_exact = false;  // frames_total came from the sink
   double fps = 0;
-  double encode_ms = 0;  // the sink's recent mean per frame; live only (not stored)
+  double encode_ms = 0;         // the sink's recent mean per frame; live only (not stored)
+  int64_t skipped_packets = 0;  // damaged video the decoder skipped (known once decoded)
   std::optional<std::string> error;
   int64_t created_unix_ms = 0;
   std::optional<int64_t> started_unix_ms;
@@ -76,6 +77,7 @@ struct ProgressReport {
   std::string error;
   int64_t output_bytes = 0;
   double encode_ms = 0;
+  int64_t skipped_packets = 0;
 };
 
 // The outcome of an update, so that callers log state changes and act on them.

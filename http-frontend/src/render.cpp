@@ -92,8 +92,13 @@ std::string job_message(const Job& job, const ViewContext& context, int jobs_ahe
         text += " in " + fixed(seconds, 1) + " s";
       }
       if (job.fps > 0) text += " (" + fixed(job.fps, 1) + " frames/s)";
-      return text + ", " + fixed(static_cast<double>(job.output_bytes) / (1024.0 * 1024.0), 1) +
-             " MiB";
+      text += ", " + fixed(static_cast<double>(job.output_bytes) / (1024.0 * 1024.0), 1) + " MiB";
+      if (job.skipped_packets > 0) {
+        text += "; " + std::to_string(job.skipped_packets) +
+                (job.skipped_packets == 1 ? " damaged packet" : " damaged packets") +
+                " of the input skipped, as ffmpeg skips them";
+      }
+      return text;
     }
     case JobState::failed:
       return "failed: " + job.error.value_or("unknown error");
@@ -115,6 +120,7 @@ json job_json(const Job& job, const ViewContext& context, int jobs_ahead) {
       {"frames_total_exact", job.frames_total_exact},
       {"fps", job.fps},
       {"encode_ms", job.encode_ms},
+      {"skipped_packets", job.skipped_packets},
       {"error", job.error ? json(*job.error) : json(nullptr)},
       {"created_at", iso8601(job.created_unix_ms)},
       {"started_at", optional_time(job.started_unix_ms)},

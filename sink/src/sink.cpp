@@ -108,7 +108,8 @@ struct Job {
   double fps = 0;
   double encode_ms = 0;
   int64_t duplicates = 0;
-  int unlisted = 0;  // VentilatorAlive messages in a row that did not list this job
+  int64_t skipped_packets = 0;  // the ventilator's count of damaged video it skipped
+  int unlisted = 0;             // VentilatorAlive messages in a row that did not list this job
 
   Job(protocol::JobStart job, int64_t capacity) : start(std::move(job)), reorder(capacity) {}
 };
@@ -295,6 +296,7 @@ class Sink {
     Job& job = it->second;
     if (job.total >= 0) return;
     job.total = end.total_frames;
+    job.skipped_packets = std::max<int64_t>(0, end.skipped_packets);
     spdlog::info("sink: job {} has {} frames", end.job_id, job.total);
     encode_ready(end.job_id, job);
   }
@@ -366,6 +368,7 @@ class Sink {
     protocol::JobProgress progress;
     progress.job_id = job.start.job_id;
     progress.state = "running";
+    progress.skipped_packets = job.skipped_packets;
     progress.frames_done = job.reorder.next_index();
     progress.frames_total = std::max<int64_t>(job.total, 0);
     progress.fps = job.fps;

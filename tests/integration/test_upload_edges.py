@@ -168,6 +168,10 @@ with Cluster(workers=1) as cluster:
             assert '9000x9000' in final['error'], final
         else:
             assert final['state'] == 'done' and final['frames_done'] == 3, final
+            # ...and the user is told.
+            assert final['skipped_packets'] >= 1, final
+            assert 'damaged packet' in final['message'], final
+            print(f"      done, the user is told: {final['message']}")
 
     def test_tiny_pictures_are_processed():
         for size, path in TINY.items():

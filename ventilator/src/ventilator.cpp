@@ -492,7 +492,8 @@ class Ventilator {
         job.last_start_sent_ms = now;
       }
       if (job.end_of_input && now - job.last_end_sent_ms >= kJobEndRetryMs) {
-        protocol::send_message(sink_, protocol::JobEnd{id, job.window.decoded()});
+        protocol::send_message(
+            sink_, protocol::JobEnd{id, job.window.decoded(), job.decoder->damaged_packets()});
         job.last_end_sent_ms = now;
       }
     }
@@ -527,7 +528,8 @@ class Ventilator {
       }
       spdlog::info("ventilator: job {} fully decoded: {} frames ({} damaged packets skipped)",
                    job.submit.job_id, job.window.decoded(), job.decoder->damaged_packets());
-      protocol::send_message(sink_, protocol::JobEnd{job.submit.job_id, job.window.decoded()});
+      protocol::send_message(sink_, protocol::JobEnd{job.submit.job_id, job.window.decoded(),
+                                                     job.decoder->damaged_packets()});
       job.last_end_sent_ms = now_ms();
       return false;
     }

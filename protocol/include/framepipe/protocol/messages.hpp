@@ -300,7 +300,8 @@ struct JobEnd {
   static constexpr Type type = Type::job_end;
   std::string job_id;
   int64_t total_frames = 0;
-  MSGPACK_DEFINE(job_id, total_frames)
+  int64_t skipped_packets = 0;  // damaged (or oversized) video the decoder skipped, as ffmpeg does
+  MSGPACK_DEFINE(job_id, total_frames, skipped_packets)
 };
 
 struct JobAbort {
@@ -320,8 +321,10 @@ struct JobProgress {
   double fps = 0;
   std::string error;
   int64_t output_bytes = 0;
-  double encode_ms = 0;  // mean encode time per frame, recent
-  MSGPACK_DEFINE(job_id, state, frames_done, frames_total, fps, error, output_bytes, encode_ms)
+  double encode_ms = 0;         // mean encode time per frame, recent
+  int64_t skipped_packets = 0;  // from JobEnd: damaged video the decoder skipped
+  MSGPACK_DEFINE(job_id, state, frames_done, frames_total, fps, error, output_bytes, encode_ms,
+                 skipped_packets)
 };
 
 struct SinkAlive {
