@@ -662,3 +662,16 @@ TEST_CASE("the output's pixel shape keeps the picture's display shape", "[filter
   CHECK(aspect("copy", sd, {0, 1}) == SampleAspect{0, 1});      // unknown stays unknown
   CHECK(aspect("copy", sd, {32, 30}) == SampleAspect{16, 15});  // reduced
 }
+
+TEST_CASE("only chains that leave yuv420p frames as they are skip the workers", "[filters]") {
+  const auto passes = [](const char* chain, const char* format, cv::Size input) {
+    auto parsed = framepipe::filters::parse_chain(chain);
+    REQUIRE(parsed.ok());
+    return framepipe::filters::passes_through(parsed.chain, format, input);
+  };
+  CHECK(passes("copy", "yuv420p", {1280, 720}));
+  CHECK(passes("copy,copy", "yuv420p", {1280, 720}));
+  CHECK_FALSE(passes("copy", "yuv422p", {1280, 720}));  // workers convert it
+  CHECK_FALSE(passes("copy", "yuv420p", {1281, 720}));  // the output is cropped to even
+  CHECK_FALSE(passes("invert", "yuv420p", {1280, 720}));
+}

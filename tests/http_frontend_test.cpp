@@ -14,31 +14,13 @@
 // The metrics and static-file helpers are private to the http-frontend.
 #include "../http-frontend/src/metrics.hpp"
 #include "../http-frontend/src/static_files.hpp"
+#include "temporary_directory.hpp"
 
 using namespace framepipe;
 using namespace framepipe::http;
+using framepipe::testing::TemporaryDirectory;
 
 namespace {
-
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::random_device device;
-    path_ = std::filesystem::temp_directory_path() /
-            ("framepipe-web-" + std::to_string(device()) + std::to_string(device()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 void write_file(const std::filesystem::path& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);

@@ -9,31 +9,16 @@
 #include "../http-frontend/src/job_changes.hpp"
 #include "../http-frontend/src/job_store.hpp"
 #include "../http-frontend/src/names.hpp"
+#include "temporary_directory.hpp"
 
 using namespace framepipe::http;
+using framepipe::testing::TemporaryDirectory;
 
 namespace {
 
-// A fresh directory under the system's temporary directory, removed with everything in it.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::random_device device;
-    path_ = std::filesystem::temp_directory_path() /
-            ("framepipe-job-store-" + std::to_string(device()) + std::to_string(device()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-  std::filesystem::path database() const { return path_ / "framepipe.db"; }
-
- private:
-  std::filesystem::path path_;
-};
+std::filesystem::path database(const TemporaryDirectory& directory) {
+  return directory.path() / "framepipe.db";
+}
 
 Job make_job(const std::string& id, int64_t created_unix_ms) {
   Job job;
@@ -65,7 +50,7 @@ ProgressReport progress(JobState state, int64_t frames_done, int64_t frames_tota
 TEST_CASE("job store: a finished job survives a restart field by field", "[http]") {
   TemporaryDirectory directory;
   {
-    JobStore store(directory.database(), 1000);
+    JobStore store(database(directory), 1000);
     store.add(make_job("a1", 1000));
     MediaInfo info;
     info.frames_estimate = 100;
@@ -80,7 +65,7 @@ TEST_CASE("job store: a finished job survives a restart field by field", "[http]
     CHECK(store.report("a1", progress(JobState::running, 10), 2000) == Update::state_changed);
     CHECK(store.report("a1", progress(JobState::done, 98, 98), 3000) == Update::state_changed);
   }
-  JobStore reopened(directory.database(), 5000);
+  JobStore reopened(database(directory), 5000);
   CHECK(reopened.interrupted().empty());
   const auto job = reopened.find("a1");
   REQUIRE(job);
@@ -114,7 +99,7 @@ TEST_CASE("job store: a finished job survives a restart field by field", "[http]
 TEST_CASE("job store: queued and running jobs fail as interrupted on restart", "[http]") {
   TemporaryDirectory directory;
   {
-    JobStore store(directory.database(), 0);
+    JobStore store(database(directory), 0);
     store.add(make_job("queued", 1));
     store.add(make_job("running", 2));
     store.add(make_job("done", 3));
@@ -125,7 +110,7 @@ TEST_CASE("job store: queued and running jobs fail as interrupted on restart", "
     store.reject("failed", "cannot decode", 10);
     store.cancel("canceled", 10);
   }
-  JobStore reopened(directory.database(), 9000);
+  JobStore reopened(database(directory), 9000);
   auto interrupted = reopened.interrupted();
   std::sort(interrupted.begin(), interrupted.end());
   CHECK(interrupted == std::vector<std::string>{"queued", "running"});
@@ -141,14 +126,14 @@ TEST_CASE("job store: queued and running jobs fail as interrupted on restart", "
   CHECK(reopened.find("canceled")->state == JobState::canceled);
 
   // The marking itself was persisted: a second restart finds nothing new to mark.
-  JobStore again(directory.database(), 10000);
+  JobStore again(database(directory), 10000);
   CHECK(again.interrupted().empty());
   CHECK(again.find("queued")->finished_unix_ms == 9000);
 }
 
 TEST_CASE("job store: a final state is never left", "[http]") {
   TemporaryDirectory directory;
-  JobStore store(directory.database(), 0);
+  JobStore store(database(directory), 0);
   store.add(make_job("j", 1));
 
   SECTION("a late running report does not reopen a done job") {
@@ -177,7 +162,7 @@ TEST_CASE("job store: a final state is never left", "[http]") {
 
 TEST_CASE("job store: progress moves a job forward", "[http]") {
   TemporaryDirectory directory;
-  JobStore store(directory.database(), 0);
+  JobStore store(database(directory), 0);
   store.add(make_job("j", 1));
 
   MediaInfo info;
@@ -210,7 +195,7 @@ TEST_CASE("job store: progress moves a job forward", "[http]") {
 
 TEST_CASE("job store: unknown jobs, duplicates, order and erase", "[http]") {
   TemporaryDirectory directory;
-  JobStore store(directory.database(), 0);
+  JobStore store(database(directory), 0);
   CHECK(store.report("nope", progress(JobState::running, 1), 1) == Update::unknown_job);
   CHECK(store.accept("nope", MediaInfo{}) == Update::unknown_job);
   CHECK(store.cancel("nope", 1) == Update::unknown_job);
@@ -230,7 +215,7 @@ TEST_CASE("job store: unknown jobs, duplicates, order and erase", "[http]") {
   CHECK(store.erase("mid"));
   CHECK_FALSE(store.erase("mid"));
   CHECK(store.list().size() == 2);
-  JobStore reopened(directory.database(), 100);
+  JobStore reopened(database(directory), 100);
   CHECK_FALSE(reopened.find("mid"));
   CHECK(reopened.list().size() == 2);
 }
@@ -286,20 +271,20 @@ TEST_CASE("job changes: each stream gets every changed job once, or is told it m
 TEST_CASE("job store: a moved data directory keeps its results", "[http]") {
   TemporaryDirectory first;
   TemporaryDirectory second;
-  const auto old_base = first.database().parent_path();
-  const auto new_base = second.database().parent_path();
+  const auto old_base = database(first).parent_path();
+  const auto new_base = database(second).parent_path();
   Job job = make_job("m1", 1000);
   job.input_path = (old_base / "jobs" / "m1" / "input.mp4").string();
   job.output_path = (old_base / "jobs" / "m1" / "output.mp4").string();
   {
-    JobStore store(first.database(), 1000);
+    JobStore store(database(first), 1000);
     store.add(job);
   }
   // The data directory moves: database and job files alike.
-  std::filesystem::remove(second.database().parent_path());
+  std::filesystem::remove(database(second).parent_path());
   std::filesystem::rename(old_base, new_base);
   std::filesystem::create_directories(old_base);  // for `first` to clean up
-  JobStore moved(second.database(), 2000);
+  JobStore moved(database(second), 2000);
   const auto found = moved.find("m1");
   REQUIRE(found);
   CHECK(found->input_path == (new_base / "jobs" / "m1" / "input.mp4").string());

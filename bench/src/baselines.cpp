@@ -195,8 +195,7 @@ InputInfo probe_input(const std::string& path, const filters::ChainSpec& chain) 
   input.bytes_to_sink = static_cast<long long>(worker::yuv420p_size(out.width, out.height));
   // A chain that leaves yuv420p pixels alone skips the workers: the decoder's planes go from the
   // ventilator straight to the sink.
-  if (filters::is_identity(chain) && input.pixel_format == "yuv420p" && out.width == input.width &&
-      out.height == input.height) {
+  if (filters::passes_through(chain, input.pixel_format, {input.width, input.height})) {
     input.bytes_to_sink = input.bytes_to_worker;
     input.bytes_to_worker = 0;
   }

@@ -220,8 +220,8 @@ class Ventilator {
     reply.height = info.height;
     reply.out_width = out.width;
     reply.out_height = out.height;
-    job->direct = filters::is_identity(chain.chain) && info.pixel_format == "yuv420p" &&
-                  out.width == info.width && out.height == info.height;
+    job->direct =
+        filters::passes_through(chain.chain, info.pixel_format, {info.width, info.height});
     job->out_aspect = filters::output_sample_aspect(
         chain.chain, {info.width, info.height}, {info.sample_aspect.num, info.sample_aspect.den});
     reply.duration_seconds = info.duration_seconds;

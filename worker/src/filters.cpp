@@ -459,6 +459,10 @@ bool is_identity(const ChainSpec& chain) {
                      [](const FilterStep& step) { return step.name == "copy"; });
 }
 
+bool passes_through(const ChainSpec& chain, std::string_view pixel_format, cv::Size input) {
+  return is_identity(chain) && pixel_format == "yuv420p" && output_size(chain, input) == input;
+}
+
 std::string catalogue_json() {
   nlohmann::json filters = nlohmann::json::array();
   for (const FilterSpec& filter : catalogue()) {

@@ -78,6 +78,10 @@ SampleAspect output_sample_aspect(const ChainSpec& chain, cv::Size input,
 // True when the chain leaves pixels untouched (only `copy` steps).
 bool is_identity(const ChainSpec& chain);
 
+// True when frames of `pixel_format` (libav's name) and `input` size come out of the chain as
+// they went in, so they need no worker: the ventilator sends them straight to the sink.
+bool passes_through(const ChainSpec& chain, std::string_view pixel_format, cv::Size input);
+
 // JSON array describing the catalogue, for GET /api/filters:
 // [{"name","help","params":[{"name","type","default","min","max","choices","help"}]}]
 std::string catalogue_json();
