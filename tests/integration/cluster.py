@@ -371,3 +371,13 @@ def wait_partial_upload(cluster, directories_before):
 
     wait_for(written, 15, 'an upload to reach the data directory')
     return found[0]
+
+
+def peak_memory_kib(pid):
+    with open(f'/proc/{pid}/status') as f:
+        return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))
+
+
+def reset_peak_memory(pid):
+    with open(f'/proc/{pid}/clear_refs', 'w') as f:
+        f.write('5')  # VmHWM back to the current resident size

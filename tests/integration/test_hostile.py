@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from cluster import (FRAMEPIPE, Cluster, check_same_timing, free_port_range, generate, main,
-                     workdir)
+                     peak_memory_kib, workdir)
 
 HOSTILE = sys.argv[2]
 WORK = workdir('framepipe-hostile-')
@@ -29,8 +29,7 @@ with Cluster(workers=1) as cluster:
         assert 'restarting it' not in text, 'a role crashed'
         # 4 messages of 258 MiB were sent: a socket without its size limit would have taken one.
         for pid in before:
-            with open(f'/proc/{pid}/status') as status:
-                peak_kib = next(int(l.split()[1]) for l in status if l.startswith('VmHWM:'))
+            peak_kib = peak_memory_kib(pid)
             assert peak_kib < 200 * 1024, f'pid {pid} peaked at {peak_kib >> 10} MiB'
         lines = text.count('discarded')
         assert lines < 150, f'{lines} log lines about about 3600 hostile messages: not rate-limited'

@@ -11,8 +11,9 @@ import struct
 import subprocess
 import zlib
 
-from cluster import (Cluster, check_same_timing, generate, job_directories, main, multipart, probe,
-                     start_partial_upload, wait_for, wait_partial_upload, workdir)
+from cluster import (Cluster, check_same_timing, generate, job_directories, main, multipart,
+                     peak_memory_kib, probe, reset_peak_memory, start_partial_upload, wait_for,
+                     wait_partial_upload, workdir)
 
 WORK = workdir('framepipe-edges-')
 GOOD = generate(os.path.join(WORK, 'good.mp4'), 'testsrc2=size=160x120:rate=10', seconds=1)
@@ -83,16 +84,6 @@ FAST = media('fast.mp4', 'testsrc2=size=64x48:rate=5000', 10)
 LONG = media('long.mp4', 'testsrc2=size=64x48:rate=1/10800', 3)
 # 3 frames at 1000 frames per second, stretched over 2500 s: about 2.5 million frames declared.
 MANY = media('many.mkv', 'testsrc2=size=64x48:rate=1000', 3, ('-bsf:v', 'setts=ts=TS*1250000'))
-
-
-def peak_memory_kib(pid):
-    with open(f'/proc/{pid}/status') as f:
-        return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))
-
-
-def reset_peak_memory(pid):
-    with open(f'/proc/{pid}/clear_refs', 'w') as f:
-        f.write('5')  # VmHWM back to the current resident size
 
 
 def refused_or_failed(cluster, path, *words):

@@ -1,9 +1,10 @@
-"""Uploads are bounded however the body arrives, tokens guard the API, and ranges are not
-amplified."""
+"""Uploads are bounded however the body arrives, tokens guard the API, ranges are not amplified,
+and a result streams from disk: a 1 GiB download does not grow the http-frontend's memory."""
 import http.client
 import os
 
-from cluster import Cluster, generate, main, multipart, workdir
+from cluster import (Cluster, generate, main, multipart, peak_memory_kib, reset_peak_memory,
+                     workdir)
 
 WORK = workdir('framepipe-limits-')
 SMALL = generate(os.path.join(WORK, 'small.mp4'), 'testsrc2=size=160x120:rate=10', seconds=1)
@@ -67,5 +68,36 @@ with Cluster(workers=1, extra=['--max-upload-bytes', '300000', '--api-token', TO
         status, data = raw_request(cluster, 'GET', path, headers=dict(auth, Range='bytes=0-9'))
         assert status == 206 and len(data) == 10, (status, len(data))
 
+    def test_a_large_result_streams_from_disk():
+        with open(SMALL, 'rb') as f:
+            body, content_type = multipart({'filters': 'copy'}, {'file': ('small.mp4', f.read())})
+        status, data = raw_request(cluster, 'POST', '/api/jobs', body,
+                                   dict(auth, **{'Content-Type': content_type}))
+        assert status == 201, (status, data)
+        import json
+        job_id = json.loads(data)['id']
+        from cluster import wait_for
+        wait_for(lambda: json.loads(raw_request(cluster, 'GET', f'/api/jobs/{job_id}',
+                                                headers=auth)[1])['state'] == 'done', 60, 'done')
+        # The result grown to 1 GiB (sparse: no disk used), as a long 4K job would make it.
+        size = 1 << 30
+        os.truncate(os.path.join(cluster.data_dir, 'jobs', job_id, 'output.mp4'), size)
+        http_pid = cluster.role_pids('http')[0]
+        reset_peak_memory(http_pid)
+        before = peak_memory_kib(http_pid)
+        connection = http.client.HTTPConnection('127.0.0.1', cluster.http_port, timeout=60)
+        connection.request('GET', f'/api/jobs/{job_id}/result', headers=auth)
+        response = connection.getresponse()
+        assert response.status == 200, response.status
+        received = 0
+        while chunk := response.read(1 << 20):
+            received += len(chunk)
+        connection.close()
+        grown = peak_memory_kib(http_pid) - before
+        assert received == size, received
+        assert grown < 64 * 1024, f'the http-frontend grew {grown} KiB serving 1 GiB'
+        print(f'      1 GiB served; the http-frontend grew {grown} KiB')
+
     main([test_api_needs_the_token, test_too_large_with_content_length_and_chunked,
-          test_compressed_bodies_are_refused, test_many_ranges_are_refused_and_one_is_served])
+          test_compressed_bodies_are_refused, test_many_ranges_are_refused_and_one_is_served,
+          test_a_large_result_streams_from_disk])
