@@ -116,6 +116,7 @@ int up(const UpConfig& config) {
   }
   ventilator.insert(ventilator.end(),
                     {"--resend-after-ms", std::to_string(config.resend_after_ms)});
+  if (!config.shared_memory) ventilator.push_back("--no-shared-memory");
   children.push_back({"ventilator", ventilator});
   children.push_back({"sink", {"sink", "--zmq-port-base", base_flag, "--bind-host", host}});
   std::vector<std::string> http = {"http",

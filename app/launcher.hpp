@@ -18,6 +18,7 @@ struct UpConfig {
   long long min_free_disk_mb = 1024;
   int http_threads = 16;
   int resend_after_ms = 10'000;
+  bool shared_memory = true;  // ventilator -> sink frames of copy jobs by shared memory
   std::string api_token;
   std::string cors_origin;
   std::string curve_dir;  // "" = CURVE off

@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
                    "raise it)")
       ->capture_default_str()
       ->check(CLI::Range(500, 3'600'000));
+  ventilator_command->add_flag("!--no-shared-memory", ventilator_config.shared_memory,
+                               "send copy jobs' frames to the sink over the network even when it "
+                               "runs on this machine");
 
   sink::Config sink_config;
   auto* sink_command = app.add_subcommand("sink", "reorder, encode and publish progress");
@@ -187,6 +190,9 @@ int main(int argc, char** argv) {
   up_command->add_option("--min-free-disk-mb", up_config.min_free_disk_mb)->capture_default_str();
   up_command->add_option("--http-threads", up_config.http_threads)->capture_default_str();
   up_command->add_option("--resend-after-ms", up_config.resend_after_ms)->capture_default_str();
+  up_command->add_flag("!--no-shared-memory", up_config.shared_memory,
+                       "copy jobs' frames go from the ventilator to the sink over TCP, not by "
+                       "shared memory");
   up_command->add_option("--api-token", up_config.api_token);
   up_command->add_option("--cors-origin", up_config.cors_origin);
   up_command->add_option("--curve-dir", up_config.curve_dir,
@@ -231,6 +237,8 @@ int main(int argc, char** argv) {
                             "keep outputs, logs and cluster data here (default: temporary)");
   bench_command->add_flag("!--no-baselines", bench_config.baselines,
                           "skip ffmpeg and the single-process loop");
+  bench_command->add_flag("!--no-shared-memory", bench_config.shared_memory,
+                          "clusters send copy jobs' frames to the sink over TCP");
 
   add_curve_flags(registry_command);
   add_curve_flags(ventilator_command);

@@ -220,6 +220,7 @@ struct JobSample {
   long long frames = 0;
   std::optional<double> reported_fps;
   std::optional<double> encode_ms;
+  bool shared_memory = false;  // the job's frames reached the sink by shared memory
   std::vector<double> decode_ms;
   std::map<std::string, std::vector<double>> filter_ms;  // per worker name
   long long frames_in_flight_peak = 0;
@@ -278,6 +279,7 @@ JobSample run_job(LocalCluster& cluster, const std::string& file_name, const std
       sample.frames = job.value("frames_total", 0LL);
       if (sample.frames <= 0) sample.frames = job.value("frames_done", 0LL);
       if (auto ms = number_field(job, "encode_ms"); ms && *ms > 0) sample.encode_ms = ms;
+      sample.shared_memory = job.value("shared_memory", false);
       break;
     }
     if (state == "failed" || state == "canceled") {
@@ -326,7 +328,9 @@ ClusterSample measure_cluster_once(const std::string& executable, int workers,
                                    const std::string& directory, const std::string& label,
                                    Progress& progress) {
   progress.update(label + ": starting a local cluster");
-  LocalCluster cluster(executable, workers, directory);
+  LocalCluster cluster(executable, workers, directory,
+                       config.shared_memory ? std::vector<std::string>{}
+                                            : std::vector<std::string>{"--no-shared-memory"});
   ClusterSample sample;
   sample.http_port = cluster.http_port();
   sample.zmq_port_base = cluster.zmq_port_base();
@@ -347,6 +351,8 @@ void add_sample(ClusterRun& run, const ClusterSample& sample, std::vector<double
   run.seconds_samples.push_back(job.seconds);
   run.upload_samples.push_back(job.upload_seconds);
   run.frames = job.frames;
+  // By shared memory only when every repeat was.
+  run.shared_memory = job.shared_memory && (run.seconds_samples.size() == 1 || run.shared_memory);
   run.frames_in_flight_peak = std::max(run.frames_in_flight_peak, job.frames_in_flight_peak);
   decode_ms.insert(decode_ms.end(), job.decode_ms.begin(), job.decode_ms.end());
   if (!job.filter_ms.empty()) {

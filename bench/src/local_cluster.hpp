@@ -38,7 +38,9 @@ class LocalCluster {
   // Starts `executable up --workers N ...` and waits until GET /health answers 200 and N workers
   // are listed. Throws std::runtime_error (with the tail of the cluster's log) when it does not
   // come up in time or a stop is requested.
-  LocalCluster(const std::string& executable, int workers, const std::string& directory);
+  // `up` with `workers` workers, data and log in `directory`, and `up_options` added.
+  LocalCluster(const std::string& executable, int workers, const std::string& directory,
+               const std::vector<std::string>& up_options = {});
   ~LocalCluster();
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;

@@ -168,11 +168,17 @@ const ClusterRun* Report::one_worker_run() const {
   return nullptr;
 }
 
+// Pixel bytes of one frame that cross a socket: what goes to a worker, and what goes to the sink
+// unless it went by shared memory.
+long long wire_bytes(const InputInfo& input, const ClusterRun& run) {
+  return input.bytes_to_worker + (run.shared_memory ? 0 : input.bytes_to_sink);
+}
+
 json to_json(const Report& report) {
   const auto& input = report.input;
   json runs = json::array();
   for (const auto& run : report.runs) {
-    const long long wire = input.bytes_to_worker + input.bytes_to_sink;
+    const long long wire = wire_bytes(input, run);
     runs.push_back({
         {"workers", run.workers},
         {"frames", run.frames},
@@ -211,6 +217,7 @@ json to_json(const Report& report) {
           {"to_worker_pixel_format", input.wire_pixel_format},
           {"to_sink_bytes", input.bytes_to_sink},
           {"to_sink_pixel_format", "yuv420p"},
+          {"to_sink_by_shared_memory", run.shared_memory},
           {"megabytes_per_second", static_cast<double>(wire) * run.fps / 1e6}}},
         {"load_average", triple(run.load_average)},
         {"http_port", run.http_port},
@@ -355,11 +362,15 @@ std::string render_table(const Report& report) {
       machine.load_average_start[0], machine.load_average_start[1], machine.load_average_start[2],
       machine.load_average_end[0], machine.load_average_end[1], machine.load_average_end[2]);
   out += line;
-  std::snprintf(line, sizeof line,
-                "  on the wire per frame: %lld B to a worker (%s planes) + %lld B to the sink "
-                "(yuv420p) = %.2f MB\n\n",
-                input.bytes_to_worker, input.wire_pixel_format.c_str(), input.bytes_to_sink,
-                static_cast<double>(input.bytes_to_worker + input.bytes_to_sink) / 1e6);
+  const bool shared = std::any_of(report.runs.begin(), report.runs.end(),
+                                  [](const ClusterRun& run) { return run.shared_memory; });
+  std::snprintf(
+      line, sizeof line,
+      "  pixels per frame: %lld B to a worker (%s planes) + %lld B to the sink "
+      "(yuv420p)%s = %.2f MB on the wire\n\n",
+      input.bytes_to_worker, input.wire_pixel_format.c_str(), input.bytes_to_sink,
+      shared ? " by shared memory" : "",
+      static_cast<double>(input.bytes_to_worker + (shared ? 0 : input.bytes_to_sink)) / 1e6);
   out += line;
 
   const auto& ffmpeg = report.ffmpeg;
@@ -414,7 +425,7 @@ std::string render_table(const Report& report) {
                 "in flight", "wire MB/s"},
                kStageCell);
     for (const auto& run : report.runs) {
-      const double wire = static_cast<double>(input.bytes_to_worker + input.bytes_to_sink);
+      const auto wire = static_cast<double>(wire_bytes(input, run));
       out += row(std::to_string(run.workers) + " w", kStageLabel,
                  {format("%.2f", run.upload_seconds), optional_text(run.decode_ms_per_frame, 2),
                   optional_text(per_second(run.decode_ms_per_frame), 0),

@@ -54,6 +54,7 @@ struct ClusterRun {
   std::optional<double> decode_ms_per_frame;   // ventilator, from GET /health
   std::optional<double> filter_ms_per_frame;   // mean over workers, from GET /api/workers
   std::optional<double> encode_ms_per_frame;   // sink; null unless the job JSON carries it
+  bool shared_memory = false;  // frames went ventilator -> sink by shared memory, not the wire
   long long frames_in_flight_peak = 0;
   long long peak_registry = 0;
   long long peak_ventilator = 0;

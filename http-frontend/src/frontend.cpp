@@ -1098,6 +1098,7 @@ void Frontend::on_progress(const protocol::JobProgress& progress) {
   report.error = progress.error;
   report.output_bytes = progress.output_bytes;
   report.skipped_packets = progress.skipped_packets;
+  report.shared_memory = progress.shared_memory;
   const Update update = store_.report(progress.job_id, report, protocol::unix_ms());
   if (update == Update::applied || update == Update::state_changed) changes_.note(progress.job_id);
   if (update != Update::state_changed) return;

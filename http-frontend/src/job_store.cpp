@@ -445,6 +445,7 @@ Update JobStore::report(const std::string& id, const ProgressReport& progress,
   }
   job.fps = std::max(progress.fps, 0.0);
   if (progress.encode_ms > 0) job.encode_ms = progress.encode_ms;
+  job.shared_memory = progress.shared_memory;
   job.skipped_packets = std::max(job.skipped_packets, not_negative(progress.skipped_packets));
   job.output_bytes = not_negative(progress.output_bytes);
   if (progress.state == job.state) return Update::applied;  // progress only: kept in memory

@@ -36,6 +36,7 @@ struct Job {
   bool frames_total_exact = false;  // frames_total came from the sink
   double fps = 0;
   double encode_ms = 0;         // the sink's recent mean per frame; live only (not stored)
+  bool shared_memory = false;   // frames reached the sink by shared memory; live only
   int64_t skipped_packets = 0;  // damaged video the decoder skipped (known once decoded)
   std::optional<std::string> error;
   int64_t created_unix_ms = 0;
@@ -78,6 +79,7 @@ struct ProgressReport {
   int64_t output_bytes = 0;
   double encode_ms = 0;
   int64_t skipped_packets = 0;
+  bool shared_memory = false;
 };
 
 // The outcome of an update, so that callers log state changes and act on them.

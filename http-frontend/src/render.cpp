@@ -120,6 +120,7 @@ json job_json(const Job& job, const ViewContext& context, int jobs_ahead) {
       {"frames_total_exact", job.frames_total_exact},
       {"fps", job.fps},
       {"encode_ms", job.encode_ms},
+      {"shared_memory", job.shared_memory},
       {"skipped_packets", job.skipped_packets},
       {"error", job.error ? json(*job.error) : json(nullptr)},
       {"created_at", iso8601(job.created_unix_ms)},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -11,6 +12,7 @@
 
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/sink/reorder.hpp"
 #include "framepipe/sink/writer.hpp"
@@ -24,6 +26,7 @@ namespace {
 constexpr int64_t kRememberFinishedMs = 60'000;  // final states are re-published this long
 constexpr int64_t kAliveIntervalMs = 1000;
 constexpr int kMaxDimension = 16384;
+constexpr std::size_t kMaxSharedObjects = 4096;  // per job; the ventilator uses about a window's
 
 std::size_t yuv420p_bytes(int width, int height) {
   return static_cast<std::size_t>(width) * height * 3 / 2;
@@ -47,13 +50,33 @@ uint8_t* adopt(AVFrame& frame, int slot, zmq::message_t message) {
   return data;
 }
 
-// yuv420p pixels, tightly packed in one part (from a worker) or one part per plane with its
-// stride (straight from the ventilator), as a frame for the encoder, without copying them.
-media::FramePtr wrap_pixels(std::vector<zmq::message_t> parts, const std::vector<int32_t>& strides,
-                            int width, int height, int64_t pts) {
+void keep_mapping(void*, uint8_t*) {}  // the job owns its mappings and outlives its frames
+
+struct Pending {
+  int64_t pts = 0;
+  std::vector<zmq::message_t> pixels;              // all planes in one part, or one part per plane
+  std::vector<int32_t> strides;                    // with one part per plane, or in shared memory
+  const protocol::SharedMemory* shared = nullptr;  // the planes are in this object (no part)
+  std::vector<int64_t> offsets;                    // at these offsets
+};
+
+// yuv420p pixels, tightly packed in one part (from a worker), one part per plane with its stride
+// or in shared memory (straight from the ventilator), as a frame for the encoder, without copying
+// them.
+media::FramePtr wrap_pixels(Pending pending, int width, int height) {
   media::FramePtr frame = media::make_frame();
   const int luma = width * height;
-  if (parts.size() == 1) {
+  std::vector<zmq::message_t>& parts = pending.pixels;
+  const std::vector<int32_t>& strides = pending.strides;
+  if (pending.shared) {
+    frame->buf[0] = av_buffer_create(pending.shared->data(), pending.shared->size(), keep_mapping,
+                                     nullptr, AV_BUFFER_FLAG_READONLY);
+    if (!frame->buf[0]) throw std::bad_alloc();
+    for (int i = 0; i < 3; ++i) {
+      frame->data[i] = pending.shared->data() + pending.offsets[i];
+      frame->linesize[i] = strides[i];
+    }
+  } else if (parts.size() == 1) {
     uint8_t* data = adopt(*frame, 0, std::move(parts[0]));
     frame->data[0] = data;
     frame->data[1] = data + luma;
@@ -70,7 +93,7 @@ media::FramePtr wrap_pixels(std::vector<zmq::message_t> parts, const std::vector
   frame->width = width;
   frame->height = height;
   frame->format = AV_PIX_FMT_YUV420P;
-  frame->pts = pts;
+  frame->pts = pending.pts;
   return frame;
 }
 
@@ -78,27 +101,37 @@ std::string partial_path(const std::string& output) {
   return output + ".partial.mp4";
 }
 
-struct Pending {
-  int64_t pts = 0;
-  std::vector<zmq::message_t> pixels;  // all planes in one part, or one part per plane
-  std::vector<int32_t> strides;        // with one part per plane
-};
-
-// One part per plane: strides at least the plane's width (and sane), parts exactly stride x rows.
-bool valid_planes(const protocol::Result& result, const protocol::Parts& parts) {
-  if (parts.size() != 4 || result.linesizes.size() != 3) return false;
+// Strides at least the plane's width (and sane); one part per plane: exactly stride x rows each;
+// in shared memory (no part): every row of every plane inside the object.
+bool valid_planes(const protocol::Result& result, const protocol::Parts& parts,
+                  const protocol::SharedMemory* shared) {
+  if (result.linesizes.size() != 3) return false;
+  if (shared ? parts.size() != 1 || result.offsets.size() != 3 : parts.size() != 4) return false;
   const int64_t widths[3] = {result.width, result.width / 2, result.width / 2};
   const int64_t rows[3] = {result.height, result.height / 2, result.height / 2};
   for (int i = 0; i < 3; ++i) {
     const int64_t stride = result.linesizes[i];
     if (stride < widths[i] || stride > widths[i] + 4096) return false;
-    if (static_cast<int64_t>(parts[1 + i].size()) != stride * rows[i]) return false;
+    if (!shared) {
+      if (static_cast<int64_t>(parts[1 + i].size()) != stride * rows[i]) return false;
+      continue;
+    }
+    const int64_t offset = result.offsets[i];
+    const auto size = static_cast<int64_t>(shared->size());
+    if (offset < 0 || offset > size || (size - offset - widths[i]) / stride < rows[i] - 1) {
+      return false;
+    }
   }
   return true;
 }
 
 struct Job {
   protocol::JobStart start;
+  // The ventilator's shared-memory objects this job's frames were read from, by name: they stay
+  // mapped until the job ends (the ventilator reuses a window's worth of them). Declared before
+  // the writer and the reorder buffer, whose frames point into them.
+  std::map<std::string, protocol::SharedMemory> mappings;
+  bool shared = false;  // frames may come by reference (the ventilator's probe was read)
   std::unique_ptr<media::Writer> writer;
   ReorderBuffer<Pending> reorder;
   int64_t total = -1;
@@ -226,10 +259,51 @@ class Sink {
       return;
     }
     job.started_ms = job.fps_sample_ms = now_ms();
-    spdlog::info("sink: job {} encoding {}x{} H.264 {} crf {}, audio: {}", id, spec.width,
-                 spec.height, spec.encoder.preset, spec.encoder.crf, job.writer->audio_mode());
+    job.shared = reaches_shared_memory(job.start);
+    spdlog::info("sink: job {} encoding {}x{} H.264 {} crf {}, audio: {}{}", id, spec.width,
+                 spec.height, spec.encoder.preset, spec.encoder.crf, job.writer->audio_mode(),
+                 job.shared ? "; frames by shared memory" : "");
     auto [it, inserted] = jobs_.emplace(id, std::move(job));
     publish(it->second);
+  }
+
+  // True when the ventilator offers frames by reference and its probe object, read here, holds
+  // the token it announced: same machine, same /dev/shm.
+  static bool reaches_shared_memory(const protocol::JobStart& start) {
+    if (start.shared_prefix.empty()) return false;
+    const auto probe = protocol::shared_probe_name(start.shared_prefix);
+    if (!probe) return false;
+    try {
+      const auto memory = protocol::SharedMemory::open(*probe);
+      return memory.size() >= sizeof start.shared_token &&
+             std::memcmp(memory.data(), &start.shared_token, sizeof start.shared_token) == 0;
+    } catch (const std::system_error&) {
+      return false;  // another machine, or another /dev/shm
+    }
+  }
+
+  // The job's mapping of a shared-memory object a result names, mapped on first use; null (and
+  // `why` says why) when the name is not one of the job's or the object cannot be read.
+  const protocol::SharedMemory* shared_object(Job& job, const std::string& name, std::string& why) {
+    if (!job.shared || !protocol::is_shared_frame_name(name, job.start.shared_prefix)) {
+      why = "result of job " + job.start.job_id + " names shared memory it may not use";
+      return nullptr;
+    }
+    if (auto it = job.mappings.find(name); it != job.mappings.end()) return &it->second;
+    if (job.mappings.size() >= kMaxSharedObjects) {
+      why = "result of job " + job.start.job_id + " names too many shared-memory objects";
+      return nullptr;
+    }
+    try {
+      return &job.mappings.emplace(name, protocol::SharedMemory::open(name)).first->second;
+    } catch (const std::system_error& e) {
+      // Frames by reference stop for this job; the ventilator sends them again over the network.
+      spdlog::warn("sink: job {}: {}; its frames must come over the network", job.start.job_id,
+                   e.what());
+      job.shared = false;
+      publish(job);
+      return nullptr;
+    }
   }
 
   void on_result(const protocol::Result& result, protocol::Parts& parts, std::string& why) {
@@ -239,9 +313,19 @@ class Sink {
       return;  // a late duplicate of a finished job is normal
     }
     Job& job = it->second;
-    const bool one_part =
-        parts.size() == 2 && parts[1].size() == yuv420p_bytes(job.start.width, job.start.height);
-    if ((!one_part && !valid_planes(result, parts)) || result.width != job.start.width ||
+    if (result.index >= 0 && result.index < job.reorder.next_index()) {  // a late duplicate
+      ++job.duplicates;
+      ++duplicates_dropped_;
+      return;
+    }
+    const protocol::SharedMemory* shared = nullptr;
+    if (!result.shared_name.empty() &&
+        (shared = shared_object(job, result.shared_name, why)) == nullptr) {
+      return;
+    }
+    const bool one_part = !shared && parts.size() == 2 &&
+                          parts[1].size() == yuv420p_bytes(job.start.width, job.start.height);
+    if ((!one_part && !valid_planes(result, parts, shared)) || result.width != job.start.width ||
         result.height != job.start.height || result.index < 0 ||
         (job.total >= 0 && result.index >= job.total)) {
       why = "result of job " + result.job_id + " frame " + std::to_string(result.index) +
@@ -250,8 +334,8 @@ class Sink {
     }
     std::vector<zmq::message_t> pixels;
     for (std::size_t i = 1; i < parts.size(); ++i) pixels.push_back(std::move(parts[i]));
-    switch (job.reorder.insert(result.index,
-                               Pending{result.pts, std::move(pixels), result.linesizes})) {
+    switch (job.reorder.insert(result.index, Pending{result.pts, std::move(pixels),
+                                                     result.linesizes, shared, result.offsets})) {
       case Admission::accepted:
         break;
       case Admission::duplicate:
@@ -269,8 +353,7 @@ class Sink {
     try {
       while (auto pending = job.reorder.pop()) {
         const auto started = std::chrono::steady_clock::now();
-        auto frame = wrap_pixels(std::move(pending->pixels), pending->strides, job.start.width,
-                                 job.start.height, pending->pts);
+        auto frame = wrap_pixels(std::move(*pending), job.start.width, job.start.height);
         job.writer->write(frame.get());
         const double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
@@ -373,6 +456,7 @@ class Sink {
     progress.frames_total = std::max<int64_t>(job.total, 0);
     progress.fps = job.fps;
     progress.encode_ms = job.encode_ms;
+    progress.shared_memory = job.shared;
     return progress;
   }
 

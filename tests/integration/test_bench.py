@@ -95,8 +95,13 @@ def check_report(report, workers, width, height, frames):
         for role in ('registry', 'ventilator', 'sink', 'http', 'worker_max'):
             number(memory[role], 1 << 20, 8 << 30, f'{what} peak memory of {role}')
         planes = width * height * 3 // 2
-        wire = number(run['bytes_per_frame_on_wire'], 2 * planes, 4 * planes, f'{what} wire')
-        assert wire == run['wire']['to_worker_bytes'] + run['wire']['to_sink_bytes'], run['wire']
+        links = run['wire']
+        shared = links['to_sink_by_shared_memory']
+        assert isinstance(shared, bool), links
+        number(links['to_sink_bytes'], planes, 2 * planes, f'{what} to_sink_bytes')
+        wire = number(run['bytes_per_frame_on_wire'], 0 if shared else planes, 4 * planes,
+                      f'{what} wire')
+        assert wire == links['to_worker_bytes'] + (0 if shared else links['to_sink_bytes']), links
 
     baselines = report['baselines']
     ffmpeg = baselines['ffmpeg']
@@ -158,6 +163,25 @@ def test_chain_without_ffmpeg_equivalent():
     assert [run['workers'] for run in report['runs']] == [1]
 
 
+def test_copy_by_shared_memory_and_over_tcp():
+    """A copy job's frames skip the workers; by default they reach the sink by shared memory (no
+    pixel crosses a socket), with --no-shared-memory over TCP."""
+    out = workdir('framepipe-bench-test-')
+    for option, shared in ((), True), (('--no-shared-memory',), False):
+        report_path = os.path.join(out, f'bench-{shared}.json')
+        result = bench('--generate', TINY, '--filters', 'copy', '--workers', '1', '--no-baselines',
+                       '--json', report_path, *option)
+        assert result.returncode == 0, f'exit {result.returncode}: {result.stdout}\n{result.stderr}'
+        with open(report_path) as f:
+            (run,) = json.load(f)['runs']
+        links = run['wire']
+        assert links['to_sink_by_shared_memory'] is shared, (option, links)
+        assert links['to_worker_bytes'] == 0, links
+        assert run['bytes_per_frame_on_wire'] == (0 if shared else links['to_sink_bytes']), run
+        assert ('by shared memory' in result.stdout) == shared, result.stdout
+        assert_cluster_gone(run['zmq_port_base'])
+
+
 def test_bad_options_are_refused():
     cases = [
         (['--input', '/nonexistent/clip.mp4'], 'no such file'),
@@ -205,4 +229,4 @@ def test_interrupted_bench_leaves_no_process():
 
 if __name__ == '__main__':
     main([test_one_and_two_workers, test_chain_without_ffmpeg_equivalent,
-          test_bad_options_are_refused, test_interrupted_bench_leaves_no_process])
+          test_copy_by_shared_memory_and_over_tcp, test_bad_options_are_refused, test_interrupted_bench_leaves_no_process])

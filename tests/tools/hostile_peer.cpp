@@ -230,7 +230,8 @@ int main(int argc, char** argv) {
     send_parts(frames, std::move(lying_frame));
     // A result for a job that does not exist, and one with absurd dimensions.
     Parts lying_result;
-    lying_result.push_back(pack(Result{"no-such-job", 0, 0, 1 << 20, 1 << 20, "evil", 0}));
+    lying_result.push_back(
+        pack(Result{"no-such-job", 0, 0, 1 << 20, 1 << 20, "evil", 0, {}, {}, {}}));
     lying_result.push_back(random_bytes(random, 1000));
     send_parts(results, std::move(lying_result));
     // A heartbeat for a worker nobody knows, a hello with an absurd name, a job for a file that

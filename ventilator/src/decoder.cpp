@@ -101,7 +101,8 @@ struct Decoder::State {
   void choose_output_format(int native_format, VideoInfo& info);
 };
 
-Decoder::Decoder(const std::string& path, const Limits& limits, int threads)
+Decoder::Decoder(const std::string& path, const Limits& limits, int threads,
+                 const std::string& shared_prefix)
     : state_(std::make_unique<State>()) {
   State& state = *state_;
   state.limits = limits;
@@ -195,6 +196,10 @@ Decoder::Decoder(const std::string& path, const Limits& limits, int threads)
   context.thread_count = threads;
   context.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
   context.max_pixels = limits.max_pixels;  // the decoder refuses larger frames before allocating
+  if (!shared_prefix.empty()) {
+    shared_ = std::make_unique<SharedFrames>(shared_prefix);
+    shared_->attach(context);
+  }
   result = avcodec_open2(&context, codec, nullptr);
   if (result < 0) throw MediaError("the video stream cannot be decoded: " + error_string(result));
 

@@ -16,6 +16,7 @@ extern "C" {
 
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/ventilator/decoder.hpp"
 #include "framepipe/ventilator/window.hpp"
@@ -93,6 +94,8 @@ struct Job {
   // The chain leaves pixels alone and the decoder gives yuv420p of the output's size: frames go
   // straight to the sink, no worker needed (until a frame comes in another format or size).
   bool direct = false;
+  std::string shared_prefix;  // of the decoder's shared-memory frames; "" when it has none
+  bool sink_shares = false;   // the sink said it reads them: direct frames go by reference
 
   Job(protocol::SubmitJob job, int window_frames) : submit(std::move(job)), window(window_frames) {}
 };
@@ -121,6 +124,7 @@ class Ventilator {
     progress_.set(zmq::sockopt::subscribe, "");
     progress_.connect(config_.progress_endpoint);
     connect_registry();
+    if (config_.shared_memory) open_probe();
   }
 
   int run() {
@@ -205,8 +209,7 @@ class Ventilator {
     if (!chain.ok()) return refuse("bad filter chain: " + chain.error);
     auto job = std::make_unique<Job>(std::move(submit), config_.window_frames);
     try {
-      job->decoder = std::make_unique<media::Decoder>(job->submit.input_path, config_.limits,
-                                                      config_.decode_threads);
+      open_decoder(*job, filters::is_identity(chain.chain));
     } catch (const media::MediaError& e) {
       return refuse(e.what());
     }
@@ -368,8 +371,19 @@ class Ventilator {
       Job& job = it->second;
       if (job.phase == Job::Phase::starting) {
         job.phase = Job::Phase::streaming;
-        spdlog::info("ventilator: job {} started", job.submit.job_id);
+        spdlog::info("ventilator: job {} started{}", job.submit.job_id,
+                     progress->shared_memory ? "; frames go to the sink by shared memory" : "");
       }
+      if (job.sink_shares && !progress->shared_memory) {
+        // The sink could not read a frame by reference: it reads none of them any more, so the
+        // frames sent so might as well never have been; they go again, over the network.
+        spdlog::warn("ventilator: job {}: the sink stopped reading shared memory",
+                     job.submit.job_id);
+        for (int64_t index = job.window.done(); index < job.window.decoded(); ++index) {
+          job.window.resend(index);
+        }
+      }
+      job.sink_shares = progress->shared_memory && !job.shared_prefix.empty();
       if (job.window.acknowledge(progress->frames_done) > 0) {
         job.last_ack_ms = now_ms();
         job.at_workers.erase(job.at_workers.begin(), job.at_workers.lower_bound(job.window.done()));
@@ -398,10 +412,35 @@ class Ventilator {
     sink_instance_ = alive.instance;
   }
 
+  // Opens the job's decoder; frames of a chain that leaves pixels alone are decoded into shared
+  // memory, if this machine's /dev/shm works, for a sink that can read them. Throws MediaError.
+  void open_decoder(Job& job, bool identity_chain) {
+    job.shared_prefix.clear();
+    job.sink_shares = false;
+    if (probe_ && identity_chain) {
+      job.shared_prefix =
+          protocol::shared_memory_prefix() + std::to_string(++decoders_opened_) + "-";
+    }
+    job.decoder = std::make_unique<media::Decoder>(job.submit.input_path, config_.limits,
+                                                   config_.decode_threads, job.shared_prefix);
+  }
+
+  // The object a sink reads to learn that it sees this process's shared memory.
+  void open_probe() {
+    try {
+      protocol::remove_orphaned_shared_memory();
+      probe_.emplace(protocol::SharedMemory::create(protocol::shared_memory_prefix() + "probe",
+                                                    sizeof instance_));
+      std::memcpy(probe_->data(), &instance_, sizeof instance_);
+    } catch (const std::system_error& e) {
+      spdlog::warn("ventilator: {}: frames of copy jobs go over the network", e.what());
+    }
+  }
+
   void restart(Job& job) {
     try {
-      job.decoder = std::make_unique<media::Decoder>(job.submit.input_path, config_.limits,
-                                                     config_.decode_threads);
+      auto chain = filters::parse_chain(job.submit.chain);
+      open_decoder(job, chain.ok() && filters::is_identity(chain.chain));
     } catch (const media::MediaError& e) {
       fail(job,
            std::string("the sink restarted and the input could not be read again: ") + e.what());
@@ -488,6 +527,8 @@ class Ventilator {
         start.crf = job.submit.crf;
         start.sample_aspect_num = job.out_aspect.num;
         start.sample_aspect_den = job.out_aspect.den;
+        start.shared_prefix = job.shared_prefix;
+        start.shared_token = instance_;
         protocol::send_message(sink_, start);
         job.last_start_sent_ms = now;
       }
@@ -605,17 +646,31 @@ class Ventilator {
           job.window.resend(*index);
           break;
         }
-        protocol::Frame layout;
-        protocol::Parts planes;
-        if (!frame_planes(frame, layout, planes)) {
-          fail(job, "a decoded frame has a layout framepipe cannot send");
-          break;
-        }
+        protocol::Result result;
+        result.job_id = id;
+        result.index = *index;
+        result.pts = frame.pts;
+        result.width = frame.width;
+        result.height = frame.height;
+        result.worker = "ventilator";
         protocol::Parts parts;
-        parts.reserve(4);
-        parts.push_back(protocol::pack(protocol::Result{
-            id, *index, frame.pts, frame.width, frame.height, "ventilator", 0, layout.linesizes}));
-        for (auto& plane : planes) parts.push_back(std::move(plane));
+        if (auto shared = shared_location(job, frame)) {
+          result.linesizes.assign(frame.linesize, frame.linesize + 3);
+          result.shared_name = std::move(shared->name);
+          result.offsets.assign(shared->offsets.begin(), shared->offsets.end());
+          parts.push_back(protocol::pack(result));
+        } else {
+          protocol::Frame layout;
+          protocol::Parts planes;
+          if (!frame_planes(frame, layout, planes)) {
+            fail(job, "a decoded frame has a layout framepipe cannot send");
+            break;
+          }
+          result.linesizes = layout.linesizes;
+          parts.reserve(4);
+          parts.push_back(protocol::pack(result));
+          for (auto& plane : planes) parts.push_back(std::move(plane));
+        }
         if (!protocol::send(sink_, parts, true)) {  // the sink is not keeping up: later
           job.window.resend(*index);
           break;
@@ -623,6 +678,13 @@ class Ventilator {
       }
     }
     flush_forgotten();
+  }
+
+  // Where a direct frame is in shared memory, when the sink reads it there.
+  static std::optional<media::SharedFrames::Location> shared_location(const Job& job,
+                                                                      const AVFrame& frame) {
+    if (!job.sink_shares || !job.decoder || !job.decoder->shared_frames()) return std::nullopt;
+    return job.decoder->shared_frames()->locate(frame);
   }
 
   static bool plain_yuv420p(const AVFrame& frame, int width, int height) {
@@ -760,6 +822,8 @@ class Ventilator {
   double round_trip_ms_ = 0;  // frame sent -> worker reports it filtered, recent mean
   protocol::Histogram decode_latency_;
   const uint64_t instance_ = protocol::new_instance_id();
+  std::optional<protocol::SharedMemory> probe_;  // holds instance_; none without shared memory
+  int64_t decoders_opened_ = 0;                  // numbers the decoders' shared-memory prefixes
   uint64_t sink_instance_ = 0;
   int64_t last_alive_sent_ms_ = 0;
   protocol::LogThrottle untrusted_log_;  // lines about what peers send

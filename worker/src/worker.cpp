@@ -314,8 +314,16 @@ class Worker {
     const auto filter_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                std::chrono::steady_clock::now() - started)
                                .count();
-    protocol::Result result{frame->job_id,     frame->index, frame->pts, frame->out_width,
-                            frame->out_height, config_.name, filter_us};
+    protocol::Result result{frame->job_id,
+                            frame->index,
+                            frame->pts,
+                            frame->out_width,
+                            frame->out_height,
+                            config_.name,
+                            filter_us,
+                            {},
+                            {},
+                            {}};
     protocol::Parts out_parts;
     out_parts.push_back(protocol::pack(result));
     out_parts.push_back(std::move(pixels));

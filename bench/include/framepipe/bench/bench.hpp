@@ -24,6 +24,7 @@ struct BenchConfig {
   std::string work_dir;         // outputs, logs, cluster data; "" is a temporary directory
                                 // removed at the end
   bool baselines = true;        // false skips ffmpeg and the single-process loop
+  bool shared_memory = true;    // false: `up --no-shared-memory` (copy frames over TCP)
   int job_stall_seconds = 120;  // a job whose progress stops this long fails the bench
 };
 

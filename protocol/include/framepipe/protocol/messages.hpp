@@ -9,6 +9,7 @@
 //   worker  --Result + yuv420p--> sink (PULL)
 //   http    --SubmitJob/CancelJob/Ping--> ventilator control (ROUTER) --SubmitReply/Pong--> http
 //   ventilator --JobStart/JobEnd/JobAbort--> sink (PULL)
+//   ventilator --Result + planes, or Result naming shared memory--> sink (PULL), `copy` jobs
 //   ventilator --VentilatorAlive--> sink (PULL), every second
 //   sink    --JobProgress/SinkAlive--> PUB (ventilator and http subscribe)
 #pragma once
@@ -218,7 +219,13 @@ struct Result {
   // Followed by the yuv420p pixels: one tightly packed part (from a worker), or one part per plane
   // with these strides (straight from the ventilator, the decoder's planes as they are).
   std::vector<int32_t> linesizes;
-  MSGPACK_DEFINE(job_id, index, pts, width, height, worker, filter_us, linesizes)
+  // Or no part at all: the planes, with these strides, are at these offsets of the ventilator's
+  // shared-memory object of this name (a head's sink on the ventilator's machine;
+  // shared_memory.hpp).
+  std::string shared_name;
+  std::vector<int64_t> offsets;
+  MSGPACK_DEFINE(job_id, index, pts, width, height, worker, filter_us, linesizes, shared_name,
+                 offsets)
 };
 
 struct SubmitJob {
@@ -292,8 +299,13 @@ struct JobStart {
   int32_t crf = 20;
   int32_t sample_aspect_num = 0;  // of the encoded frames; 0 when unknown (square)
   int32_t sample_aspect_den = 1;
+  // Frames may come by reference in shared-memory objects named shared_prefix + digits, if the
+  // sink reads `shared_token` in the ventilator's probe object ("" when they never do).
+  std::string shared_prefix;
+  uint64_t shared_token = 0;
   MSGPACK_DEFINE(job_id, input_path, output_path, width, height, time_base_num, time_base_den,
-                 rate_num, rate_den, color, preset, crf, sample_aspect_num, sample_aspect_den)
+                 rate_num, rate_den, color, preset, crf, sample_aspect_num, sample_aspect_den,
+                 shared_prefix, shared_token)
 };
 
 struct JobEnd {
@@ -323,8 +335,9 @@ struct JobProgress {
   int64_t output_bytes = 0;
   double encode_ms = 0;         // mean encode time per frame, recent
   int64_t skipped_packets = 0;  // from JobEnd: damaged video the decoder skipped
+  bool shared_memory = false;   // the sink reads this job's frames by reference (JobStart)
   MSGPACK_DEFINE(job_id, state, frames_done, frames_total, fps, error, output_bytes, encode_ms,
-                 skipped_packets)
+                 skipped_packets, shared_memory)
 };
 
 struct SinkAlive {

@@ -5,10 +5,12 @@
 // here, since a worker can only take the formats above.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "framepipe/protocol/color.hpp"
 #include "framepipe/ventilator/av.hpp"
+#include "framepipe/ventilator/shared_frames.hpp"
 
 namespace framepipe::media {
 
@@ -30,9 +32,11 @@ struct VideoInfo {
 
 class Decoder {
  public:
-  // Opens the file and the decoder. threads = 0 lets libavcodec choose (one per core).
+  // Opens the file and the decoder. threads = 0 lets libavcodec choose (one per core). With a
+  // shared-memory prefix, yuv420p pictures are decoded into shared memory (shared_frames()).
   // Throws MediaError with a user-facing reason.
-  Decoder(const std::string& path, const Limits& limits, int threads = 0);
+  Decoder(const std::string& path, const Limits& limits, int threads = 0,
+          const std::string& shared_prefix = {});
   ~Decoder();
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
@@ -49,9 +53,12 @@ class Decoder {
 
   long long frames_decoded() const { return frames_decoded_; }
   long long damaged_packets() const { return damaged_packets_; }
+  // Where frames in shared memory are; null without a shared-memory prefix.
+  const SharedFrames* shared_frames() const { return shared_.get(); }
 
  private:
   struct State;
+  std::unique_ptr<SharedFrames> shared_;  // declared first: it outlives the decoder in state_
   std::unique_ptr<State> state_;
   VideoInfo info_;
   long long frames_decoded_ = 0;
