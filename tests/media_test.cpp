@@ -8,11 +8,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/sink/writer.hpp"
 #include "framepipe/ventilator/decoder.hpp"
 
@@ -408,4 +411,194 @@ TEST_CASE("Writer refuses bad specs and frames, and leaves no unfinished file", 
     CHECK(fs::exists(spec.path));
   }  // destroyed without finish()
   CHECK_FALSE(fs::exists(spec.path));
+}
+
+namespace {
+
+// A decoder's shared-memory prefix of this process ("/framepipe-<pid>-9<n>-"), a new one per call
+// so that no test sees another's objects.
+std::string new_shared_prefix() {
+  static int count = 0;
+  return framepipe::protocol::shared_memory_prefix() + "9" + std::to_string(count++) + "-";
+}
+
+// The objects in /dev/shm whose names start with `prefix`.
+std::vector<std::string> shared_objects(const std::string& prefix) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator("/dev/shm")) {
+    const std::string name = "/" + entry.path().filename().string();
+    if (name.rfind(prefix, 0) == 0) names.push_back(name);
+  }
+  return names;
+}
+
+// Width and rows of a yuv420p plane of `frame`.
+int plane_width(const AVFrame& frame, int plane) {
+  return plane == 0 ? frame.width : (frame.width + 1) / 2;
+}
+int plane_rows(const AVFrame& frame, int plane) {
+  return plane == 0 ? frame.height : (frame.height + 1) / 2;
+}
+
+// True when the visible pixels of the yuv420p frames `a` and `b` are the same.
+bool same_pixels(const AVFrame& a, const AVFrame& b) {
+  if (a.width != b.width || a.height != b.height) return false;
+  for (int plane = 0; plane < 3; ++plane) {
+    for (int row = 0; row < plane_rows(a, plane); ++row) {
+      if (!std::equal(a.data[plane] + row * a.linesize[plane],
+                      a.data[plane] + row * a.linesize[plane] + plane_width(a, plane),
+                      b.data[plane] + row * b.linesize[plane])) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// True when the object `location` names, mapped anew, holds exactly `frame`'s visible pixels at
+// the location's offsets, with the frame's line sizes.
+bool object_holds_frame(const framepipe::media::SharedFrames::Location& location,
+                        const AVFrame& frame) {
+  const auto memory = framepipe::protocol::SharedMemory::open(location.name);
+  for (int plane = 0; plane < 3; ++plane) {
+    const int64_t last_row_end = location.offsets[plane] +
+                                 int64_t{frame.linesize[plane]} * (plane_rows(frame, plane) - 1) +
+                                 plane_width(frame, plane);
+    if (location.offsets[plane] < 0 || last_row_end > static_cast<int64_t>(memory.size())) {
+      return false;
+    }
+    for (int row = 0; row < plane_rows(frame, plane); ++row) {
+      const uint8_t* in_object =
+          memory.data() + location.offsets[plane] + int64_t{row} * frame.linesize[plane];
+      const uint8_t* in_frame = frame.data[plane] + row * frame.linesize[plane];
+      if (!std::equal(in_frame, in_frame + plane_width(frame, plane), in_object)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("Decoder puts yuv420p pictures in shared memory, the same as without",
+          "[media][shared_memory]") {
+  // 120 rows is not a whole number of macroblocks (cropped), B-frames reorder the output.
+  const std::string path = generated("shared_h264.mp4",
+                                     "-f lavfi -i testsrc2=size=160x120:rate=25 -t 1 "
+                                     "-pix_fmt yuv420p -c:v libx264 -preset veryfast -g 10");
+  const int threads = GENERATE(2, 0);
+  CAPTURE(threads);
+
+  std::vector<FramePtr> expected;
+  {
+    Decoder plain(path, Limits{}, threads);
+    CHECK(plain.shared_frames() == nullptr);
+    while (FramePtr frame = plain.next()) expected.push_back(std::move(frame));
+  }
+  REQUIRE(expected.size() == 25);
+
+  const std::string prefix = new_shared_prefix();
+  REQUIRE(framepipe::protocol::is_shared_job_prefix(prefix));
+  REQUIRE(shared_objects(prefix).empty());
+  auto decoder = std::make_unique<Decoder>(path, Limits{}, threads, prefix);
+  REQUIRE(decoder->shared_frames() != nullptr);
+  CHECK(decoder->shared_frames()->prefix() == prefix);
+
+  std::vector<FramePtr> frames;  // all held at once
+  std::vector<framepipe::media::SharedFrames::Location> locations;
+  while (FramePtr frame = decoder->next()) {
+    const std::size_t index = frames.size();
+    CAPTURE(index);
+    REQUIRE(index < expected.size());
+    CHECK(frame->format == AV_PIX_FMT_YUV420P);
+    CHECK(frame->width == 160);
+    CHECK(frame->height == 120);
+    CHECK(frame->pts == expected[index]->pts);
+    CHECK(same_pixels(*frame, *expected[index]));
+
+    const auto location = decoder->shared_frames()->locate(*frame);
+    REQUIRE(location);
+    CHECK(framepipe::protocol::is_shared_frame_name(location->name, prefix));
+    CHECK(object_holds_frame(*location, *frame));
+    locations.push_back(*location);
+    frames.push_back(std::move(frame));
+  }
+  CHECK(frames.size() == expected.size());
+  CHECK(decoder->damaged_packets() == 0);
+  CHECK(decoder->shared_frames()->fallbacks() == 0);
+
+  // Frames held at the same time never share an object, and each object is in /dev/shm.
+  std::set<std::string> names;
+  for (const auto& location : locations) names.insert(location.name);
+  CHECK(names.size() == frames.size());
+  const std::vector<std::string> present = shared_objects(prefix);
+  for (const std::string& name : names) {
+    CHECK(std::find(present.begin(), present.end(), name) != present.end());
+  }
+
+  // The frames outlive the decoder (the ventilator may still be sending them): their objects
+  // stay, and still hold their pictures.
+  decoder.reset();
+  for (std::size_t index = 0; index < frames.size(); ++index) {
+    CAPTURE(index);
+    CHECK(fs::exists("/dev/shm" + locations[index].name));
+    CHECK(object_holds_frame(locations[index], *frames[index]));
+    CHECK(same_pixels(*frames[index], *expected[index]));
+  }
+  frames.clear();
+  CHECK(shared_objects(prefix).empty());
+}
+
+TEST_CASE("Decoder with a shared-memory prefix releases buffers it no longer needs",
+          "[media][shared_memory]") {
+  const std::string path = generated("shared_h264.mp4",
+                                     "-f lavfi -i testsrc2=size=160x120:rate=25 -t 1 "
+                                     "-pix_fmt yuv420p -c:v libx264 -preset veryfast -g 10");
+  const std::string prefix = new_shared_prefix();
+  {
+    Decoder decoder(path, Limits{}, 2, prefix);
+    int frames = 0;
+    while (FramePtr frame = decoder.next()) {
+      const auto location = decoder.shared_frames()->locate(*frame);
+      REQUIRE(location);
+      CHECK(object_holds_frame(*location, *frame));
+      ++frames;
+    }
+    CHECK(frames == 25);
+    // Frames released one by one go back to a pool: far fewer objects than frames.
+    const std::size_t objects = shared_objects(prefix).size();
+    CHECK(objects > 0);
+    CHECK(objects < 25);
+  }
+  CHECK(shared_objects(prefix).empty());
+}
+
+TEST_CASE("Decoder with a shared-memory prefix keeps other formats in ordinary memory",
+          "[media][shared_memory]") {
+  const auto [name, arguments, format] = GENERATE(table<std::string, std::string, AVPixelFormat>({
+      {"shared_yuv444p.mkv",
+       "-f lavfi -i testsrc2=size=160x120:rate=25 -t 0.4 -pix_fmt yuv444p -c:v libx264 "
+       "-preset veryfast",
+       AV_PIX_FMT_YUV444P},
+      {"shared_yuvj420p.avi",
+       "-f lavfi -i testsrc2=size=160x120:rate=25 -t 0.4 -pix_fmt yuvj420p -c:v mjpeg",
+       AV_PIX_FMT_YUVJ420P},
+  }));
+  CAPTURE(name);
+  const std::string path = generated(name, arguments);
+  const std::string prefix = new_shared_prefix();
+  {
+    Decoder decoder(path, Limits{}, 2, prefix);
+    REQUIRE(decoder.shared_frames() != nullptr);
+    std::vector<FramePtr> frames;
+    while (FramePtr frame = decoder.next()) {
+      CHECK(frame->format == format);
+      CHECK(frame->width == 160);
+      CHECK_FALSE(decoder.shared_frames()->locate(*frame));
+      frames.push_back(std::move(frame));
+    }
+    CHECK(frames.size() == 10);
+    CHECK(decoder.shared_frames()->fallbacks() == 0);
+    CHECK(shared_objects(prefix).empty());
+  }
+  CHECK(shared_objects(prefix).empty());
 }

@@ -1,10 +1,22 @@
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 
 #include "framepipe/protocol/codec.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/shared_memory.hpp"
 
 using namespace framepipe::protocol;
 
@@ -184,4 +196,285 @@ TEST_CASE("a log throttle lets a burst through per interval and counts the rest"
   CHECK(admitted == 3);
   CHECK(throttle.dropped() == 997);
   CHECK(throttle.admit(start + std::chrono::seconds(11)));
+}
+
+namespace {
+
+// A shared-memory object's name, unlinked when the guard goes, whichever way the test ends.
+class ShmName {
+ public:
+  explicit ShmName(std::string name) : name_(std::move(name)) {
+    ::shm_unlink(name_.c_str());  // left by an earlier run that had the same pid
+  }
+  ShmName(const ShmName&) = delete;
+  ShmName& operator=(const ShmName&) = delete;
+  ~ShmName() { ::shm_unlink(name_.c_str()); }
+  const std::string& str() const { return name_; }
+
+ private:
+  std::string name_;
+};
+
+// A name of this test run (a parallel run has another pid) that no framepipe process uses.
+std::string test_name(const std::string& tag) {
+  return "/framepipe-test-" + std::to_string(getpid()) + "-" + tag;
+}
+
+bool in_dev_shm(const std::string& name) {
+  return std::filesystem::exists("/dev/shm" + name);
+}
+
+// Makes an object by hand, as a process that is later killed would leave it (nothing unlinks it).
+void create_by_hand(const std::string& name) {
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(::ftruncate(fd, 4096) == 0);
+  ::close(fd);
+}
+
+// The permissions ("rw-s", "r--s", ...) of this process's mapping that holds `address`.
+std::string mapping_permissions(const void* address) {
+  const auto target = reinterpret_cast<uintptr_t>(address);
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::istringstream fields(line);
+    std::string range;
+    std::string permissions;
+    fields >> range >> permissions;
+    const auto dash = range.find('-');
+    const uintptr_t start = std::stoull(range.substr(0, dash), nullptr, 16);
+    const uintptr_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    if (target >= start && target < end) return permissions;
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("shared memory: create then open sees the same bytes, read-only", "[shared_memory]") {
+  const ShmName name(test_name("bytes"));
+  constexpr std::size_t kSize = 10'000;  // not a whole number of pages
+  SharedMemory created = SharedMemory::create(name.str(), kSize);
+  REQUIRE(created.data() != nullptr);
+  CHECK(created.size() == kSize);
+  CHECK(created.name() == name.str());
+  CHECK(in_dev_shm(name.str()));
+  CHECK(mapping_permissions(created.data()) == "rw-s");
+  CHECK(std::all_of(created.data(), created.data() + kSize,
+                    [](uint8_t byte) { return byte == 0; }));  // a new object reads as zeros
+  for (std::size_t index = 0; index < kSize; ++index) {
+    created.data()[index] = static_cast<uint8_t>(index * 7 + 3);
+  }
+
+  const SharedMemory opened = SharedMemory::open(name.str());
+  REQUIRE(opened.data() != nullptr);
+  CHECK(opened.size() == kSize);  // from fstat, not from the caller
+  CHECK(opened.name() == name.str());
+  CHECK(opened.data() != created.data());  // a mapping of its own
+  CHECK(mapping_permissions(opened.data()) == "r--s");
+  CHECK(std::memcmp(opened.data(), created.data(), kSize) == 0);
+  CHECK(opened.data()[kSize - 1] == static_cast<uint8_t>((kSize - 1) * 7 + 3));
+  // The same pages, not a copy: later writes show through.
+  created.data()[1234] = 0xAB;
+  CHECK(opened.data()[1234] == 0xAB);
+}
+
+TEST_CASE("shared memory: create refuses an existing name and keeps its object",
+          "[shared_memory]") {
+  const ShmName name(test_name("exists"));
+  SharedMemory first = SharedMemory::create(name.str(), 4096);
+  first.data()[0] = 42;
+  try {
+    SharedMemory::create(name.str(), 8192);
+    FAIL("create of an existing name succeeded");
+  } catch (const std::system_error& e) {
+    CHECK(e.code().value() == EEXIST);
+  }
+  CHECK(in_dev_shm(name.str()));  // the failed create unlinked nothing
+  const SharedMemory opened = SharedMemory::open(name.str());
+  CHECK(opened.size() == 4096);
+  CHECK(opened.data()[0] == 42);
+}
+
+TEST_CASE("shared memory: a failed create leaves no object behind", "[shared_memory]") {
+  const ShmName name(test_name("empty"));
+  CHECK_THROWS_AS(SharedMemory::create(name.str(), 0), std::system_error);
+  CHECK_FALSE(in_dev_shm(name.str()));
+}
+
+TEST_CASE("shared memory: open of a missing name throws", "[shared_memory]") {
+  const ShmName name(test_name("missing"));
+  try {
+    SharedMemory::open(name.str());
+    FAIL("open of a missing name succeeded");
+  } catch (const std::system_error& e) {
+    CHECK(e.code().value() == ENOENT);
+  }
+}
+
+TEST_CASE("shared memory: the creator unlinks its object, moves pass that on", "[shared_memory]") {
+  const ShmName first_name(test_name("owner-a"));
+  const ShmName second_name(test_name("owner-b"));
+
+  SECTION("destroyed") {
+    {
+      const SharedMemory memory = SharedMemory::create(first_name.str(), 4096);
+      CHECK(in_dev_shm(first_name.str()));
+    }
+    CHECK_FALSE(in_dev_shm(first_name.str()));
+  }
+
+  SECTION("an opener does not unlink") {
+    const SharedMemory memory = SharedMemory::create(first_name.str(), 4096);
+    { const SharedMemory opened = SharedMemory::open(first_name.str()); }
+    CHECK(in_dev_shm(first_name.str()));
+  }
+
+  SECTION("move construction") {
+    std::optional<SharedMemory> source(SharedMemory::create(first_name.str(), 4096));
+    uint8_t* const data = source->data();
+    data[10] = 99;
+    std::optional<SharedMemory> target(std::move(*source));
+    CHECK(target->data() == data);
+    CHECK(target->size() == 4096);
+    CHECK(target->name() == first_name.str());
+    CHECK(target->data()[10] == 99);
+    source.reset();  // the moved-from object
+    CHECK(in_dev_shm(first_name.str()));
+    CHECK(target->data()[10] == 99);  // still mapped
+    target.reset();
+    CHECK_FALSE(in_dev_shm(first_name.str()));
+  }
+
+  SECTION("move assignment") {
+    std::optional<SharedMemory> source(SharedMemory::create(first_name.str(), 4096));
+    std::optional<SharedMemory> target(SharedMemory::create(second_name.str(), 8192));
+    *target = std::move(*source);
+    CHECK_FALSE(in_dev_shm(second_name.str()));  // the target's own object went
+    CHECK(target->name() == first_name.str());
+    CHECK(target->size() == 4096);
+    source.reset();
+    CHECK(in_dev_shm(first_name.str()));
+    target.reset();
+    CHECK_FALSE(in_dev_shm(first_name.str()));
+  }
+}
+
+TEST_CASE("shared memory names are checked before use", "[shared_memory]") {
+  const std::string pid = std::to_string(getpid());
+  CHECK(shared_memory_prefix() == "/framepipe-" + pid + "-");
+  CHECK(is_shared_job_prefix(shared_memory_prefix() + "7-"));
+  CHECK_FALSE(is_shared_job_prefix(shared_memory_prefix()));
+
+  CHECK(is_shared_job_prefix("/framepipe-12-3-"));
+  CHECK(is_shared_frame_name("/framepipe-12-3-45", "/framepipe-12-3-"));
+  CHECK(is_shared_frame_name("/framepipe-12-3-0", "/framepipe-12-3-"));
+
+  SECTION("job prefixes") {
+    CHECK_FALSE(is_shared_job_prefix(""));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-12-"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-12-3"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-12-3-4-"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-12--"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe--3-"));
+    CHECK_FALSE(is_shared_job_prefix("framepipe-12-3-"));
+    CHECK_FALSE(is_shared_job_prefix("/other-12-3-"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-1a-3-"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-12-x-"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-12-3-/../"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-12-probe"));
+    const std::string twenty(20, '9');
+    CHECK(is_shared_job_prefix("/framepipe-" + twenty + "-" + twenty + "-"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-" + twenty + "1-3-"));
+    CHECK_FALSE(is_shared_job_prefix("/framepipe-12-" + twenty + "1-"));
+  }
+
+  SECTION("frame names") {
+    const std::string prefix = "/framepipe-12-3-";
+    CHECK_FALSE(is_shared_frame_name("", prefix));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-3-45", ""));
+    CHECK_FALSE(is_shared_frame_name("", ""));
+    CHECK_FALSE(is_shared_frame_name(prefix, prefix));  // no number
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-4-45", prefix));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-13-3-45", prefix));
+    CHECK_FALSE(is_shared_frame_name("/other-12-3-45", prefix));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-3-4/../x", prefix));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-3-4/x", prefix));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-3-4a", prefix));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-3-a4", prefix));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-3-4-", prefix));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-3- 4", prefix));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-3-45", "/framepipe-12-3"));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-probe", prefix));
+    CHECK_FALSE(is_shared_frame_name("/framepipe-12-probe", "/framepipe-12-"));
+    CHECK(is_shared_frame_name(prefix + std::string(20, '9'), prefix));
+    CHECK_FALSE(is_shared_frame_name(prefix + std::string(21, '9'), prefix));
+    CHECK_FALSE(is_shared_frame_name(prefix + std::string(200, '1'), prefix));
+  }
+
+  SECTION("probe names") {
+    CHECK(shared_probe_name("/framepipe-12-3-") ==
+          std::optional<std::string>("/framepipe-12-probe"));
+    CHECK(shared_probe_name(shared_memory_prefix() + "0-") ==
+          std::optional<std::string>("/framepipe-" + pid + "-probe"));
+    CHECK_FALSE(shared_probe_name(""));
+    CHECK_FALSE(shared_probe_name("/framepipe-12-"));
+    CHECK_FALSE(shared_probe_name("/framepipe-12-3"));
+    CHECK_FALSE(shared_probe_name("/framepipe-12-3-4"));
+    CHECK_FALSE(shared_probe_name("/framepipe-12-probe"));
+    CHECK_FALSE(shared_probe_name("/other-12-3-"));
+  }
+}
+
+TEST_CASE("orphaned shared memory of dead processes is removed, of live ones kept",
+          "[shared_memory]") {
+  // A process that is gone (reaped, so its pid names no process).
+  const pid_t dead = fork();
+  REQUIRE(dead >= 0);
+  if (dead == 0) _exit(0);
+  int status = 0;
+  REQUIRE(waitpid(dead, &status, 0) == dead);
+
+  // A live process other than this one: waits until its pipe closes.
+  int pipe_ends[2];
+  REQUIRE(pipe(pipe_ends) == 0);
+  const pid_t alive = fork();
+  REQUIRE(alive >= 0);
+  if (alive == 0) {
+    ::close(pipe_ends[1]);
+    char byte = 0;
+    while (::read(pipe_ends[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+  }
+  ::close(pipe_ends[0]);
+  struct Reaper {
+    int pipe_end;
+    pid_t child;
+    ~Reaper() {
+      ::close(pipe_end);  // the child's read returns and it exits
+      waitpid(child, nullptr, 0);
+    }
+  } reaper{pipe_ends[1], alive};
+
+  const std::string dead_pid = std::to_string(dead);
+  const ShmName dead_frame("/framepipe-" + dead_pid + "-1-0");
+  const ShmName dead_probe("/framepipe-" + dead_pid + "-probe");
+  const ShmName not_ours("/notframepipe-" + dead_pid + "-1-0");
+  const ShmName own_frame("/framepipe-" + std::to_string(getpid()) + "-1-0");
+  const ShmName live_frame("/framepipe-" + std::to_string(alive) + "-1-0");
+  for (const ShmName* name : {&dead_frame, &dead_probe, &not_ours, &own_frame, &live_frame}) {
+    create_by_hand(name->str());
+    REQUIRE(in_dev_shm(name->str()));
+  }
+
+  // Other runs' orphans may go too, so at least these two.
+  CHECK(remove_orphaned_shared_memory() >= 2);
+  CHECK_FALSE(in_dev_shm(dead_frame.str()));
+  CHECK_FALSE(in_dev_shm(dead_probe.str()));
+  CHECK(in_dev_shm(not_ours.str()));
+  CHECK(in_dev_shm(own_frame.str()));
+  CHECK(in_dev_shm(live_frame.str()));
 }

@@ -293,6 +293,10 @@ std::string render_metrics(const MetricsView& view) {
       "framepipe_frames_resent_total", "counter",
       "Frames the ventilator sent again (lost with a dead or stuck worker) since it started.");
   out.sample("framepipe_frames_resent_total", "", not_negative(pong.frames_resent));
+  out.family("framepipe_frames_shared_total", "counter",
+             "Frames the sink read by reference in the ventilator's shared memory (copy jobs on "
+             "one machine) since it started.");
+  out.sample("framepipe_frames_shared_total", "", not_negative(sink.frames_shared));
   out.family("framepipe_duplicates_dropped_total", "counter",
              "Duplicate results (a frame filtered twice) dropped by the sink since it started.");
   out.sample("framepipe_duplicates_dropped_total", "", not_negative(sink.duplicates_dropped));

@@ -201,7 +201,8 @@ json health_json(const ClusterSnapshot& cluster, const ClusterEndpoints& endpoin
         {"endpoint", endpoints.progress},
         {"last_answer_ms_ago", ms_ago(cluster.sink, now_ms)},
         {"jobs_active", cluster.last_sink_alive.jobs_active},
-        {"frames_encoded", cluster.last_sink_alive.frames_encoded}}},
+        {"frames_encoded", cluster.last_sink_alive.frames_encoded},
+        {"frames_shared", cluster.last_sink_alive.frames_shared}}},
       {"workers", registry_ok ? cluster.workers.size() : 0},
   };
 }

@@ -181,7 +181,8 @@ class Sink {
       if (now - last_alive >= kAliveIntervalMs) {
         protocol::send_message(
             progress_, protocol::SinkAlive{static_cast<int32_t>(jobs_.size()), frames_encoded_,
-                                           encode_latency_, duplicates_dropped_, instance_});
+                                           encode_latency_, duplicates_dropped_, instance_,
+                                           frames_shared_});
         last_alive = now;
       }
     }
@@ -337,6 +338,7 @@ class Sink {
     switch (job.reorder.insert(result.index, Pending{result.pts, std::move(pixels),
                                                      result.linesizes, shared, result.offsets})) {
       case Admission::accepted:
+        if (shared) ++frames_shared_;
         break;
       case Admission::duplicate:
         ++job.duplicates;
@@ -497,6 +499,7 @@ class Sink {
   std::map<std::string, Finished> finished_;
   int64_t frames_encoded_ = 0;
   int64_t duplicates_dropped_ = 0;
+  int64_t frames_shared_ = 0;
   protocol::Histogram encode_latency_;
   protocol::LogThrottle untrusted_log_;  // lines about what peers send
   const uint64_t instance_ = protocol::new_instance_id();

@@ -67,11 +67,13 @@ def free_port_range(count):
 
 
 class Cluster:
-    def __init__(self, workers=2, extra=(), data_dir=None):
+    def __init__(self, workers=2, extra=(), data_dir=None, wrapper=()):
         """`data_dir`: a data directory that outlives the cluster (kept, for a restart on the same
-        job list); by default a fresh one under the cluster's own directory, removed with it."""
+        job list); by default a fresh one under the cluster's own directory, removed with it.
+        `wrapper`: a command that runs `framepipe up ...` (its arguments) in its place, by exec."""
         self.workers = workers
         self.extra = list(extra)
+        self.wrapper = list(wrapper)
         self.dir = tempfile.mkdtemp(prefix='framepipe-test-')
         self.data_dir = os.path.abspath(data_dir or os.path.join(self.dir, 'data'))
         self.http_port = free_port()
@@ -86,7 +88,7 @@ class Cluster:
     def __enter__(self):
         self.log = open(os.path.join(self.dir, 'up.log'), 'w')
         self.proc = subprocess.Popen(
-            [FRAMEPIPE, 'up', '--workers', str(self.workers), '--http-port', str(self.http_port),
+            self.wrapper + [FRAMEPIPE, 'up', '--workers', str(self.workers), '--http-port', str(self.http_port),
              '--zmq-port-base', str(self.base), '--data-dir', self.data_dir,
              '--bind-host', '127.0.0.1'] + self.extra,
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -6,6 +6,9 @@
 // `hostile_peer head BASE_PORT` turns the tables: it poses as a head (registry, ventilator and
 // sink on BASE..BASE+2 of 127.0.0.1) for one real worker, deals it lying frames, then one honest
 // frame, and exits 0 only if the worker filtered the honest one correctly after all the lies.
+//
+// `hostile_peer shared BASE_PORT JOB_ID INDEX WIDTH HEIGHT PREFIX` lies to the sink about the
+// shared memory of a running copy job (see lie_about_shared_memory).
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -171,12 +174,71 @@ int pose_as_head(int base) {
   return 1;
 }
 
+// Results that name shared memory, sent to the sink for a real running job whose frames come by
+// shared memory under `prefix`: objects outside the job's names, planes outside the object,
+// malformed layouts; every one must be refused. Last, a name of the job's shape that does not
+// exist: the sink stops reading the job's frames by reference, and the job must still finish
+// with every frame right (the ventilator sends them again over TCP).
+int lie_about_shared_memory(int base, const std::string& job, int64_t index, int width, int height,
+                            const std::string& prefix) {
+  zmq::context_t context(1);
+  zmq::socket_t results(context, zmq::socket_type::push);
+  results.set(zmq::sockopt::linger, 2000);
+  results.connect(tcp_endpoint("127.0.0.1", base + kResultsPortOffset));
+  const std::vector<int32_t> strides = {width, width / 2, width / 2};
+  const int64_t luma = int64_t{width} * height;
+  const std::vector<int64_t> offsets = {0, luma, luma + luma / 4};
+  int lies = 0;
+  const auto lie = [&](const std::string& name, std::vector<int32_t> linesizes,
+                       std::vector<int64_t> at, int extra_parts = 0) {
+    Result result;
+    result.job_id = job;
+    result.index = index;  // a frame the job has not received yet: a lie let in would replace it
+    result.width = width;
+    result.height = height;
+    result.worker = "evil";
+    result.linesizes = std::move(linesizes);
+    result.shared_name = name;
+    result.offsets = std::move(at);
+    Parts parts;
+    parts.push_back(pack(result));
+    for (int i = 0; i < extra_parts; ++i) parts.emplace_back(16);
+    send(results, parts, false);
+    ++lies;
+  };
+  const std::string first = prefix + "0";  // the decoder's first buffer: it exists
+  const std::string pid_prefix = prefix.substr(0, prefix.find('-', 11) + 1);
+  for (const std::string& name : {std::string("/etc/passwd"), std::string("/framepipe-1-1-0"),
+                                  pid_prefix + "probe", prefix + "0/../../etc/passwd", prefix + "x",
+                                  prefix, std::string(4000, 'a'), prefix + std::string(40, '1')}) {
+    lie(name, strides, offsets);
+  }
+  lie(first, strides, {0, luma});                               // two offsets
+  lie(first, strides, {-1, luma, luma + luma / 4});             // before the object
+  lie(first, strides, {0, luma, int64_t{1} << 40});             // far past it
+  lie(first, strides, {0, luma, luma * 1000});                  // past it
+  lie(first, {width / 2, width / 4, width / 4}, offsets);       // strides below the width
+  lie(first, {width + 100000, width / 2, width / 2}, offsets);  // absurd stride
+  lie(first, {width, width / 2}, offsets);                      // two strides
+  lie(first, strides, offsets, 3);                              // pixels as well
+  std::printf("%d lies about shared memory told for job %s\n", lies, job.c_str());
+  lie(prefix + "999999", strides, offsets);  // the job's shape, no such object
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 3 && std::string(argv[1]) == "head") return pose_as_head(std::stoi(argv[2]));
+  if (argc >= 8 && std::string(argv[1]) == "shared") {
+    return lie_about_shared_memory(std::stoi(argv[2]), argv[3], std::stoll(argv[4]),
+                                   std::stoi(argv[5]), std::stoi(argv[6]), argv[7]);
+  }
   if (argc < 2) {
-    std::fprintf(stderr, "usage: hostile_peer BASE_PORT [ROUNDS] | hostile_peer head BASE_PORT\n");
+    std::fprintf(stderr,
+                 "usage: hostile_peer BASE_PORT [ROUNDS] | hostile_peer head BASE_PORT | "
+                 "hostile_peer shared "
+                 "BASE_PORT JOB_ID INDEX WIDTH HEIGHT PREFIX\n");
     return 2;
   }
   const int base = std::stoi(argv[1]);

@@ -99,6 +99,15 @@ SharedFrames::~SharedFrames() {
 void SharedFrames::attach(AVCodecContext& context) {
   context.opaque = this;
   context.get_buffer2 = &SharedFrames::get_buffer;
+#if LIBAVCODEC_VERSION_MAJOR < 60
+  // Before FFmpeg 6, a custom allocator not marked thread-safe is called on the caller's thread
+  // only, which stalls frame threading. get_buffer is safe: libavcodec calls it under a mutex, and
+  // the state it shares with the buffers has its own.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  context.thread_safe_callbacks = 1;
+#pragma GCC diagnostic pop
+#endif
 }
 
 int SharedFrames::get_buffer(AVCodecContext* context, AVFrame* frame, int flags) {

@@ -347,7 +347,9 @@ struct SinkAlive {
   Histogram encode_latency;
   int64_t duplicates_dropped = 0;
   uint64_t instance = 0;  // random per sink process: a new value means the sink restarted
-  MSGPACK_DEFINE(jobs_active, frames_encoded, encode_latency, duplicates_dropped, instance)
+  int64_t frames_shared = 0;  // results read by reference in shared memory
+  MSGPACK_DEFINE(jobs_active, frames_encoded, encode_latency, duplicates_dropped, instance,
+                 frames_shared)
 };
 
 // Ventilator -> sink, every second on the same pipe as JobStart: the jobs it is working on. A job
