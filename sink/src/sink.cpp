@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
@@ -50,7 +51,19 @@ uint8_t* adopt(AVFrame& frame, int slot, zmq::message_t message) {
   return data;
 }
 
-void keep_mapping(void*, uint8_t*) {}  // the job owns its mappings and outlives its frames
+// A frame read in shared memory, while the encoder holds it: the ventilator may reuse the buffer
+// only once the frame is reported encoded, and it is reported only once no one here reads it.
+struct SharedHold {
+  std::set<int64_t>* held;  // the job's frames still referenced
+  int64_t index;
+};
+
+// The job owns its mappings and outlives its frames: releasing one only says it is read.
+void release_shared(void* opaque, uint8_t*) {
+  auto* hold = static_cast<SharedHold*>(opaque);
+  hold->held->erase(hold->index);
+  delete hold;
+}
 
 struct Pending {
   int64_t pts = 0;
@@ -63,15 +76,19 @@ struct Pending {
 // yuv420p pixels, tightly packed in one part (from a worker), one part per plane with its stride
 // or in shared memory (straight from the ventilator), as a frame for the encoder, without copying
 // them.
-media::FramePtr wrap_pixels(Pending pending, int width, int height) {
+media::FramePtr wrap_pixels(Pending pending, int width, int height, int64_t index,
+                            std::set<int64_t>& held) {
   media::FramePtr frame = media::make_frame();
   const int luma = width * height;
   std::vector<zmq::message_t>& parts = pending.pixels;
   const std::vector<int32_t>& strides = pending.strides;
   if (pending.shared) {
-    frame->buf[0] = av_buffer_create(pending.shared->data(), pending.shared->size(), keep_mapping,
-                                     nullptr, AV_BUFFER_FLAG_READONLY);
+    auto hold = std::make_unique<SharedHold>(SharedHold{&held, index});
+    frame->buf[0] = av_buffer_create(pending.shared->data(), pending.shared->size(), release_shared,
+                                     hold.get(), AV_BUFFER_FLAG_READONLY);
     if (!frame->buf[0]) throw std::bad_alloc();
+    hold.release();
+    held.insert(index);
     for (int i = 0; i < 3; ++i) {
       frame->data[i] = pending.shared->data() + pending.offsets[i];
       frame->linesize[i] = strides[i];
@@ -131,7 +148,8 @@ struct Job {
   // mapped until the job ends (the ventilator reuses a window's worth of them). Declared before
   // the writer and the reorder buffer, whose frames point into them.
   std::map<std::string, protocol::SharedMemory> mappings;
-  bool shared = false;  // frames may come by reference (the ventilator's probe was read)
+  std::set<int64_t> held;  // frames read in shared memory that the encoder still references
+  bool shared = false;     // frames may come by reference (the ventilator's probe was read)
   std::unique_ptr<media::Writer> writer;
   ReorderBuffer<Pending> reorder;
   int64_t total = -1;
@@ -180,9 +198,9 @@ class Sink {
       }
       if (now - last_alive >= kAliveIntervalMs) {
         protocol::send_message(
-            progress_, protocol::SinkAlive{static_cast<int32_t>(jobs_.size()), frames_encoded_,
-                                           encode_latency_, duplicates_dropped_, instance_,
-                                           frames_shared_});
+            progress_,
+            protocol::SinkAlive{static_cast<int32_t>(jobs_.size()), frames_encoded_,
+                                encode_latency_, duplicates_dropped_, instance_, frames_shared_});
         last_alive = now;
       }
     }
@@ -353,9 +371,13 @@ class Sink {
 
   void encode_ready(const std::string& id, Job& job) {
     try {
-      while (auto pending = job.reorder.pop()) {
+      while (true) {
+        const int64_t index = job.reorder.next_index();
+        auto pending = job.reorder.pop();
+        if (!pending) break;
         const auto started = std::chrono::steady_clock::now();
-        auto frame = wrap_pixels(std::move(*pending), job.start.width, job.start.height);
+        auto frame =
+            wrap_pixels(std::move(*pending), job.start.width, job.start.height, index, job.held);
         job.writer->write(frame.get());
         const double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
@@ -454,7 +476,10 @@ class Sink {
     progress.job_id = job.start.job_id;
     progress.state = "running";
     progress.skipped_packets = job.skipped_packets;
+    // Not past a frame whose shared buffer the encoder still reads (x264 copies its input, so in
+    // practice none): the ventilator reuses the buffers of frames reported done.
     progress.frames_done = job.reorder.next_index();
+    if (!job.held.empty()) progress.frames_done = std::min(progress.frames_done, *job.held.begin());
     progress.frames_total = std::max<int64_t>(job.total, 0);
     progress.fps = job.fps;
     progress.encode_ms = job.encode_ms;
