@@ -126,8 +126,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(500, 3'600'000));
   ventilator_command->add_flag("!--no-shared-memory", ventilator_config.shared_memory,
-                               "send copy jobs' frames to the sink over the network even when it "
-                               "runs on this machine");
+                               "send frames to the sink and workers over the network even when "
+                               "they run on this machine");
 
   sink::Config sink_config;
   auto* sink_command = app.add_subcommand("sink", "reorder, encode and publish progress");
@@ -191,8 +191,8 @@ int main(int argc, char** argv) {
   up_command->add_option("--http-threads", up_config.http_threads)->capture_default_str();
   up_command->add_option("--resend-after-ms", up_config.resend_after_ms)->capture_default_str();
   up_command->add_flag("!--no-shared-memory", up_config.shared_memory,
-                       "copy jobs' frames go from the ventilator to the sink over TCP, not by "
-                       "shared memory");
+                       "frames go from the ventilator to the sink and local workers over TCP, "
+                       "not by shared memory");
   up_command->add_option("--api-token", up_config.api_token);
   up_command->add_option("--cors-origin", up_config.cors_origin);
   up_command->add_option("--curve-dir", up_config.curve_dir,
@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
   bench_command->add_flag("!--no-baselines", bench_config.baselines,
                           "skip ffmpeg and the single-process loop");
   bench_command->add_flag("!--no-shared-memory", bench_config.shared_memory,
-                          "clusters send copy jobs' frames to the sink over TCP");
+                          "clusters send frames over TCP, not by shared memory");
 
   add_curve_flags(registry_command);
   add_curve_flags(ventilator_command);

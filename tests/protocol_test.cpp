@@ -77,7 +77,7 @@ TEST_CASE("every control message survives a round trip", "[protocol]") {
   CHECK(back->workers[0].last_heartbeat_ms_ago == 5);
   CHECK(back->dead == std::vector<std::string>{"x"});
   CHECK(round_trip(JobProgress{"j", "done", 10, 10, 2.5, "", 99, 1.0})->output_bytes == 99);
-  CHECK(round_trip(Ready{"w", 2, true, "j", 7, 100})->idle);
+  CHECK(round_trip(Ready{"w", 2, true, "j", 7, 100, 0})->idle);
   CHECK(round_trip(SubmitReply{})->accepted == false);
 }
 

@@ -221,6 +221,9 @@ struct JobSample {
   std::optional<double> reported_fps;
   std::optional<double> encode_ms;
   bool shared_memory = false;  // the job's frames reached the sink by shared memory
+  // Frames the workers took (resends included) and how many of them by shared memory.
+  long long worker_frames = 0;
+  long long worker_frames_shared = 0;
   std::vector<double> decode_ms;
   std::map<std::string, std::vector<double>> filter_ms;  // per worker name
   long long frames_in_flight_peak = 0;
@@ -256,9 +259,33 @@ void sample_cluster(LocalCluster& cluster, JobSample& sample) {
   }
 }
 
+// How the workers took the job's frames (the cluster is fresh: its counters are this job's). Their
+// counts come with heartbeats, a second apart: wait for the last ones.
+void count_worker_frames(LocalCluster& cluster, JobSample& sample) {
+  const auto deadline = Clock::now() + std::chrono::seconds(3);
+  do {
+    const auto listed = cluster.try_get("/api/workers");
+    if (listed) {
+      const json& workers =
+          listed->is_object() && listed->contains("workers") ? (*listed)["workers"] : *listed;
+      long long done = 0;
+      long long shared = 0;
+      for (const json& worker : workers.is_array() ? workers : json::array()) {
+        done += worker.value("frames_done", 0LL);
+        shared += worker.value("frames_shared", 0LL);
+      }
+      sample.worker_frames = done;
+      sample.worker_frames_shared = shared;
+      if (done >= sample.frames || workers.empty()) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  } while (Clock::now() < deadline);
+}
+
+// `through_workers`: the chain changes pixels, so frames go through the workers.
 JobSample run_job(LocalCluster& cluster, const std::string& file_name, const std::string& content,
                   const BenchConfig& config, const std::string& chain, long long expected_frames,
-                  const std::string& label, Progress& progress) {
+                  bool through_workers, const std::string& label, Progress& progress) {
   JobSample sample;
   const auto upload_started = Clock::now();
   const std::string id = cluster.submit(file_name, content, chain, config.preset, config.crf);
@@ -280,6 +307,7 @@ JobSample run_job(LocalCluster& cluster, const std::string& file_name, const std
       if (sample.frames <= 0) sample.frames = job.value("frames_done", 0LL);
       if (auto ms = number_field(job, "encode_ms"); ms && *ms > 0) sample.encode_ms = ms;
       sample.shared_memory = job.value("shared_memory", false);
+      if (through_workers) count_worker_frames(cluster, sample);
       break;
     }
     if (state == "failed" || state == "canceled") {
@@ -336,7 +364,7 @@ ClusterSample measure_cluster_once(const std::string& executable, int workers,
   sample.zmq_port_base = cluster.zmq_port_base();
   sample.before = cluster.usage();
   sample.job = run_job(cluster, std::filesystem::path(input.path).filename(), content, config,
-                       chain, input.frames, label, progress);
+                       chain, input.frames, input.bytes_to_worker > 0, label, progress);
   sample.after = cluster.usage();
   cluster.stop();
   return sample;
@@ -353,6 +381,8 @@ void add_sample(ClusterRun& run, const ClusterSample& sample, std::vector<double
   run.frames = job.frames;
   // By shared memory only when every repeat was.
   run.shared_memory = job.shared_memory && (run.seconds_samples.size() == 1 || run.shared_memory);
+  run.worker_frames += job.worker_frames;
+  run.worker_frames_shared += job.worker_frames_shared;
   run.frames_in_flight_peak = std::max(run.frames_in_flight_peak, job.frames_in_flight_peak);
   decode_ms.insert(decode_ms.end(), job.decode_ms.begin(), job.decode_ms.end());
   if (!job.filter_ms.empty()) {

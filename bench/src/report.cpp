@@ -168,10 +168,12 @@ const ClusterRun* Report::one_worker_run() const {
   return nullptr;
 }
 
-// Pixel bytes of one frame that cross a socket: what goes to a worker, and what goes to the sink
-// unless it went by shared memory.
+// Pixel bytes of one frame that cross a socket, on average: what goes to a worker unless it went
+// by shared memory, and what goes to the sink unless it went by shared memory.
 long long wire_bytes(const InputInfo& input, const ClusterRun& run) {
-  return input.bytes_to_worker + (run.shared_memory ? 0 : input.bytes_to_sink);
+  const double to_worker =
+      static_cast<double>(input.bytes_to_worker) * (1.0 - run.worker_shared_fraction());
+  return std::llround(to_worker) + (run.shared_memory ? 0 : input.bytes_to_sink);
 }
 
 json to_json(const Report& report) {
@@ -218,6 +220,7 @@ json to_json(const Report& report) {
           {"to_sink_bytes", input.bytes_to_sink},
           {"to_sink_pixel_format", "yuv420p"},
           {"to_sink_by_shared_memory", run.shared_memory},
+          {"to_worker_by_shared_memory_fraction", run.worker_shared_fraction()},
           {"megabytes_per_second", static_cast<double>(wire) * run.fps / 1e6}}},
         {"load_average", triple(run.load_average)},
         {"http_port", run.http_port},
@@ -364,14 +367,28 @@ std::string render_table(const Report& report) {
   out += line;
   const bool shared = std::any_of(report.runs.begin(), report.runs.end(),
                                   [](const ClusterRun& run) { return run.shared_memory; });
-  std::snprintf(
-      line, sizeof line,
-      "  pixels per frame: %lld B to a worker (%s planes) + %lld B to the sink "
-      "(yuv420p)%s = %.2f MB on the wire\n\n",
-      input.bytes_to_worker, input.wire_pixel_format.c_str(), input.bytes_to_sink,
-      shared ? " by shared memory" : "",
-      static_cast<double>(input.bytes_to_worker + (shared ? 0 : input.bytes_to_sink)) / 1e6);
+  double worker_shared = 0;  // the smallest share over the runs that had workers
+  bool any_workers = false;
+  for (const ClusterRun& run : report.runs) {
+    if (run.worker_frames == 0) continue;
+    worker_shared = any_workers ? std::min(worker_shared, run.worker_shared_fraction())
+                                : run.worker_shared_fraction();
+    any_workers = true;
+  }
+  const std::string to_worker_how =
+      any_workers && worker_shared > 0 ? format(", %.0f%%+ by shared memory", 100.0 * worker_shared)
+                                       : std::string();
+  std::snprintf(line, sizeof line,
+                "  pixels per frame: %lld B to a worker (%s planes%s) + %lld B to the sink "
+                "(yuv420p)%s\n",
+                input.bytes_to_worker, input.wire_pixel_format.c_str(), to_worker_how.c_str(),
+                input.bytes_to_sink, shared ? " by shared memory" : "");
   out += line;
+  out += "  on the wire per frame (pixels that crossed a socket, mean):";
+  for (const ClusterRun& run : report.runs) {
+    out += format(" %d w %.2f MB;", run.workers, static_cast<double>(wire_bytes(input, run)) / 1e6);
+  }
+  out += "\n\n";
 
   const auto& ffmpeg = report.ffmpeg;
   const auto& single = report.single_process;

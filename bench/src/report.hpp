@@ -54,7 +54,13 @@ struct ClusterRun {
   std::optional<double> decode_ms_per_frame;   // ventilator, from GET /health
   std::optional<double> filter_ms_per_frame;   // mean over workers, from GET /api/workers
   std::optional<double> encode_ms_per_frame;   // sink; null unless the job JSON carries it
-  bool shared_memory = false;  // frames went ventilator -> sink by shared memory, not the wire
+  bool shared_memory = false;   // frames went ventilator -> sink by shared memory, not the wire
+  long long worker_frames = 0;  // frames the workers took, over all repeats
+  long long worker_frames_shared = 0;  // of them, by shared memory
+  // The share of frames that reached a worker by shared memory (0 without workers).
+  double worker_shared_fraction() const {
+    return worker_frames > 0 ? static_cast<double>(worker_frames_shared) / worker_frames : 0.0;
+  }
   long long frames_in_flight_peak = 0;
   long long peak_registry = 0;
   long long peak_ventilator = 0;

@@ -164,6 +164,7 @@ json workers_json(const ClusterSnapshot& cluster, int64_t now_ms) {
         {"rss_bytes", worker.stats.rss_bytes},
         {"current_job", worker.stats.current_job},
         {"filter_ms", worker.stats.filter_ms},
+        {"frames_shared", worker.stats.frames_shared},
         {"last_heartbeat_ms_ago", worker.last_heartbeat_ms_ago + list_age},
         {"joined_at",
          worker.joined_unix_ms > 0 ? json(iso8601(worker.joined_unix_ms)) : json(nullptr)},

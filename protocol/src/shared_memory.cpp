@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <system_error>
@@ -135,6 +136,17 @@ std::optional<std::string> shared_probe_name(std::string_view job_prefix) {
   job_prefix.remove_prefix(kNamePrefix.size());
   const auto pid = take_number(job_prefix);
   return std::string(kNamePrefix) + std::string(*pid) + "-probe";
+}
+
+bool reads_shared_probe(std::string_view job_prefix, uint64_t token) {
+  const auto probe = shared_probe_name(job_prefix);
+  if (!probe || token == 0) return false;
+  try {
+    const SharedMemory memory = SharedMemory::open(*probe);
+    return memory.size() >= sizeof token && std::memcmp(memory.data(), &token, sizeof token) == 0;
+  } catch (const std::system_error&) {
+    return false;  // another machine, or another /dev/shm
+  }
 }
 
 int remove_orphaned_shared_memory() {

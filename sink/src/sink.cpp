@@ -278,27 +278,12 @@ class Sink {
       return;
     }
     job.started_ms = job.fps_sample_ms = now_ms();
-    job.shared = reaches_shared_memory(job.start);
+    job.shared = protocol::reads_shared_probe(job.start.shared_prefix, job.start.shared_token);
     spdlog::info("sink: job {} encoding {}x{} H.264 {} crf {}, audio: {}{}", id, spec.width,
                  spec.height, spec.encoder.preset, spec.encoder.crf, job.writer->audio_mode(),
                  job.shared ? "; frames by shared memory" : "");
     auto [it, inserted] = jobs_.emplace(id, std::move(job));
     publish(it->second);
-  }
-
-  // True when the ventilator offers frames by reference and its probe object, read here, holds
-  // the token it announced: same machine, same /dev/shm.
-  static bool reaches_shared_memory(const protocol::JobStart& start) {
-    if (start.shared_prefix.empty()) return false;
-    const auto probe = protocol::shared_probe_name(start.shared_prefix);
-    if (!probe) return false;
-    try {
-      const auto memory = protocol::SharedMemory::open(*probe);
-      return memory.size() >= sizeof start.shared_token &&
-             std::memcmp(memory.data(), &start.shared_token, sizeof start.shared_token) == 0;
-    } catch (const std::system_error&) {
-      return false;  // another machine, or another /dev/shm
-    }
   }
 
   // The job's mapping of a shared-memory object a result names, mapped on first use; null (and

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   list.workers.push_back(WorkerInfo{});
   list.dead = {"x"};
   write(dir, "worker_list", list);
-  write(dir, "ready", Ready{"w", 2, true, "job", 3, 4});
+  write(dir, "ready", Ready{"w", 2, true, "job", 3, 4, 0});
   Frame frame;
   frame.job_id = "job";
   frame.pixel_format = "yuv420p";

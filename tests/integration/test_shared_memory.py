@@ -1,4 +1,5 @@
-"""Frames of copy jobs reach the sink by shared memory when both run on one machine.
+"""Frames reach the sink (copy jobs) and workers by shared memory when they run on the
+ventilator's machine.
 
 The output is frame-identical to the single-process loop's whether frames go by shared memory, over
 TCP (--no-shared-memory), or half and half (a /dev/shm too small for the decoder's buffers, in a
@@ -18,6 +19,8 @@ HOSTILE = sys.argv[2]
 WORK = workdir('framepipe-shm-')
 SOURCE = generate(os.path.join(WORK, 'in.mp4'), seconds=3)
 REFERENCE = frame_hashes(run_locally(SOURCE, 'copy', os.path.join(WORK, 'ref.mp4'), LOSSLESS))
+GRAY_REFERENCE = frame_hashes(run_locally(SOURCE, 'grayscale', os.path.join(WORK, 'gref.mp4'),
+                                          LOSSLESS))
 # Lossless at a slow preset: the same frames, but a job long enough to act on while it runs.
 SLOW = {'crf': '0', 'preset': 'veryslow'}
 LONG_SOURCE = generate(os.path.join(WORK, 'long.mp4'), video='testsrc2=size=640x360:rate=25',
@@ -32,8 +35,8 @@ def objects_of(pid, root='/dev/shm'):
     return sorted(name for name in os.listdir(root) if name.startswith(prefix))
 
 
-def run_copy(cluster, name, fields=LOSSLESS, source=SOURCE):
-    code, job = cluster.submit(source, 'copy', fields)
+def run_copy(cluster, name, fields=LOSSLESS, source=SOURCE, chain='copy'):
+    code, job = cluster.submit(source, chain, fields)
     assert code == 201, job
     final = cluster.wait_job(job['id'], 180)
     assert final['state'] == 'done', final
@@ -45,6 +48,23 @@ def run_copy(cluster, name, fields=LOSSLESS, source=SOURCE):
 def sink_frames_shared(cluster):
     _, health = cluster.json('/health')
     return health['sink']['frames_shared']
+
+
+def worker_frames(cluster):
+    """(frames done, frames read by shared memory) over the cluster's workers."""
+    workers = cluster.workers_list()
+    return (sum(w['frames_done'] for w in workers), sum(w['frames_shared'] for w in workers))
+
+
+def test_workers_read_frames_by_shared_memory():
+    with Cluster(workers=1) as cluster:
+        final, out = run_copy(cluster, 'gray.mp4', chain='grayscale')
+        assert frame_hashes(out) == GRAY_REFERENCE, 'frames differ from the local loop'
+        frames = final['frames_total']
+        wait_for(lambda: worker_frames(cluster)[0] >= frames, 10, 'the worker to report its frames')
+        done, shared = worker_frames(cluster)
+        # The first frame comes with its planes and tells the worker where the probe is.
+        assert frames - 3 <= shared < done, (frames, done, shared)
 
 
 def test_copy_goes_by_shared_memory():
@@ -66,13 +86,39 @@ def test_copy_goes_by_shared_memory():
 
 
 def test_no_shared_memory_goes_over_tcp():
-    with Cluster(workers=0, extra=['--no-shared-memory']) as cluster:
+    with Cluster(workers=1, extra=['--no-shared-memory']) as cluster:
         (ventilator,) = cluster.role_pids('ventilator')
         final, out = run_copy(cluster, 'tcp.mp4')
         assert final['shared_memory'] is False, final
         assert frame_hashes(out) == REFERENCE, 'frames differ from the local loop'
         assert sink_frames_shared(cluster) == 0
+        final, out = run_copy(cluster, 'tcp-gray.mp4', chain='grayscale')
+        assert frame_hashes(out) == GRAY_REFERENCE, 'frames differ from the local loop'
+        wait_for(lambda: worker_frames(cluster)[0] >= final['frames_total'], 10,
+                 'the worker to report its frames')
+        assert worker_frames(cluster)[1] == 0
         assert objects_of(ventilator) == [], objects_of(ventilator)
+
+
+def test_buffers_removed_midway_lose_nothing():
+    """Names unlinked from /dev/shm while a job runs (mappings already made keep working): a
+    worker or the sink that cannot open a buffer turns to frames with planes; nothing is lost."""
+    reference = frame_hashes(run_locally(LONG_SOURCE, 'grayscale', os.path.join(WORK, 'lg.mp4'),
+                                         LOSSLESS))
+    with Cluster(workers=1) as cluster:
+        (ventilator,) = cluster.role_pids('ventilator')
+        code, job = cluster.submit(LONG_SOURCE, 'grayscale', SLOW)
+        assert code == 201, job
+        wait_for(lambda: cluster.json(f"/api/jobs/{job['id']}")[1]['frames_done'] > 0, 60,
+                 'the job to make progress')
+        for name in objects_of(ventilator):
+            if not name.endswith('-probe'):
+                os.unlink(os.path.join('/dev/shm', name))
+        final = cluster.wait_job(job['id'], 300)
+        assert final['state'] == 'done', final
+        out = cluster.result(job['id'], os.path.join(WORK, 'unlinked.mp4'))
+        assert frame_hashes(out) == reference, 'frames differ from the local loop'
+        assert cluster.health_code() == 200
 
 
 def test_small_dev_shm_sends_the_rest_over_tcp():
@@ -144,6 +190,7 @@ def test_orphans_of_a_killed_ventilator_are_removed():
         assert frame_hashes(out) == REFERENCE and final['shared_memory'] is True, final
 
 
-main([test_copy_goes_by_shared_memory, test_no_shared_memory_goes_over_tcp,
+main([test_copy_goes_by_shared_memory, test_workers_read_frames_by_shared_memory,
+      test_no_shared_memory_goes_over_tcp, test_buffers_removed_midway_lose_nothing,
       test_small_dev_shm_sends_the_rest_over_tcp, test_lies_about_shared_memory_are_refused,
       test_orphans_of_a_killed_ventilator_are_removed])

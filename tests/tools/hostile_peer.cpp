@@ -89,6 +89,18 @@ std::vector<Parts> lies(const std::string& worker, std::mt19937& random) {
   lie([](Frame& f) { f.chain = "nosuchfilter"; }, planes);
   lie([](Frame& f) { f.chain = "scale=width=60000:height=60000"; }, planes);
   lie([](Frame& f) { f.chain = "pixelate=block=0,blur=sigma=100000"; }, planes);
+  // Frames by reference from a "ventilator" whose probe the worker never read (there is none):
+  // no part, the planes said to be in shared memory.
+  for (const std::string name : {"/framepipe-1-1-0", "/etc/passwd", "/framepipe-1-1-0/../x"}) {
+    lie(
+        [&](Frame& f) {
+          f.shared_prefix = "/framepipe-1-1-";
+          f.shared_token = 42;
+          f.shared_name = name;
+          f.offsets = {0, 4096, 5120};
+        },
+        {});
+  }
   for (int i = 0; i < 5; ++i) {  // garbage
     Parts parts;
     parts.emplace_back(worker.data(), worker.size());

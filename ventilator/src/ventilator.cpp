@@ -45,8 +45,9 @@ void release_buffer(void*, void* hint) {
   av_buffer_unref(&buffer);
 }
 
-// The planes of `frame` as message parts, and their linesizes and sizes for the header.
-bool frame_planes(const AVFrame& frame, protocol::Frame& header, protocol::Parts& parts) {
+// The linesizes and sizes of `frame`'s planes for the header, and (unless `parts` is null) the
+// planes as message parts.
+bool frame_planes(const AVFrame& frame, protocol::Frame& header, protocol::Parts* parts) {
   const auto format = static_cast<AVPixelFormat>(frame.format);
   const int planes = av_pix_fmt_count_planes(format);
   if (planes <= 0 || planes > 4) return false;
@@ -58,14 +59,15 @@ bool frame_planes(const AVFrame& frame, protocol::Frame& header, protocol::Parts
     if (frame.linesize[i] <= 0) return false;
     header.linesizes.push_back(frame.linesize[i]);
     header.plane_sizes.push_back(static_cast<int64_t>(sizes[i]));
+    if (!parts) continue;
     AVBufferRef* buffer = av_frame_get_plane_buffer(const_cast<AVFrame*>(&frame), i);
     const bool inside = buffer && frame.data[i] >= buffer->data &&
                         frame.data[i] + sizes[i] <= buffer->data + buffer->size;
     AVBufferRef* reference = inside ? av_buffer_ref(buffer) : nullptr;
     if (reference) {
-      parts.emplace_back(frame.data[i], sizes[i], release_buffer, reference);
+      parts->emplace_back(frame.data[i], sizes[i], release_buffer, reference);
     } else {
-      parts.emplace_back(frame.data[i], sizes[i]);  // copies; only for unusual frame layouts
+      parts->emplace_back(frame.data[i], sizes[i]);  // copies; only for unusual frame layouts
     }
   }
   return true;
@@ -103,6 +105,7 @@ struct Job {
 struct WorkerSlot {
   int credit = 0;
   int64_t last_seen_ms = 0;
+  bool reads_shared = false;  // on this machine: frames go by reference in shared memory
 };
 
 class Ventilator {
@@ -209,7 +212,7 @@ class Ventilator {
     if (!chain.ok()) return refuse("bad filter chain: " + chain.error);
     auto job = std::make_unique<Job>(std::move(submit), config_.window_frames);
     try {
-      open_decoder(*job, filters::is_identity(chain.chain));
+      open_decoder(*job);
     } catch (const media::MediaError& e) {
       return refuse(e.what());
     }
@@ -289,6 +292,16 @@ class Ventilator {
     WorkerSlot& slot = it->second;
     if (fresh) spdlog::info("ventilator: worker {} asks for frames", name);
     slot.last_seen_ms = now_ms();
+    const bool reads_shared = probe_ && ready.shared_token == instance_;
+    if (reads_shared != slot.reads_shared) {
+      spdlog::info("ventilator: worker {} {} frames by shared memory", name,
+                   reads_shared ? "takes" : "no longer takes");
+    }
+    if (slot.reads_shared && !reads_shared) {
+      // It could not read a frame by reference: the frames it holds come again, with planes.
+      take_back_frames(name, false);
+    }
+    slot.reads_shared = reads_shared;
     if (!ready.job_id.empty()) {
       if (auto job = jobs_.find(ready.job_id); job != jobs_.end()) {
         // The result may still be queued at the worker: the frame stays retained (and is sent
@@ -412,12 +425,12 @@ class Ventilator {
     sink_instance_ = alive.instance;
   }
 
-  // Opens the job's decoder; frames of a chain that leaves pixels alone are decoded into shared
-  // memory, if this machine's /dev/shm works, for a sink that can read them. Throws MediaError.
-  void open_decoder(Job& job, bool identity_chain) {
+  // Opens the job's decoder; frames are decoded into shared memory, if this machine's /dev/shm
+  // works, for a sink or workers on this machine that can read them. Throws MediaError.
+  void open_decoder(Job& job) {
     job.shared_prefix.clear();
     job.sink_shares = false;
-    if (probe_ && identity_chain) {
+    if (probe_) {
       job.shared_prefix =
           protocol::shared_memory_prefix() + std::to_string(++decoders_opened_) + "-";
     }
@@ -425,7 +438,7 @@ class Ventilator {
                                                    config_.decode_threads, job.shared_prefix);
   }
 
-  // The object a sink reads to learn that it sees this process's shared memory.
+  // The object a sink or a worker reads to learn that it sees this process's shared memory.
   void open_probe() {
     try {
       protocol::remove_orphaned_shared_memory();
@@ -433,14 +446,13 @@ class Ventilator {
                                                     sizeof instance_));
       std::memcpy(probe_->data(), &instance_, sizeof instance_);
     } catch (const std::system_error& e) {
-      spdlog::warn("ventilator: {}: frames of copy jobs go over the network", e.what());
+      spdlog::warn("ventilator: {}: frames go over the network even on this machine", e.what());
     }
   }
 
   void restart(Job& job) {
     try {
-      auto chain = filters::parse_chain(job.submit.chain);
-      open_decoder(job, chain.ok() && filters::is_identity(chain.chain));
+      open_decoder(job);
     } catch (const media::MediaError& e) {
       fail(job,
            std::string("the sink restarted and the input could not be read again: ") + e.what());
@@ -527,8 +539,10 @@ class Ventilator {
         start.crf = job.submit.crf;
         start.sample_aspect_num = job.out_aspect.num;
         start.sample_aspect_den = job.out_aspect.den;
-        start.shared_prefix = job.shared_prefix;
-        start.shared_token = instance_;
+        if (job.direct) {  // only the ventilator's own results (direct frames) go by reference
+          start.shared_prefix = job.shared_prefix;
+          start.shared_token = instance_;
+        }
         protocol::send_message(sink_, start);
         job.last_start_sent_ms = now;
       }
@@ -617,7 +631,7 @@ class Ventilator {
       if (slot == workers_.end() || slot->second.credit <= 0) continue;
       auto index = job->window.next_to_send();
       if (!index) continue;
-      if (send_frame(*job, *index, worker)) {
+      if (send_frame(*job, *index, worker, slot->second.reads_shared)) {
         --slot->second.credit;
       } else {
         job->window.resend(*index);
@@ -662,7 +676,7 @@ class Ventilator {
         } else {
           protocol::Frame layout;
           protocol::Parts planes;
-          if (!frame_planes(frame, layout, planes)) {
+          if (!frame_planes(frame, layout, &planes)) {
             fail(job, "a decoded frame has a layout framepipe cannot send");
             break;
           }
@@ -683,7 +697,13 @@ class Ventilator {
   // Where a direct frame is in shared memory, when the sink reads it there.
   static std::optional<media::SharedFrames::Location> shared_location(const Job& job,
                                                                       const AVFrame& frame) {
-    if (!job.sink_shares || !job.decoder || !job.decoder->shared_frames()) return std::nullopt;
+    if (!job.sink_shares) return std::nullopt;
+    return decoded_in_shared_memory(job, frame);
+  }
+
+  static std::optional<media::SharedFrames::Location> decoded_in_shared_memory(
+      const Job& job, const AVFrame& frame) {
+    if (!job.decoder || !job.decoder->shared_frames()) return std::nullopt;
     return job.decoder->shared_frames()->locate(frame);
   }
 
@@ -704,7 +724,9 @@ class Ventilator {
     return nullptr;
   }
 
-  bool send_frame(Job& job, int64_t index, const std::string& worker) {
+  // Sends frame `index` to `worker`: by reference when the worker reads this process's shared
+  // memory and the frame is there, with its planes otherwise.
+  bool send_frame(Job& job, int64_t index, const std::string& worker, bool by_reference) {
     const media::FramePtr* stored = job.window.get(index);
     if (!stored) return true;  // released meanwhile: nothing to send
     const AVFrame& frame = **stored;
@@ -719,8 +741,17 @@ class Ventilator {
     header.chain = job.submit.chain;
     header.out_width = job.reply.out_width;
     header.out_height = job.reply.out_height;
+    if (!job.shared_prefix.empty()) {
+      header.shared_prefix = job.shared_prefix;
+      header.shared_token = instance_;
+    }
+    auto shared = by_reference ? decoded_in_shared_memory(job, frame) : std::nullopt;
+    if (shared) {
+      header.shared_name = std::move(shared->name);
+      header.offsets.assign(shared->offsets.begin(), shared->offsets.end());
+    }
     protocol::Parts planes;
-    if (!frame_planes(frame, header, planes)) {
+    if (!frame_planes(frame, header, shared ? nullptr : &planes)) {
       fail(job, "a decoded frame has a layout framepipe cannot send");
       return true;
     }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <list>
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -18,6 +19,7 @@ extern "C" {
 
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/worker/filters.hpp"
 #include "framepipe/worker/frame_processor.hpp"
@@ -33,6 +35,11 @@ constexpr int kMaxDimension = 16384;
 constexpr std::size_t kChainCacheSize = 4;
 // Results queued towards the sink before send blocks: enough to hide a round trip.
 constexpr int kResultsHighWaterMark = 4;
+// The ventilator's shared-memory buffers stay mapped while frames keep coming from them: about a
+// window's worth per job. One unused this long is unmapped (its job is probably over, and the
+// mapping would keep its memory); never more than this many at once.
+constexpr int64_t kMappingIdleMs = 5000;
+constexpr std::size_t kMaxMappings = 1024;
 
 std::string default_name() {
   char host[256] = {};
@@ -49,9 +56,10 @@ std::string host_name() {
   return host;
 }
 
-// Checks a frame message from the network against its own description before any pixel is read.
-bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts, PlanarImage& image,
-                 std::string& why) {
+// Checks a frame message from the network against its own description before any pixel is read;
+// with `shared`, the planes are in that object at the frame's offsets, not in parts.
+bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts,
+                 const protocol::SharedMemory* shared, PlanarImage& image, std::string& why) {
   const AVPixelFormat format = av_get_pix_fmt(frame.pixel_format.c_str());
   if (format == AV_PIX_FMT_NONE) return why = "unknown pixel format " + frame.pixel_format, false;
   const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(format);
@@ -67,7 +75,8 @@ bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts, Pla
   const int planes = av_pix_fmt_count_planes(format);
   if (planes <= 0 || planes > 4 || frame.linesizes.size() != static_cast<std::size_t>(planes) ||
       frame.plane_sizes.size() != frame.linesizes.size() ||
-      parts.size() != 1 + frame.linesizes.size()) {
+      (shared ? parts.size() != 1 || frame.offsets.size() != frame.linesizes.size()
+              : parts.size() != 1 + frame.linesizes.size())) {
     return why = "plane count does not match the pixel format", false;
   }
   ptrdiff_t linesizes[4] = {};
@@ -86,6 +95,18 @@ bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts, Pla
   image.height = frame.height;
   image.color = frame.color;
   for (int i = 0; i < planes; ++i) {
+    if (shared) {
+      const int64_t offset = frame.offsets[i];
+      const int64_t bytes = frame.plane_sizes[i];
+      const auto object = static_cast<int64_t>(shared->size());
+      if (bytes < static_cast<int64_t>(sizes[i]) || offset < 0 || offset > object ||
+          object - offset < bytes) {
+        return why = "plane " + std::to_string(i) + " does not lie inside its shared memory", false;
+      }
+      image.data[i] = shared->data() + offset;
+      image.linesize[i] = frame.linesizes[i];
+      continue;
+    }
     const auto& part = parts[1 + i];
     if (static_cast<int64_t>(part.size()) != frame.plane_sizes[i] || part.size() < sizes[i]) {
       return why = "plane " + std::to_string(i) + " has " + std::to_string(part.size()) +
@@ -171,6 +192,7 @@ class Worker {
           last_frame_ms = now_ms();
         }
       }
+      if (now_ms() - last_mapping_sweep_ms_ >= 1000) unmap_idle(now_ms());
       // Idle for a while: tell the ventilator so it can take back frames it thinks we hold, and
       // learn about us again if it restarted.
       if (frames_ && now_ms() - last_frame_ms > 2 * heartbeat_ms_ && config_.fault.empty()) {
@@ -255,8 +277,64 @@ class Worker {
 
   void send_ready(int credit, bool idle, const std::string& job_id, int64_t index,
                   int64_t filter_us) {
-    protocol::send_message(frames_,
-                           protocol::Ready{config_.name, credit, idle, job_id, index, filter_us});
+    protocol::send_message(frames_, protocol::Ready{config_.name, credit, idle, job_id, index,
+                                                    filter_us, shared_token_});
+  }
+
+  // A frame says which ventilator instance it comes from and where that one's probe is: if the
+  // probe holds the token, this worker runs on the ventilator's machine and says so in Ready.
+  void learn_shared_memory(const protocol::Frame& frame) {
+    const uint64_t token = frame.shared_token;
+    if (token == 0 || token == shared_token_ || token == refused_token_) return;
+    if (protocol::reads_shared_probe(frame.shared_prefix, token)) {
+      shared_token_ = token;
+      shared_probe_ = protocol::shared_probe_name(frame.shared_prefix).value_or("");
+      mappings_.clear();
+      spdlog::info("worker {}: on the ventilator's machine: frames come by shared memory",
+                   config_.name);
+    } else {
+      refused_token_ = token;  // checked once per ventilator instance
+    }
+  }
+
+  // The mapping of the shared-memory object a frame names, if it is one of the verified
+  // ventilator's; null with the reason otherwise. An object that cannot be opened ends frames by
+  // reference: the ventilator sends them with their planes from then on.
+  const protocol::SharedMemory* shared_frame(const protocol::Frame& frame, std::string& why) {
+    if (shared_token_ == 0 || frame.shared_token != shared_token_ ||
+        protocol::shared_probe_name(frame.shared_prefix) != shared_probe_ ||
+        !protocol::is_shared_frame_name(frame.shared_name, frame.shared_prefix)) {
+      why = "it names shared memory this worker may not read";
+      return nullptr;
+    }
+    const int64_t now = now_ms();
+    if (auto it = mappings_.find(frame.shared_name); it != mappings_.end()) {
+      it->second.used_ms = now;
+      return &it->second.memory;
+    }
+    if (mappings_.size() >= kMaxMappings) {
+      mappings_.erase(std::min_element(
+          mappings_.begin(), mappings_.end(),
+          [](const auto& a, const auto& b) { return a.second.used_ms < b.second.used_ms; }));
+    }
+    try {
+      auto memory = protocol::SharedMemory::open(frame.shared_name);
+      return &mappings_.emplace(frame.shared_name, Mapping{std::move(memory), now})
+                  .first->second.memory;
+    } catch (const std::system_error& e) {
+      spdlog::warn("worker {}: {}; frames must come with their planes", config_.name, e.what());
+      refused_token_ = shared_token_;
+      shared_token_ = 0;
+      mappings_.clear();
+      why = e.what();
+      return nullptr;
+    }
+  }
+
+  void unmap_idle(int64_t now) {
+    last_mapping_sweep_ms_ = now;
+    std::erase_if(mappings_,
+                  [now](const auto& entry) { return now - entry.second.used_ms > kMappingIdleMs; });
   }
 
   // Heartbeats when one is due. Called from every loop that can last, so that only a filter that
@@ -288,8 +366,13 @@ class Worker {
     auto envelope = parts.empty() ? std::nullopt : protocol::open(parts.front(), &why);
     std::optional<protocol::Frame> frame;
     if (envelope) frame = envelope->body<protocol::Frame>(&why);
+    if (frame) learn_shared_memory(*frame);
+    const protocol::SharedMemory* shared = nullptr;
+    if (frame && !frame->shared_name.empty() && !(shared = shared_frame(*frame, why))) {
+      frame.reset();
+    }
     PlanarImage image;
-    if (!frame || !check_frame(*frame, parts, image, why)) {
+    if (!frame || !check_frame(*frame, parts, shared, image, why)) {
       untrusted_log_.warn("worker {}: discarded a frame message: {}", config_.name, why);
       send_ready(1, false, {}, -1, 0);
       return;
@@ -337,6 +420,7 @@ class Worker {
       protocol::poll(&item, 1, std::chrono::milliseconds(200));
     }
     ++stats_.frames_done;
+    if (shared) ++stats_.frames_shared;
     stats_.state = "busy";
     stats_.current_job = frame->job_id;
     stats_.filter_ms = 0.9 * stats_.filter_ms + 0.1 * (filter_us / 1000.0);
@@ -363,6 +447,17 @@ class Worker {
   int64_t last_frame_done_ms_ = 0;
   int64_t frames_at_last_heartbeat_ = 0;
   protocol::WorkerStats stats_;
+  // Frames by reference: the ventilator instance whose probe this worker read (0: none), its
+  // probe's name, an instance whose probe it could not read, and the objects it has mapped.
+  uint64_t shared_token_ = 0;
+  std::string shared_probe_;
+  uint64_t refused_token_ = 0;
+  struct Mapping {
+    protocol::SharedMemory memory;
+    int64_t used_ms = 0;
+  };
+  std::map<std::string, Mapping> mappings_;
+  int64_t last_mapping_sweep_ms_ = 0;
   ProcessSampler sampler_;
   ChainCache chains_;
   FrameProcessor processor_;

@@ -104,11 +104,12 @@ struct WorkerStats {
   double fps = 0;          // recent frames per second
   double cpu_percent = 0;  // of one core, over the last interval
   int64_t rss_bytes = 0;
-  std::string current_job;   // "" when idle
-  double filter_ms = 0;      // mean filter time per frame, recent
-  Histogram filter_latency;  // since the worker started
+  std::string current_job;    // "" when idle
+  double filter_ms = 0;       // mean filter time per frame, recent
+  Histogram filter_latency;   // since the worker started
+  int64_t frames_shared = 0;  // frames read by reference in the ventilator's shared memory
   MSGPACK_DEFINE(state, frames_done, fps, cpu_percent, rss_bytes, current_job, filter_ms,
-                 filter_latency)
+                 filter_latency, frames_shared)
 };
 
 struct Hello {
@@ -183,10 +184,14 @@ struct Ready {
   std::string job_id;  // of the finished frame; "" when none
   int64_t index = -1;
   int64_t filter_us = 0;
-  MSGPACK_DEFINE(name, credit, idle, job_id, index, filter_us)
+  // The ventilator instance whose shared memory this worker reads (its probe held this token, as
+  // a Frame announced): frames may come by reference. 0: they must come with their planes.
+  uint64_t shared_token = 0;
+  MSGPACK_DEFINE(name, credit, idle, job_id, index, filter_us, shared_token)
 };
 
-// Ventilator -> worker, followed by one part per plane (plane_sizes[i] bytes each).
+// Ventilator -> worker, followed by one part per plane (plane_sizes[i] bytes each), or by none when
+// the planes are in shared memory.
 struct Frame {
   static constexpr Type type = Type::frame;
   std::string job_id;
@@ -202,8 +207,16 @@ struct Frame {
   int32_t out_width = 0;
   int32_t out_height = 0;
   int32_t threads = 0;  // unused by version 1 workers; reserved
+  // The job's shared-memory prefix and the ventilator's probe token (shared_memory.hpp): a worker
+  // that reads the token in the probe says so in Ready, and later frames come by reference: no
+  // plane part, the planes at `offsets` of the object `shared_name`.
+  std::string shared_prefix;
+  uint64_t shared_token = 0;
+  std::string shared_name;
+  std::vector<int64_t> offsets;
   MSGPACK_DEFINE(job_id, index, pts, width, height, pixel_format, linesizes, plane_sizes, color,
-                 chain, out_width, out_height, threads)
+                 chain, out_width, out_height, threads, shared_prefix, shared_token, shared_name,
+                 offsets)
 };
 
 // Worker -> sink, followed by one part: tightly packed yuv420p of out_width x out_height.
@@ -346,7 +359,7 @@ struct SinkAlive {
   int64_t frames_encoded = 0;
   Histogram encode_latency;
   int64_t duplicates_dropped = 0;
-  uint64_t instance = 0;  // random per sink process: a new value means the sink restarted
+  uint64_t instance = 0;      // random per sink process: a new value means the sink restarted
   int64_t frames_shared = 0;  // results read by reference in shared memory
   MSGPACK_DEFINE(jobs_active, frames_encoded, encode_latency, duplicates_dropped, instance,
                  frames_shared)

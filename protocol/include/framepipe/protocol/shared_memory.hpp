@@ -58,6 +58,10 @@ bool is_shared_frame_name(std::string_view name, std::string_view prefix);
 // The probe object of the process that gave out `job_prefix`; nothing for a malformed prefix.
 std::optional<std::string> shared_probe_name(std::string_view job_prefix);
 
+// True when the probe object of the process that gave out `job_prefix` holds `token`: the caller
+// sees that process's shared memory (same machine, same /dev/shm). `token` 0 is never valid.
+bool reads_shared_probe(std::string_view job_prefix, uint64_t token);
+
 // Removes the objects framepipe processes that are gone (killed before they could clean up) left
 // in /dev/shm. Returns how many were removed.
 int remove_orphaned_shared_memory();

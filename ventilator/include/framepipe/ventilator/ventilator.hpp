@@ -22,7 +22,7 @@ struct Config {
   int decode_threads = 0;        // 0: libavcodec chooses
   int max_active_jobs = 16;      // jobs decoded at once (frames interleaved fairly)
   int min_deadline_ms = 10'000;  // floor of the re-send deadline (measured times set it above)
-  // Frames of `copy` jobs go to a sink on this machine by reference, in shared memory.
+  // Frames go to a sink (copy jobs) and workers on this machine by reference, in shared memory.
   bool shared_memory = true;
   media::Limits limits;
   protocol::CurveConfig curve;
