@@ -1,10 +1,11 @@
 """Uploads are bounded however the body arrives, tokens guard the API, ranges are not amplified,
 and a result streams from disk: a 1 GiB download does not grow the http-frontend's memory."""
 import http.client
+import json
 import os
 
 from cluster import (Cluster, generate, main, multipart, peak_memory_kib, reset_peak_memory,
-                     workdir)
+                     wait_for, workdir)
 
 WORK = workdir('framepipe-limits-')
 SMALL = generate(os.path.join(WORK, 'small.mp4'), 'testsrc2=size=160x120:rate=10', seconds=1)
@@ -50,17 +51,20 @@ with Cluster(workers=1, extra=['--max-upload-bytes', '300000', '--api-token', TO
         status, _ = raw_request(cluster, 'POST', '/api/jobs', body, headers)
         assert status == 415, status
 
-    def test_many_ranges_are_refused_and_one_is_served():
+    def finished_copy_job():
+        """Uploads SMALL with the copy chain and waits for it; returns the job id."""
         with open(SMALL, 'rb') as f:
             body, content_type = multipart({'filters': 'copy'}, {'file': ('small.mp4', f.read())})
         status, data = raw_request(cluster, 'POST', '/api/jobs', body,
                                    dict(auth, **{'Content-Type': content_type}))
         assert status == 201, (status, data)
-        import json
         job_id = json.loads(data)['id']
-        from cluster import wait_for
         wait_for(lambda: json.loads(raw_request(cluster, 'GET', f'/api/jobs/{job_id}',
                                                 headers=auth)[1])['state'] == 'done', 60, 'done')
+        return job_id
+
+    def test_many_ranges_are_refused_and_one_is_served():
+        job_id = finished_copy_job()
         path = f'/api/jobs/{job_id}/result'
         ranges = ','.join(f'{i}-{i + 1000}' for i in range(0, 20))
         status, _ = raw_request(cluster, 'GET', path, headers=dict(auth, Range=f'bytes={ranges}'))
@@ -69,16 +73,7 @@ with Cluster(workers=1, extra=['--max-upload-bytes', '300000', '--api-token', TO
         assert status == 206 and len(data) == 10, (status, len(data))
 
     def test_a_large_result_streams_from_disk():
-        with open(SMALL, 'rb') as f:
-            body, content_type = multipart({'filters': 'copy'}, {'file': ('small.mp4', f.read())})
-        status, data = raw_request(cluster, 'POST', '/api/jobs', body,
-                                   dict(auth, **{'Content-Type': content_type}))
-        assert status == 201, (status, data)
-        import json
-        job_id = json.loads(data)['id']
-        from cluster import wait_for
-        wait_for(lambda: json.loads(raw_request(cluster, 'GET', f'/api/jobs/{job_id}',
-                                                headers=auth)[1])['state'] == 'done', 60, 'done')
+        job_id = finished_copy_job()
         # The result grown to 1 GiB (sparse: no disk used), as a long 4K job would make it.
         size = 1 << 30
         os.truncate(os.path.join(cluster.data_dir, 'jobs', job_id, 'output.mp4'), size)

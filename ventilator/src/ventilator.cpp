@@ -667,24 +667,22 @@ class Ventilator {
         result.width = frame.width;
         result.height = frame.height;
         result.worker = "ventilator";
-        protocol::Parts parts;
-        if (auto shared = shared_location(job, frame)) {
-          result.linesizes.assign(frame.linesize, frame.linesize + 3);
+        auto shared = job.sink_shares ? decoded_in_shared_memory(job, frame) : std::nullopt;
+        if (shared) {
           result.shared_name = std::move(shared->name);
           result.offsets.assign(shared->offsets.begin(), shared->offsets.end());
-          parts.push_back(protocol::pack(result));
-        } else {
-          protocol::Frame layout;
-          protocol::Parts planes;
-          if (!frame_planes(frame, layout, &planes)) {
-            fail(job, "a decoded frame has a layout framepipe cannot send");
-            break;
-          }
-          result.linesizes = layout.linesizes;
-          parts.reserve(4);
-          parts.push_back(protocol::pack(result));
-          for (auto& plane : planes) parts.push_back(std::move(plane));
         }
+        protocol::Frame layout;
+        protocol::Parts planes;
+        if (!frame_planes(frame, layout, shared ? nullptr : &planes)) {
+          fail(job, "a decoded frame has a layout framepipe cannot send");
+          break;
+        }
+        result.linesizes = std::move(layout.linesizes);
+        protocol::Parts parts;
+        parts.reserve(1 + planes.size());
+        parts.push_back(protocol::pack(result));
+        for (auto& plane : planes) parts.push_back(std::move(plane));
         if (!protocol::send(sink_, parts, true)) {  // the sink is not keeping up: later
           job.window.resend(*index);
           break;
@@ -694,13 +692,7 @@ class Ventilator {
     flush_forgotten();
   }
 
-  // Where a direct frame is in shared memory, when the sink reads it there.
-  static std::optional<media::SharedFrames::Location> shared_location(const Job& job,
-                                                                      const AVFrame& frame) {
-    if (!job.sink_shares) return std::nullopt;
-    return decoded_in_shared_memory(job, frame);
-  }
-
+  // Where a frame is in the decoder's shared memory, if it is there.
   static std::optional<media::SharedFrames::Location> decoded_in_shared_memory(
       const Job& job, const AVFrame& frame) {
     if (!job.decoder || !job.decoder->shared_frames()) return std::nullopt;

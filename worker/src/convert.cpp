@@ -371,8 +371,12 @@ void copy_planes(const uint8_t* const* from, const int* from_linesize, const Yuv
 
 struct FrameConverter::Cache {
   CachedScaler to_bgr;
-  CachedScaler to_yuv;
   CachedScaler copy;
+  // Working pictures of the 4:2:0 <-> BGR conversions, kept between frames of the same size.
+  cv::Mat chroma[2];  // U and V at the luma's size
+  cv::Mat yuv;        // Y, U and V interleaved at full size
+  cv::Mat u_full;
+  cv::Mat v_full;
   AlignedBuffer source;  // padded copies of the pictures libswscale reads
   AlignedBuffer target;  // the yuv420p pictures it writes, before they go to the caller
 };
@@ -423,13 +427,13 @@ cv::Mat FrameConverter::to_bgr(const PlanarImage& image) {
       return cv::Mat(plane_size, CV_8UC1, const_cast<uint8_t*>(image.data[index]),
                      static_cast<std::size_t>(image.linesize[index]));
     };
-    cv::Mat channels[3] = {plane(0, size), cv::Mat(), cv::Mat()};
-    cv::resize(plane(1, half), channels[1], size, 0, 0, cv::INTER_CUBIC);
-    cv::resize(plane(2, half), channels[2], size, 0, 0, cv::INTER_CUBIC);
-    cv::Mat yuv;
-    cv::merge(channels, 3, yuv);
-    cv::Mat converted;
-    cv::transform(yuv, converted, yuv_to_bgr_matrix(matrix, full));
+    Cache& cache = *cache_;
+    cv::resize(plane(1, half), cache.chroma[0], size, 0, 0, cv::INTER_CUBIC);
+    cv::resize(plane(2, half), cache.chroma[1], size, 0, 0, cv::INTER_CUBIC);
+    const cv::Mat channels[3] = {plane(0, size), cache.chroma[0], cache.chroma[1]};
+    cv::merge(channels, 3, cache.yuv);
+    cv::Mat converted;  // the caller's to keep
+    cv::transform(cache.yuv, converted, yuv_to_bgr_matrix(matrix, full));
     return converted;
   }
 
@@ -474,37 +478,22 @@ void FrameConverter::to_yuv420p(const cv::Mat& image, const protocol::ColorInfo&
     return;
   }
 
-  const int matrix = resolve_matrix(color.space, width, height);
-  if (image.isContinuous() || image.step >= static_cast<std::size_t>(width) * 3) {
-    // One matrix gives Y, U and V at full size; luma goes straight into the output, chroma is
-    // averaged over each 2x2 block into it (fixed point, the same bytes on every CPU).
-    cv::Mat yuv;
-    cv::transform(image, yuv, bgr_to_yuv_matrix(matrix, full));
-    cv::Mat luma(height, width, CV_8UC1, planes.data[0], static_cast<std::size_t>(width));
-    cv::Mat u_full(height, width, CV_8UC1);
-    cv::Mat v_full(height, width, CV_8UC1);
-    cv::Mat outputs[3] = {luma, u_full, v_full};
-    const int pairs[] = {0, 0, 1, 1, 2, 2};
-    cv::mixChannels(&yuv, 1, outputs, 3, pairs, 3);
-    const cv::Size half(width / 2, height / 2);
-    cv::Mat u(half, CV_8UC1, planes.data[1], static_cast<std::size_t>(width / 2));
-    cv::Mat v(half, CV_8UC1, planes.data[2], static_cast<std::size_t>(width / 2));
-    cv::resize(u_full, u, half, 0, 0, cv::INTER_AREA);
-    cv::resize(v_full, v, half, 0, 0, cv::INTER_AREA);
-    return;
-  }
-
-  SwsContext* context = cache_->to_yuv.get(width, height, AV_PIX_FMT_BGR24, width, height,
-                                           AV_PIX_FMT_YUV420P, kToYuvFlags);
-  set_colour_details(context, matrix, true, full);
-  const uint8_t* const source[4] = {image.data, nullptr, nullptr, nullptr};
-  const int source_linesize[4] = {static_cast<int>(image.step), 0, 0, 0};
-  const PaddedPicture source_picture =
-      padded_copy(cache_->source, AV_PIX_FMT_BGR24, width, height, source, source_linesize);
-  const Yuv420pPlanes scratch = aligned_yuv420p(cache_->target, width, height);
-  sws_scale(context, source_picture.data, source_picture.linesize, 0, height, scratch.data,
-            scratch.linesize);
-  copy_planes(scratch.data, scratch.linesize, planes, width, height);
+  // One matrix gives Y, U and V at full size; luma goes straight into the output, chroma is
+  // averaged over each 2x2 block into it (fixed point, the same bytes on every CPU).
+  Cache& cache = *cache_;
+  cv::transform(image, cache.yuv,
+                bgr_to_yuv_matrix(resolve_matrix(color.space, width, height), full));
+  cv::Mat luma(height, width, CV_8UC1, planes.data[0], static_cast<std::size_t>(width));
+  cache.u_full.create(height, width, CV_8UC1);
+  cache.v_full.create(height, width, CV_8UC1);
+  cv::Mat outputs[3] = {luma, cache.u_full, cache.v_full};
+  const int pairs[] = {0, 0, 1, 1, 2, 2};
+  cv::mixChannels(&cache.yuv, 1, outputs, 3, pairs, 3);
+  const cv::Size half(width / 2, height / 2);
+  cv::Mat u(half, CV_8UC1, planes.data[1], static_cast<std::size_t>(width / 2));
+  cv::Mat v(half, CV_8UC1, planes.data[2], static_cast<std::size_t>(width / 2));
+  cv::resize(cache.u_full, u, half, 0, 0, cv::INTER_AREA);
+  cv::resize(cache.v_full, v, half, 0, 0, cv::INTER_AREA);
 }
 
 void FrameConverter::copy_to_yuv420p(const PlanarImage& image, uint8_t* out) {
