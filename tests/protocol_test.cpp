@@ -81,6 +81,28 @@ TEST_CASE("every control message survives a round trip", "[protocol]") {
   CHECK(round_trip(SubmitReply{})->accepted == false);
 }
 
+TEST_CASE("a subscription prefix selects exactly its message type", "[protocol]") {
+  const std::string encoded = subscription(Type::frames_encoded);
+  const auto starts_with = [](const zmq::message_t& message, const std::string& prefix) {
+    return message.size() >= prefix.size() &&
+           std::memcmp(message.data(), prefix.data(), prefix.size()) == 0;
+  };
+  auto ack = pack(FramesEncoded{"job", 12});
+  CHECK(starts_with(ack, encoded));
+  JobProgress progress;
+  progress.frames_done = 12;
+  CHECK_FALSE(starts_with(pack(progress), encoded));
+  CHECK_FALSE(starts_with(pack(SinkAlive{}), encoded));
+  CHECK(starts_with(pack(JobProgress{}), subscription(Type::job_progress)));
+  CHECK(starts_with(pack(SinkAlive{}), subscription(Type::sink_alive)));
+  auto back = round_trip(FramesEncoded{"job", 12});
+  REQUIRE(back);
+  CHECK(back->frames_done == 12);
+  Pong pong;
+  pong.jobs = {"a", "b"};
+  CHECK(round_trip(pong)->jobs == std::vector<std::string>{"a", "b"});
+}
+
 TEST_CASE("a body of another type is refused", "[protocol]") {
   auto packed = pack(Ping{7});
   auto envelope = open(packed);

@@ -26,6 +26,7 @@ bool known_type(uint8_t value) {
     case Type::job_progress:
     case Type::sink_alive:
     case Type::ventilator_alive:
+    case Type::frames_encoded:
       return true;
   }
   return false;
@@ -75,6 +76,16 @@ std::optional<Envelope> open(const void* data, std::size_t size, std::string* wh
   envelope.type_ = static_cast<Type>(items[2].via.u64);
   envelope.body_ = items[3];
   return envelope;
+}
+
+std::string subscription(Type type) {
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> packer(buffer);
+  packer.pack_array(4);
+  packer.pack(kSignature);
+  packer.pack(kVersion);
+  packer.pack(static_cast<uint8_t>(type));
+  return std::string(buffer.data(), buffer.size());
 }
 
 }  // namespace framepipe::protocol

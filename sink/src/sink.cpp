@@ -161,6 +161,7 @@ struct Job {
   int64_t duplicates = 0;
   int64_t skipped_packets = 0;  // the ventilator's count of damaged video it skipped
   int unlisted = 0;             // VentilatorAlive messages in a row that did not list this job
+  int64_t acknowledged = 0;     // frames_done of the last FramesEncoded
 
   Job(protocol::JobStart job, int64_t capacity) : start(std::move(job)), reorder(capacity) {}
 };
@@ -371,6 +372,7 @@ class Sink {
         encode_latency_.observe(ms);
         ++frames_encoded_;
       }
+      acknowledge(job);
       if (job.total >= 0 && job.reorder.next_index() >= job.total) {
         job.writer->finish();
         job.writer.reset();
@@ -396,6 +398,7 @@ class Sink {
   void on_abort(const protocol::JobAbort& abort) {
     auto it = jobs_.find(abort.job_id);
     if (it == jobs_.end()) {
+      if (finished_.count(abort.job_id)) return;  // it ended first: its final state stands
       // Failed before the sink heard of it (e.g. the input could not be decoded at all).
       protocol::JobProgress progress;
       progress.job_id = abort.job_id;
@@ -473,6 +476,15 @@ class Sink {
   }
 
   void publish(const Job& job) { protocol::send_message(progress_, progress_of(job)); }
+
+  // Tells the ventilator at once that frames were encoded, so that it frees their window slots
+  // and sends more: frames flow at the encoder's pace, not at the pace of progress reports.
+  void acknowledge(Job& job) {
+    const int64_t done = progress_of(job).frames_done;
+    if (done <= job.acknowledged) return;
+    job.acknowledged = done;
+    protocol::send_message(progress_, protocol::FramesEncoded{job.start.job_id, done});
+  }
 
   void publish_all(int64_t now) {
     for (auto& [id, job] : jobs_) {

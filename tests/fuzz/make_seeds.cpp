@@ -40,5 +40,6 @@ int main(int argc, char** argv) {
   write(dir, "progress", JobProgress{"job", "running", 1, 2, 3.0, "", 4, 5.0});
   write(dir, "start", JobStart{});
   write(dir, "pong", Pong{});
+  write(dir, "frames-encoded", FramesEncoded{"job", 48});
   return 0;
 }

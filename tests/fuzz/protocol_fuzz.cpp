@@ -23,6 +23,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!envelope) return 0;
   try_bodies<Hello, Welcome, Heartbeat, HeartbeatAck, Reregister, ListWorkers, WorkerList, Ready,
              Frame, Result, SubmitJob, SubmitReply, CancelJob, Ping, Pong, JobStart, JobEnd,
-             JobAbort, JobProgress, SinkAlive, VentilatorAlive>(*envelope);
+             JobAbort, JobProgress, SinkAlive, VentilatorAlive, FramesEncoded>(*envelope);
   return 0;
 }

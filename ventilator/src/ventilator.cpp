@@ -261,6 +261,7 @@ class Ventilator {
         ++pong.jobs_active;
       }
       pong.frames_in_flight += job.window.in_window();
+      pong.jobs.push_back(id);
     }
     pong.workers_ready = static_cast<int32_t>(workers_.size());
     pong.frames_decoded = frames_decoded_;
@@ -376,6 +377,14 @@ class Ventilator {
         if (auto alive = envelope->body<protocol::SinkAlive>(&why)) on_sink_alive(*alive);
         continue;
       }
+      if (envelope->type() == protocol::Type::frames_encoded) {
+        if (auto encoded = envelope->body<protocol::FramesEncoded>(&why)) {
+          if (auto it = jobs_.find(encoded->job_id); it != jobs_.end()) {
+            acknowledge(it->second, encoded->frames_done);
+          }
+        }
+        continue;
+      }
       if (envelope->type() != protocol::Type::job_progress) continue;
       auto progress = envelope->body<protocol::JobProgress>(&why);
       if (!progress) continue;
@@ -397,11 +406,7 @@ class Ventilator {
         }
       }
       job.sink_shares = progress->shared_memory && !job.shared_prefix.empty();
-      if (job.window.acknowledge(progress->frames_done) > 0) {
-        job.last_ack_ms = now_ms();
-        job.at_workers.erase(job.at_workers.begin(), job.at_workers.lower_bound(job.window.done()));
-        job.reported.erase(job.reported.begin(), job.reported.lower_bound(job.window.done()));
-      }
+      acknowledge(job, progress->frames_done);
       if (progress->state == "done" || progress->state == "failed" ||
           progress->state == "canceled") {
         spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id, progress->state,
@@ -409,6 +414,14 @@ class Ventilator {
         forget(job.submit.job_id);
       }
     }
+  }
+
+  // The sink encoded frames [0, frames_done): their window slots (and shared buffers) are free.
+  void acknowledge(Job& job, int64_t frames_done) {
+    if (job.window.acknowledge(frames_done) == 0) return;
+    job.last_ack_ms = now_ms();
+    job.at_workers.erase(job.at_workers.begin(), job.at_workers.lower_bound(job.window.done()));
+    job.reported.erase(job.reported.begin(), job.reported.lower_bound(job.window.done()));
   }
 
   // A new sink lost the jobs the old one was encoding: they start again from their first frame

@@ -60,4 +60,8 @@ zmq::message_t pack(const M& message) {
   return zmq::message_t(buffer.data(), buffer.size());
 }
 
+// The bytes every packed message of type `type` starts with: a SUB socket that subscribes to them
+// receives only that type from a PUB.
+std::string subscription(Type type);
+
 }  // namespace framepipe::protocol

@@ -12,6 +12,7 @@
 //   ventilator --Result + planes, or Result naming shared memory--> sink (PULL), `copy` jobs
 //   ventilator --VentilatorAlive--> sink (PULL), every second
 //   sink    --JobProgress/SinkAlive--> PUB (ventilator and http subscribe)
+//   sink    --FramesEncoded--> PUB, as soon as frames are encoded (the ventilator's flow control)
 #pragma once
 #include <array>
 #include <cstdint>
@@ -75,6 +76,7 @@ enum class Type : uint8_t {
   job_progress = 33,
   sink_alive = 34,
   ventilator_alive = 35,
+  frames_encoded = 36,
 };
 
 // Stage latencies travel as histograms with fixed bucket bounds (milliseconds), ready for
@@ -292,8 +294,12 @@ struct Pong {
   int64_t frames_resent = 0;
   double decode_ms = 0;  // mean decode time per frame, recent
   Histogram decode_latency;
+  // Every job the ventilator holds, queued or running: it forgets a job only once the sink has
+  // reported it finished, so a job that is in neither this list nor the sink's final reports was
+  // lost (a restarted http-frontend learns here which of its jobs still live).
+  std::vector<std::string> jobs;
   MSGPACK_DEFINE(nonce, jobs_active, jobs_queued, workers_ready, frames_in_flight, frames_decoded,
-                 frames_resent, decode_ms, decode_latency)
+                 frames_resent, decode_ms, decode_latency, jobs)
 };
 
 struct JobStart {
@@ -351,6 +357,17 @@ struct JobProgress {
   bool shared_memory = false;   // the sink reads this job's frames by reference (JobStart)
   MSGPACK_DEFINE(job_id, state, frames_done, frames_total, fps, error, output_bytes, encode_ms,
                  skipped_packets, shared_memory)
+};
+
+// Published by the sink as soon as frames are encoded (at most once per result it takes in):
+// "frames [0, frames_done) of this job are encoded and their buffers released". It is the
+// ventilator's flow control, so frames move at the encoder's pace however small they are;
+// JobProgress, for people, keeps its own pace.
+struct FramesEncoded {
+  static constexpr Type type = Type::frames_encoded;
+  std::string job_id;
+  int64_t frames_done = 0;
+  MSGPACK_DEFINE(job_id, frames_done)
 };
 
 struct SinkAlive {
