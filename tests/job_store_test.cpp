@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 
@@ -50,7 +51,7 @@ ProgressReport progress(JobState state, int64_t frames_done, int64_t frames_tota
 TEST_CASE("job store: a finished job survives a restart field by field", "[http]") {
   TemporaryDirectory directory;
   {
-    JobStore store(database(directory), 1000);
+    JobStore store(database(directory));
     store.add(make_job("a1", 1000));
     MediaInfo info;
     info.frames_estimate = 100;
@@ -65,8 +66,8 @@ TEST_CASE("job store: a finished job survives a restart field by field", "[http]
     CHECK(store.report("a1", progress(JobState::running, 10), 2000) == Update::state_changed);
     CHECK(store.report("a1", progress(JobState::done, 98, 98), 3000) == Update::state_changed);
   }
-  JobStore reopened(database(directory), 5000);
-  CHECK(reopened.interrupted().empty());
+  JobStore reopened(database(directory));
+  CHECK(reopened.unfinished().empty());
   const auto job = reopened.find("a1");
   REQUIRE(job);
   CHECK(job->state == JobState::done);
@@ -96,10 +97,11 @@ TEST_CASE("job store: a finished job survives a restart field by field", "[http]
   CHECK(job->audio_codec == "aac");
 }
 
-TEST_CASE("job store: queued and running jobs fail as interrupted on restart", "[http]") {
+TEST_CASE("job store: queued and running jobs keep their state and numbers over a restart",
+          "[http]") {
   TemporaryDirectory directory;
   {
-    JobStore store(database(directory), 0);
+    JobStore store(database(directory));
     store.add(make_job("queued", 1));
     store.add(make_job("running", 2));
     store.add(make_job("done", 3));
@@ -110,30 +112,32 @@ TEST_CASE("job store: queued and running jobs fail as interrupted on restart", "
     store.reject("failed", "cannot decode", 10);
     store.cancel("canceled", 10);
   }
-  JobStore reopened(database(directory), 9000);
-  auto interrupted = reopened.interrupted();
-  std::sort(interrupted.begin(), interrupted.end());
-  CHECK(interrupted == std::vector<std::string>{"queued", "running"});
-  for (const char* id : {"queued", "running"}) {
-    const auto job = reopened.find(id);
-    REQUIRE(job);
-    CHECK(job->state == JobState::failed);
-    CHECK(job->error == std::string(kInterruptedError));
-    CHECK(job->finished_unix_ms == 9000);
-  }
+  JobStore reopened(database(directory));
+  CHECK(reopened.unfinished() == std::map<std::string, bool>{{"queued", false}, {"running", true}});
+  CHECK(reopened.find("queued")->state == JobState::queued);
+  CHECK(reopened.find("running")->state == JobState::running);
+  CHECK(reopened.find("running")->frames_done == 5);  // not reset: the cluster may go on with it
   CHECK(reopened.find("done")->state == JobState::done);
   CHECK(reopened.find("failed")->error == "cannot decode");
   CHECK(reopened.find("canceled")->state == JobState::canceled);
 
-  // The marking itself was persisted: a second restart finds nothing new to mark.
-  JobStore again(database(directory), 10000);
-  CHECK(again.interrupted().empty());
-  CHECK(again.find("queued")->finished_unix_ms == 9000);
+  // The cluster lost the running job: it fails with the reason, persisted, once.
+  CHECK(reopened.interrupt("running", 9000) == Update::state_changed);
+  CHECK(reopened.interrupt("running", 9100) == Update::ignored);
+  CHECK(reopened.interrupt("done", 9100) == Update::ignored);
+  CHECK(reopened.interrupt("nope", 9100) == Update::unknown_job);
+  JobStore again(database(directory));
+  CHECK(again.unfinished() == std::map<std::string, bool>{{"queued", false}});
+  const auto job = again.find("running");
+  REQUIRE(job);
+  CHECK(job->state == JobState::failed);
+  CHECK(job->error == std::string(kInterruptedError));
+  CHECK(job->finished_unix_ms == 9000);
 }
 
 TEST_CASE("job store: a final state is never left", "[http]") {
   TemporaryDirectory directory;
-  JobStore store(database(directory), 0);
+  JobStore store(database(directory));
   store.add(make_job("j", 1));
 
   SECTION("a late running report does not reopen a done job") {
@@ -162,7 +166,7 @@ TEST_CASE("job store: a final state is never left", "[http]") {
 
 TEST_CASE("job store: progress moves a job forward", "[http]") {
   TemporaryDirectory directory;
-  JobStore store(database(directory), 0);
+  JobStore store(database(directory));
   store.add(make_job("j", 1));
 
   MediaInfo info;
@@ -195,7 +199,7 @@ TEST_CASE("job store: progress moves a job forward", "[http]") {
 
 TEST_CASE("job store: unknown jobs, duplicates, order and erase", "[http]") {
   TemporaryDirectory directory;
-  JobStore store(database(directory), 0);
+  JobStore store(database(directory));
   CHECK(store.report("nope", progress(JobState::running, 1), 1) == Update::unknown_job);
   CHECK(store.accept("nope", MediaInfo{}) == Update::unknown_job);
   CHECK(store.cancel("nope", 1) == Update::unknown_job);
@@ -215,7 +219,7 @@ TEST_CASE("job store: unknown jobs, duplicates, order and erase", "[http]") {
   CHECK(store.erase("mid"));
   CHECK_FALSE(store.erase("mid"));
   CHECK(store.list().size() == 2);
-  JobStore reopened(database(directory), 100);
+  JobStore reopened(database(directory));
   CHECK_FALSE(reopened.find("mid"));
   CHECK(reopened.list().size() == 2);
 }
@@ -277,14 +281,14 @@ TEST_CASE("job store: a moved data directory keeps its results", "[http]") {
   job.input_path = (old_base / "jobs" / "m1" / "input.mp4").string();
   job.output_path = (old_base / "jobs" / "m1" / "output.mp4").string();
   {
-    JobStore store(database(first), 1000);
+    JobStore store(database(first));
     store.add(job);
   }
   // The data directory moves: database and job files alike.
   std::filesystem::remove(database(second).parent_path());
   std::filesystem::rename(old_base, new_base);
   std::filesystem::create_directories(old_base);  // for `first` to clean up
-  JobStore moved(database(second), 2000);
+  JobStore moved(database(second));
   const auto found = moved.find("m1");
   REQUIRE(found);
   CHECK(found->input_path == (new_base / "jobs" / "m1" / "input.mp4").string());

@@ -47,13 +47,18 @@ ClusterLink::ClusterLink(const ClusterEndpoints& endpoints, ClusterEvents events
   protocol::configure(progress_, kDealerHwm, kProgressHwm);
   progress_.set(zmq::sockopt::reconnect_ivl, protocol::kReconnectMinMs);
   progress_.set(zmq::sockopt::reconnect_ivl_max, protocol::kReconnectMaxMs);
-  progress_.set(zmq::sockopt::subscribe, "");
+  // Not FramesEncoded: one per frame, for the ventilator's flow control only.
+  progress_.set(zmq::sockopt::subscribe, protocol::subscription(protocol::Type::job_progress));
+  progress_.set(zmq::sockopt::subscribe, protocol::subscription(protocol::Type::sink_alive));
   protocol::secure_client(control_, endpoints.curve);
   protocol::secure_client(registry_, endpoints.curve);
   protocol::secure_client(progress_, endpoints.curve);
   control_.connect(endpoints.control);
   registry_.connect(endpoints.registry);
   progress_.connect(endpoints.progress);
+}
+
+void ClusterLink::start() {
   thread_ = std::jthread([this](std::stop_token stop) { loop(std::move(stop)); });
 }
 
@@ -152,6 +157,7 @@ void ClusterLink::run_timers(int64_t now) {
   if (now >= next_ping_ms_) {
     next_ping_ms_ = now + kPingIntervalMs;
     protocol::send_message(control_, protocol::Ping{++ping_nonce_});
+    if (events_.on_tick) events_.on_tick(now);
   }
   if (now >= next_list_ms_) {
     next_list_ms_ = now + kListWorkersIntervalMs;
@@ -193,8 +199,11 @@ void ClusterLink::handle(const zmq::message_t& part, const char* peer) {
       auto pong = envelope->body<protocol::Pong>(&why);
       if (!pong) return discard("Pong");
       heard(&ClusterSnapshot::ventilator);
-      std::lock_guard lock(snapshot_mutex_);
-      snapshot_.last_pong = *pong;
+      {
+        std::lock_guard lock(snapshot_mutex_);
+        snapshot_.last_pong = *pong;
+      }
+      if (events_.on_pong) events_.on_pong(*pong);
       return;
     }
     case protocol::Type::submit_reply: {

@@ -33,6 +33,9 @@ struct ClusterEndpoints {
 struct ClusterEvents {
   std::function<void(const protocol::SubmitReply&)> on_submit_reply;
   std::function<void(const protocol::JobProgress&)> on_progress;
+  std::function<void(const protocol::Pong&)> on_pong;
+  // About once per kPingIntervalMs, with the protocol::now_ms() clock.
+  std::function<void(int64_t now_ms)> on_tick;
 };
 
 // When a peer last answered, on the protocol::now_ms() clock; nothing if it never did.
@@ -64,9 +67,11 @@ class ClusterLink {
   // Commands waiting for the link thread; when full, submit()/cancel() refuse the newest.
   static constexpr size_t kCommandQueueCapacity = 1024;
 
-  // Creates the sockets and connects them (ZeroMQ connects lazily, so the peers may be down),
-  // then starts the thread. Throws zmq::error_t on an invalid endpoint.
+  // Creates the sockets and connects them (ZeroMQ connects lazily, so the peers may be down).
+  // Throws zmq::error_t on an invalid endpoint. Nothing is sent or called back before start().
   ClusterLink(const ClusterEndpoints& endpoints, ClusterEvents events);
+  // Starts the thread that owns the sockets; the callbacks may run from then on. Call once.
+  void start();
   // Stops and joins the thread.
   ~ClusterLink();
   ClusterLink(const ClusterLink&) = delete;
@@ -123,7 +128,7 @@ class ClusterLink {
 
   protocol::LogThrottle untrusted_log_;  // the link thread's lines about what peers send
 
-  std::jthread thread_;  // last: starts after everything above exists, joins first
+  std::jthread thread_;  // last: started (by start()) after everything above exists, joins first
 };
 
 }  // namespace framepipe::http

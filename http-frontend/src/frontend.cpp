@@ -38,6 +38,7 @@
 #include "framepipe/worker/filters.hpp"
 #include "guarded_server.hpp"
 #include "job_changes.hpp"
+#include "job_recovery.hpp"
 #include "job_store.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
@@ -361,6 +362,10 @@ class Frontend {
 
   void on_submit_reply(const protocol::SubmitReply& reply);
   void on_progress(const protocol::JobProgress& progress);
+  void on_pong(const protocol::Pong& pong);
+  // Acts on JobRecovery's decisions about jobs the cluster lost.
+  void recover(const std::vector<JobRecovery::Decision>& decisions);
+  protocol::SubmitJob submission(const Job& job) const;
 
   ViewContext view_context(const ClusterSnapshot& cluster) const;
   // The job as GET /api/jobs/{id} shows it; nothing when there is no such job.
@@ -377,6 +382,7 @@ class Frontend {
   RequestCounters request_counters_;
   JobCounters job_counters_;
   JobStore store_;
+  JobRecovery recovery_;  // used on the cluster link's thread once it runs
   JobChanges changes_;  // noted by every job update, read by the live streams
   std::atomic<int> open_streams_{0};
   const int max_open_streams_;
@@ -406,13 +412,15 @@ Frontend::Frontend(const Config& config)
       jobs_directory_(data_directory_ / "jobs"),
       filter_catalogue_(filters::catalogue_json()),
       static_files_(web_directory(config)),
-      store_(data_directory_ / "framepipe.db", protocol::unix_ms()),
+      store_(data_directory_ / "framepipe.db"),
+      recovery_(store_.unfinished(), protocol::now_ms()),
       max_open_streams_(std::max(1, config.threads / kLiveStreamThreadShareDivisor)),
       endpoints_{config.registry_endpoint, config.control_endpoint, config.progress_endpoint,
                  config.curve} {
-  for (const std::string& id : store_.interrupted()) {
-    log().info("job {} failed: {}", id, kInterruptedError);
-    job_counters_.count_final(JobState::failed);
+  if (recovery_.pending() > 0) {
+    log().info(
+        "{} job(s) were unfinished when the head stopped: asking the cluster which still run",
+        recovery_.pending());
   }
   if (static_files_.has_pages()) {
     log().info("http: serving the web pages from {}", static_files_.directory().string());
@@ -425,7 +433,10 @@ Frontend::Frontend(const Config& config)
   sweep_job_directories();
   link_ = std::make_unique<ClusterLink>(
       endpoints_, ClusterEvents{[this](const auto& reply) { on_submit_reply(reply); },
-                                [this](const auto& progress) { on_progress(progress); }});
+                                [this](const auto& progress) { on_progress(progress); },
+                                [this](const auto& pong) { on_pong(pong); },
+                                [this](int64_t now) { recover(recovery_.decide(now)); }});
+  link_->start();
 }
 
 // Leftovers of a previous run: uploads cut off by a crash, inputs of finished jobs, files of failed
@@ -739,14 +750,7 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   job.input_bytes = form.input_bytes;
   store_.add(job);
 
-  protocol::SubmitJob submit;
-  submit.job_id = job.id;
-  submit.input_path = job.input_path;
-  submit.output_path = job.output_path;
-  submit.chain = job.filters;
-  submit.preset = job.preset;
-  submit.crf = job.crf;
-  if (!link_->submit(submit)) {
+  if (!link_->submit(submission(job))) {
     store_.erase(id);
     return refuse(res, Refusal{503, "the cluster link is overloaded; try again shortly"});
   }
@@ -1082,12 +1086,66 @@ void Frontend::on_submit_reply(const protocol::SubmitReply& reply) {
   }
 }
 
+protocol::SubmitJob Frontend::submission(const Job& job) const {
+  protocol::SubmitJob submit;
+  submit.job_id = job.id;
+  submit.input_path = job.input_path;
+  submit.output_path = job.output_path;
+  submit.chain = job.filters;
+  submit.preset = job.preset;
+  submit.crf = job.crf;
+  return submit;
+}
+
+void Frontend::on_pong(const protocol::Pong& pong) {
+  for (const std::string& id : pong.jobs) {
+    if (recovery_.is_pending(id)) log().info("job {} still runs in the cluster: following it", id);
+  }
+  const auto given_up = [this](const std::string& id) {
+    const auto job = store_.find(id);
+    return !job || is_final(job->state);
+  };
+  for (const std::string& id : recovery_.on_cluster_jobs(pong.jobs, given_up, protocol::now_ms())) {
+    log().info("job {}: the cluster works on a job this head has ended or never had: canceling it",
+               printable(id));
+    if (!link_->cancel(id)) log().warn("job {}: command queue full, CancelJob not sent", id);
+  }
+  recover(recovery_.decide(protocol::now_ms()));
+}
+
+void Frontend::recover(const std::vector<JobRecovery::Decision>& decisions) {
+  for (const auto& decision : decisions) {
+    const std::string& id = decision.job_id;
+    if (decision.verdict == JobRecovery::Verdict::resubmit) {
+      const auto job = store_.find(id);
+      if (!job || is_final(job->state)) continue;
+      log().info(
+          "job {} had not started when the head stopped and the cluster does not have it: "
+          "submitted again",
+          id);
+      if (!link_->submit(submission(*job))) {
+        log().warn("job {}: command queue full, SubmitJob not sent", id);
+      }
+      continue;
+    }
+    if (store_.interrupt(id, protocol::unix_ms()) != Update::state_changed) continue;
+    changes_.note(id);
+    job_counters_.count_final(JobState::failed);
+    remove_tree(job_directory(id));
+    log().info("job {} failed: {}", id, kInterruptedError);
+  }
+}
+
 void Frontend::on_progress(const protocol::JobProgress& progress) {
   const auto state = parse_job_state(progress.state);
   if (!state || *state == JobState::queued) {
     log().warn("job {}: ignored progress with state \"{}\"", printable(progress.job_id),
                printable(progress.state));
     return;
+  }
+  if (recovery_.is_pending(progress.job_id)) {
+    log().info("job {}: the sink reports on it after the restart: following it", progress.job_id);
+    recovery_.on_report(progress.job_id);
   }
   ProgressReport report;
   report.state = *state;

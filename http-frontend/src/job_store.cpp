@@ -332,26 +332,15 @@ bool is_final(JobState state) {
   return state == JobState::done || state == JobState::failed || state == JobState::canceled;
 }
 
-JobStore::JobStore(const std::filesystem::path& database_path, int64_t now_unix_ms)
+JobStore::JobStore(const std::filesystem::path& database_path)
     : database_(std::make_unique<Database>(database_path)) {
-  std::vector<Job> loaded = database_->load();
-  std::vector<Job> marked;
-  for (Job& job : loaded) {
+  for (Job& job : database_->load()) {
     if (!is_final(job.state)) {
-      job.state = JobState::failed;
-      job.error = std::string(kInterruptedError);
-      job.fps = 0;
-      job.finished_unix_ms = now_unix_ms;
-      marked.push_back(job);
-      interrupted_.push_back(job.id);
+      job.fps = 0;  // live only
+      unfinished_[job.id] = job.state == JobState::running;
     }
     std::string id = job.id;
     jobs_.emplace(std::move(id), std::move(job));
-  }
-  if (!marked.empty()) {
-    database_->begin();
-    for (const Job& job : marked) database_->upsert(job);
-    database_->commit();
   }
 }
 
@@ -482,6 +471,20 @@ Update JobStore::cancel(const std::string& id, int64_t now_unix_ms) {
   Job& job = it->second;
   if (is_final(job.state)) return Update::ignored;
   job.state = JobState::canceled;
+  job.fps = 0;
+  job.finished_unix_ms = now_unix_ms;
+  persist(job);
+  return Update::state_changed;
+}
+
+Update JobStore::interrupt(const std::string& id, int64_t now_unix_ms) {
+  std::lock_guard lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return Update::unknown_job;
+  Job& job = it->second;
+  if (is_final(job.state)) return Update::ignored;
+  job.state = JobState::failed;
+  job.error = std::string(kInterruptedError);
   job.fps = 0;
   job.finished_unix_ms = now_unix_ms;
   persist(job);

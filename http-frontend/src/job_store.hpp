@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,7 +24,7 @@ std::optional<JobState> parse_job_state(std::string_view text);
 bool is_final(JobState state);
 
 inline constexpr std::string_view kInterruptedError =
-    "interrupted: the head restarted while the job was running";
+    "interrupted: the cluster lost the job when the head restarted";
 
 struct Job {
   std::string id;
@@ -93,15 +94,17 @@ enum class Update {
 class JobStore {
  public:
   // Opens (creating if needed) the database at `database_path` and loads every job. Jobs that were
-  // queued or running when the previous process stopped become failed with kInterruptedError at
-  // `now_unix_ms`. Throws std::runtime_error if the database cannot be opened or read.
-  JobStore(const std::filesystem::path& database_path, int64_t now_unix_ms);
+  // queued or running when the previous process stopped keep their state and numbers: the cluster
+  // may still be working on them (JobRecovery finds out). Throws std::runtime_error if the
+  // database cannot be opened or read.
+  explicit JobStore(const std::filesystem::path& database_path);
   ~JobStore();
   JobStore(const JobStore&) = delete;
   JobStore& operator=(const JobStore&) = delete;
 
-  // Ids of the jobs the constructor marked as interrupted.
-  const std::vector<std::string>& interrupted() const { return interrupted_; }
+  // The jobs that were queued or running when the store was opened, each with whether it had
+  // started (was running).
+  const std::map<std::string, bool>& unfinished() const { return unfinished_; }
 
   // Adds a new job (its state as given, normally queued). Throws std::runtime_error if the id
   // exists or the database write fails.
@@ -122,6 +125,8 @@ class JobStore {
   Update report(const std::string& id, const ProgressReport& progress, int64_t now_unix_ms);
   // The user canceled the job. Ignored when the job is already final.
   Update cancel(const std::string& id, int64_t now_unix_ms);
+  // The cluster lost the job (a restart): failed with kInterruptedError. Ignored when final.
+  Update interrupt(const std::string& id, int64_t now_unix_ms);
 
  private:
   class Database;
@@ -131,7 +136,7 @@ class JobStore {
   mutable std::mutex mutex_;            // guards jobs_ and database_
   std::unique_ptr<Database> database_;  // owned; one connection
   std::unordered_map<std::string, Job> jobs_;
-  std::vector<std::string> interrupted_;
+  std::map<std::string, bool> unfinished_;
 };
 
 }  // namespace framepipe::http

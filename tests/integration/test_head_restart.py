@@ -67,6 +67,9 @@ def stop_head(cluster, sig):
 
 
 def check_interrupted(cluster, job_id):
+    # A restarted head asks the cluster about the jobs it left running before it gives up on them.
+    wait_for(lambda: cluster.json(f'/api/jobs/{job_id}')[1]['state'] not in ('queued', 'running'),
+             30, f'the new head to learn that the cluster lost job {job_id}')
     code, job = cluster.json(f'/api/jobs/{job_id}')
     assert code == 200, (code, job)
     assert job['state'] == 'failed', f'the job running at the stop is {job["state"]}: {job}'
@@ -111,6 +114,7 @@ def test_sigkill_of_the_whole_head():
 def test_sigterm_of_up_then_a_third_head():
     assert 'terminated' in jobs, 'needs the previous test'
     with Cluster(workers=1, data_dir=DATA) as cluster:
+        check_interrupted(cluster, jobs['terminated'])
         code, listed = cluster.json('/api/jobs')
         assert code == 200, code
         assert {j['id']: j['state'] for j in listed} == {

@@ -1,14 +1,16 @@
 """Restarting a role mid-job never hangs a job: after a sink restart the job starts again and
-finishes with the right frames; after a ventilator restart it fails with a clear reason; new jobs
-work afterwards. The job list survives a restart of the whole head."""
+finishes with the right frames; after an http-frontend restart the new one follows the job the
+cluster carried on with to the end, frames identical; after a ventilator restart it fails with a
+clear reason; new jobs work afterwards."""
 import os
 
 from cluster import (LOSSLESS, Cluster, check_same_timing, frame_hashes, generate, main, run_locally,
                      wait_for, workdir)
 
 WORK = workdir('framepipe-restart-')
-SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=30', seconds=12)
-CHAIN = 'blur=sigma=3'
+# Long enough (900 frames, several seconds here) to outlast a role's restart by far.
+SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=30', seconds=30)
+CHAIN = 'blur=sigma=8'
 REFERENCE = frame_hashes(run_locally(SOURCE, CHAIN, os.path.join(WORK, 'reference.mp4'),
                                       LOSSLESS))
 
@@ -31,6 +33,24 @@ with Cluster(workers=2) as cluster:
         check_same_timing(SOURCE, out)
         assert frame_hashes(out) == REFERENCE, 'frames differ from an undisturbed run'
 
+    def test_http_restart_mid_job_follows_the_job_to_its_end():
+        job_id = start_and_wait_progress(cluster)
+        old_http = cluster.role_pids('http')
+        cluster.kill_role('http')  # `up` starts a new one within a second or two
+        wait_for(lambda: cluster.role_pids('http') not in ([], old_http) and
+                 cluster.health_code() is not None, 30, 'a new http-frontend to answer')
+        code, job = cluster.json(f'/api/jobs/{job_id}')
+        assert code == 200, (code, job)
+        # The new process kept the job's state and numbers while it asked the cluster about it.
+        assert job['state'] == 'running', f'after the http restart the job is {job}'
+        assert job['frames_done'] > 40, f'progress was reset: {job}'
+        final = cluster.wait_job(job_id, 180)
+        assert final['state'] == 'done', final
+        assert final['frames_done'] == final['frames_total'] == len(REFERENCE), final
+        out = cluster.result(job_id, os.path.join(WORK, 'http.mp4'))
+        check_same_timing(SOURCE, out)
+        assert frame_hashes(out) == REFERENCE, 'frames differ from an undisturbed run'
+
     def test_ventilator_restart_mid_job_fails_it_with_a_reason():
         job_id = start_and_wait_progress(cluster)
         cluster.kill_role('ventilator')
@@ -44,5 +64,6 @@ with Cluster(workers=2) as cluster:
         check_same_timing(SOURCE, out)
 
     main([test_sink_restart_mid_job_starts_the_job_again,
+          test_http_restart_mid_job_follows_the_job_to_its_end,
           test_ventilator_restart_mid_job_fails_it_with_a_reason,
           test_new_jobs_work_after_restarts])
