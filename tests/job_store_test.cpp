@@ -135,6 +135,31 @@ TEST_CASE("job store: queued and running jobs keep their state and numbers over 
   CHECK(job->finished_unix_ms == 9000);
 }
 
+TEST_CASE("job store: a running job's progress is written at most once a second", "[http]") {
+  TemporaryDirectory directory;
+  const auto reopened_frames = [&] { return JobStore(database(directory)).find("j")->frames_done; };
+  {
+    JobStore store(database(directory));
+    store.add(make_job("j", 1));
+    CHECK(store.report("j", progress(JobState::running, 5), 1000) == Update::state_changed);
+    CHECK(store.report("j", progress(JobState::running, 50), 1500) == Update::applied);
+    CHECK(store.find("j")->frames_done == 50);
+  }
+  CHECK(reopened_frames() == 5);  // the state change was written, the next report not yet
+  {
+    JobStore store(database(directory));
+    CHECK(store.report("j", progress(JobState::running, 60), 1500) == Update::applied);
+    CHECK(store.report("j", progress(JobState::running, 80), 1600) == Update::applied);
+  }
+  CHECK(reopened_frames() == 60);  // a new process writes its first report, then waits a second
+  {
+    JobStore store(database(directory));
+    CHECK(store.report("j", progress(JobState::running, 90), 2000) == Update::applied);
+    CHECK(store.report("j", progress(JobState::running, 95), 3000) == Update::applied);
+  }
+  CHECK(reopened_frames() == 95);
+}
+
 TEST_CASE("job store: a final state is never left", "[http]") {
   TemporaryDirectory directory;
   JobStore store(database(directory));

@@ -437,7 +437,21 @@ Update JobStore::report(const std::string& id, const ProgressReport& progress,
   job.shared_memory = progress.shared_memory;
   job.skipped_packets = std::max(job.skipped_packets, not_negative(progress.skipped_packets));
   job.output_bytes = not_negative(progress.output_bytes);
-  if (progress.state == job.state) return Update::applied;  // progress only: kept in memory
+  if (progress.state == job.state) {
+    // Progress only: written now and then, so that a restarted http-frontend that follows the
+    // job on shows how far it got instead of 0, without a write per report.
+    int64_t& saved = progress_saved_unix_ms_[id];
+    if (now_unix_ms - saved >= kProgressSaveIntervalMs) {
+      saved = now_unix_ms;
+      persist(job);
+    }
+    return Update::applied;
+  }
+  if (progress.state == JobState::running) {
+    progress_saved_unix_ms_[id] = now_unix_ms;  // written below
+  } else {
+    progress_saved_unix_ms_.erase(id);
+  }
 
   if (!job.started_unix_ms) job.started_unix_ms = now_unix_ms;
   job.state = progress.state;

@@ -93,6 +93,9 @@ enum class Update {
 
 class JobStore {
  public:
+  // A running job's progress is written to the database at most this often.
+  static constexpr int64_t kProgressSaveIntervalMs = 1000;
+
   // Opens (creating if needed) the database at `database_path` and loads every job. Jobs that were
   // queued or running when the previous process stopped keep their state and numbers: the cluster
   // may still be working on them (JobRecovery finds out). Throws std::runtime_error if the
@@ -121,7 +124,8 @@ class JobStore {
   // The ventilator refused the job: failed with `error`.
   Update reject(const std::string& id, const std::string& error, int64_t now_unix_ms);
   // A progress report of the sink. A report for a final job is ignored, so a late "running"
-  // cannot move a finished job back.
+  // cannot move a finished job back. State changes are written at once, progress at most every
+  // kProgressSaveIntervalMs.
   Update report(const std::string& id, const ProgressReport& progress, int64_t now_unix_ms);
   // The user canceled the job. Ignored when the job is already final.
   Update cancel(const std::string& id, int64_t now_unix_ms);
@@ -137,6 +141,8 @@ class JobStore {
   std::unique_ptr<Database> database_;  // owned; one connection
   std::unordered_map<std::string, Job> jobs_;
   std::map<std::string, bool> unfinished_;
+  // When each running job's progress was last written; a job's entry goes with its state change.
+  std::unordered_map<std::string, int64_t> progress_saved_unix_ms_;
 };
 
 }  // namespace framepipe::http

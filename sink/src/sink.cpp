@@ -25,6 +25,8 @@ using protocol::now_ms;
 namespace {
 
 constexpr int64_t kRememberFinishedMs = 60'000;  // final states are re-published this long
+constexpr int kMaxBatchMessages = 256;           // read before progress is published and timers run
+constexpr int64_t kMaxBatchMs = 50;              // likewise
 constexpr int64_t kAliveIntervalMs = 1000;
 constexpr int kMaxDimension = 16384;
 constexpr std::size_t kMaxSharedObjects = 4096;  // per job; the ventilator uses about a window's
@@ -186,8 +188,10 @@ class Sink {
     while (!stop_requested()) {
       zmq::pollitem_t item{results_.handle(), 0, ZMQ_POLLIN, 0};
       protocol::poll(&item, 1, std::chrono::milliseconds(50));
-      // Bounded batch so that progress keeps flowing under a flood of results.
-      for (int i = 0; i < 256; ++i) {
+      // A batch bounded in count and time, so that progress keeps flowing under a flood of
+      // results and a slow encoder (veryslow takes 40 ms a frame even at 360p).
+      const int64_t batch_start = now_ms();
+      for (int i = 0; i < kMaxBatchMessages && now_ms() - batch_start < kMaxBatchMs; ++i) {
         auto parts = protocol::receive(results_);
         if (!parts) break;
         on_message(*parts);

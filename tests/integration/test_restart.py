@@ -3,6 +3,7 @@ finishes with the right frames; after an http-frontend restart the new one follo
 cluster carried on with to the end, frames identical; after a ventilator restart it fails with a
 clear reason; new jobs work afterwards."""
 import os
+import sqlite3
 
 from cluster import (LOSSLESS, Cluster, check_same_timing, frame_hashes, generate, main, run_locally,
                      wait_for, workdir)
@@ -23,6 +24,17 @@ def start_and_wait_progress(cluster):
     return job['id']
 
 
+def stored_frames_done(cluster, job_id):
+    """The job's progress as the http-frontend last wrote it to its SQLite file (read only)."""
+    path = os.path.join(cluster.data_dir, 'framepipe.db')
+    connection = sqlite3.connect(f'file:{path}?mode=ro', uri=True)
+    try:
+        row = connection.execute('SELECT frames_done FROM jobs WHERE id = ?', (job_id,)).fetchone()
+        return row[0] if row else 0
+    finally:
+        connection.close()
+
+
 with Cluster(workers=2) as cluster:
     def test_sink_restart_mid_job_starts_the_job_again():
         job_id = start_and_wait_progress(cluster)
@@ -35,6 +47,8 @@ with Cluster(workers=2) as cluster:
 
     def test_http_restart_mid_job_follows_the_job_to_its_end():
         job_id = start_and_wait_progress(cluster)
+        # Running progress is written to the job list about once a second.
+        wait_for(lambda: stored_frames_done(cluster, job_id) > 40, 30, 'progress on disk')
         old_http = cluster.role_pids('http')
         cluster.kill_role('http')  # `up` starts a new one within a second or two
         wait_for(lambda: cluster.role_pids('http') not in ([], old_http) and
