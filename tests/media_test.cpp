@@ -393,6 +393,58 @@ TEST_CASE("Writer moves timestamps that do not increase instead of dropping fram
   CHECK(times[3] - times[0] == Approx(0.12));  // 13 is kept
 }
 
+TEST_CASE("Writer moves a repeated timestamp by a fraction of a millisecond, not by a tick",
+          "[media]") {
+  // In a 1/fps time base one tick is a whole frame: moving the repeat by one of those put the
+  // last frame 33 ms late, where ffmpeg -fps_mode passthrough keeps it at its own time.
+  OutputSpec spec;
+  spec.path = temp_dir().file("repeated_coarse.mp4");
+  spec.width = 64;
+  spec.height = 48;
+  spec.time_base = AVRational{1, 30};
+  spec.frame_rate = AVRational{30, 1};
+  Writer writer(spec, Limits{});
+  for (const int64_t pts : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9}) {
+    FramePtr frame = grey_frame(64, 48, pts);
+    writer.write(frame.get());
+  }
+  writer.finish();
+
+  const std::vector<double> times = probe_times(spec.path, "v:0");
+  REQUIRE(times.size() == 11);
+  for (size_t index = 1; index < times.size(); ++index) CHECK(times[index] > times[index - 1]);
+  CHECK(times[9] - times[0] == Approx(9.0 / 30).margin(0.0001));
+  CHECK(times[10] - times[0] == Approx(9.0 / 30).margin(0.001));
+}
+
+TEST_CASE("A damaged clip's repeated timestamp at the end keeps the last frame in place",
+          "[media]") {
+  // 30 frames/s in MP4 with a timescale of 30 (a 1/30 time base) and B-frames; the last shown
+  // frame's container timestamp is damaged to repeat the one before, so the decoder's
+  // best_effort_timestamp does not increase at the end.
+  const std::string clean = generated("timescale30.mp4",
+                                      "-f lavfi -i testsrc2=size=160x120:rate=30 "
+                                      "-f lavfi -i sine=frequency=440 -t 2 -c:v libx264 "
+                                      "-preset veryfast -bf 2 -c:a aac -shortest "
+                                      "-video_track_timescale 30");
+  const std::string damaged =
+      generated("repeated_end.mp4", "-i '" + clean +
+                                        "' -c copy -bsf:v 'setts=pts=if(eq(PTS\\,59)\\,58\\,PTS)' "
+                                        "-video_track_timescale 30");
+  const std::vector<double> expected = probe_times(damaged, "v:0");
+  REQUIRE(expected.size() == 60);
+  REQUIRE(expected[59] == expected[58]);  // the damage is there
+
+  const std::string output = round_trip(damaged, "repeated_end_out.mp4");
+  const std::vector<double> actual = probe_times(output, "v:0");
+  REQUIRE(actual.size() == expected.size());
+  for (size_t index = 1; index < actual.size(); ++index) {
+    CHECK(actual[index] > actual[index - 1]);
+    CHECK(actual[index] - actual[0] == Approx(expected[index] - expected[0]).margin(0.001));
+  }
+  CHECK(format_duration(output) == Approx(format_duration(damaged)).margin(0.05));
+}
+
 TEST_CASE("Writer refuses bad specs and frames, and leaves no unfinished file", "[media]") {
   OutputSpec spec;
   spec.path = temp_dir().file("refused.mp4");

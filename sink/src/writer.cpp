@@ -31,6 +31,8 @@ constexpr AVRational kFallbackFrameRate{25, 1};
 // Audio that starts before the first picture moves time zero back by at most this much; more
 // is a broken or hostile file, and that audio is then left out of the presentation.
 constexpr double kMaxAudioLeadSeconds = 10.0;
+// The encoder's ticks are at most this long (the MP4 muxer's own rule for its video timescale).
+constexpr int kMinTicksPerSecond = 10'000;
 
 struct OutputContextDeleter {
   void operator()(AVFormatContext* context) const {
@@ -80,6 +82,17 @@ class ChannelLayout {
 
 bool valid_rate(AVRational rate) {
   return rate.num > 0 && rate.den > 0;
+}
+
+// The encoder's time base for frames timed in `source`: 1/(den x 2^k), at least
+// kMinTicksPerSecond ticks a second. A source tick is a whole number of these, so frames keep their
+// exact times; and a frame moved after the one before moves by one of these (at most 0.1 ms), not
+// by a source tick, which is a whole frame in a 1/fps time base (AVI, MP4 with a timescale of 30).
+// It is the timescale the MP4 muxer chooses for `source` itself, so muxing rounds nothing.
+AVRational encoder_time_base(AVRational source) {
+  int den = source.den;
+  while (den < kMinTicksPerSecond) den *= 2;
+  return AVRational{1, den};
 }
 
 // Colour code points that would mislabel a YUV stream become "unspecified".
@@ -157,10 +170,12 @@ struct Writer::State {
 
   CodecContextPtr video_encoder;
   AVStream* video_stream = nullptr;  // owned by output
-  int64_t default_frame_ticks = 1;   // one frame at the average rate, in spec.time_base
   Limits limits;
-  // Time zero of the output in spec.time_base: the first frame, or the start of the audio when
-  // that comes earlier. Both streams are measured from it, so their distance stays the source's.
+  // Every time below is in the encoder's time base, encoder_time_base(spec.time_base).
+  AVRational frame_time_base{1, 1};
+  int64_t default_frame_ticks = 1;  // one frame at the average rate
+  // Time zero of the output: the first frame, or the start of the audio when that comes earlier.
+  // Both streams are measured from it, so their distance stays the source's.
   int64_t origin = AV_NOPTS_VALUE;
   int64_t first_pts = AV_NOPTS_VALUE;  // the first frame's pts from time zero
   int64_t last_pts = AV_NOPTS_VALUE;   // the previous frame's pts after moving, from time zero
@@ -220,8 +235,10 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
   if (spec.encoder.crf < 0 || spec.encoder.crf > 51) {
     throw MediaError("crf " + std::to_string(spec.encoder.crf) + " is outside 0..51");
   }
+  state.frame_time_base = encoder_time_base(spec.time_base);
   const AVRational rate = valid_rate(spec.frame_rate) ? spec.frame_rate : kFallbackFrameRate;
-  state.default_frame_ticks = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(rate), spec.time_base));
+  state.default_frame_ticks =
+      std::max<int64_t>(1, av_rescale_q(1, av_inv_q(rate), state.frame_time_base));
 
   // "file:" keeps a colon in the name from selecting another protocol.
   state.url = "file:" + spec.path;
@@ -255,8 +272,9 @@ void Writer::State::open_video_encoder() {
   context.width = spec.width;
   context.height = spec.height;
   context.pix_fmt = AV_PIX_FMT_YUV420P;
-  context.time_base = spec.time_base;
-  if (valid_rate(spec.frame_rate)) context.framerate = spec.frame_rate;
+  context.time_base = frame_time_base;
+  // Without a rate, libx264 takes one from the time base: the source's, as before the finer one.
+  context.framerate = valid_rate(spec.frame_rate) ? spec.frame_rate : av_inv_q(spec.time_base);
   apply_color(spec.color, context);
   if (spec.sample_aspect.num > 0 && spec.sample_aspect.den > 0) {
     context.sample_aspect_ratio = spec.sample_aspect;
@@ -402,23 +420,32 @@ void Writer::write(AVFrame* frame) {
                      " yuv420p output");
   }
 
+  const int64_t source_pts =
+      frame->pts != AV_NOPTS_VALUE
+          ? av_rescale_q(frame->pts, state.spec.time_base, state.frame_time_base)
+          : AV_NOPTS_VALUE;
   if (state.origin == AV_NOPTS_VALUE) {
-    state.set_origin(frame->pts != AV_NOPTS_VALUE ? frame->pts : 0);
+    state.set_origin(source_pts != AV_NOPTS_VALUE ? source_pts : 0);
   }
   int64_t pts = 0;
-  if (frame->pts != AV_NOPTS_VALUE) {
-    pts = frame->pts - state.origin;
+  if (source_pts != AV_NOPTS_VALUE) {
+    pts = source_pts - state.origin;
   } else if (state.last_pts != AV_NOPTS_VALUE) {
     pts = state.last_pts + state.default_frame_ticks;
   }
   if (state.last_pts != AV_NOPTS_VALUE) {
-    if (pts <= state.last_pts) pts = state.last_pts + 1;  // never drop a frame
+    // Never drop a frame: one tick after the previous is at most 0.1 ms from its own time when
+    // the timestamp repeats (a damaged stream), as ffmpeg -fps_mode passthrough keeps it.
+    if (pts <= state.last_pts) pts = state.last_pts + 1;
     state.durations[state.last_pts] = pts - state.last_pts;
   } else {
     state.first_pts = pts;
   }
   state.last_pts = pts;
-  state.last_frame_duration = frame->pkt_duration;
+  state.last_frame_duration =
+      frame->pkt_duration > 0
+          ? av_rescale_q(frame->pkt_duration, state.spec.time_base, state.frame_time_base)
+          : 0;
 
   // A reference, not a copy, when the caller's buffers are refcounted; the caller's frame is
   // left as it was.
@@ -440,16 +467,16 @@ void Writer::State::set_origin(int64_t first_frame_pts) {
   AudioTrack& track = *audio;
   const AVRational audio_time_base = track.input_stream->time_base;
   if (track.presentation_start != AV_NOPTS_VALUE &&
-      av_compare_ts(track.presentation_start, audio_time_base, origin, spec.time_base) < 0) {
+      av_compare_ts(track.presentation_start, audio_time_base, origin, frame_time_base) < 0) {
     // Rounded down, so that no audio is cut: the video may start up to one tick after zero.
     const int64_t audio_start =
-        av_rescale_q_rnd(track.presentation_start, audio_time_base, spec.time_base, AV_ROUND_DOWN);
-    if (static_cast<double>(origin - audio_start) * av_q2d(spec.time_base) <=
+        av_rescale_q_rnd(track.presentation_start, audio_time_base, frame_time_base, AV_ROUND_DOWN);
+    if (static_cast<double>(origin - audio_start) * av_q2d(frame_time_base) <=
         kMaxAudioLeadSeconds) {
       origin = audio_start;
     }
   }
-  track.origin = av_rescale_q(origin, spec.time_base, audio_time_base);
+  track.origin = av_rescale_q(origin, frame_time_base, audio_time_base);
   // Audio is not read beyond the longest video the limits allow.
   track.end =
       track.origin + av_rescale_q(static_cast<int64_t>(limits.max_duration_seconds * AV_TIME_BASE),

@@ -41,8 +41,8 @@ class Writer {
 
   // Encodes one frame: format AV_PIX_FMT_YUV420P, width/height of the spec, pts in the spec's
   // time_base. Frames must come in presentation order; a pts not above the previous one is moved
-  // just after it, so that no frame is ever dropped. The frame may be refcounted (zero-copy).
-  // Throws MediaError.
+  // just after it (by at most 0.1 ms, however coarse the time base), so that no frame is ever
+  // dropped. The frame may be refcounted (zero-copy). Throws MediaError.
   void write(AVFrame* frame);
 
   // Flushes the encoder, writes the remaining audio and the trailer. Throws MediaError.
