@@ -406,17 +406,8 @@ Update JobStore::accept(const std::string& id, const MediaInfo& info) {
 }
 
 Update JobStore::reject(const std::string& id, const std::string& error, int64_t now_unix_ms) {
-  std::lock_guard lock(mutex_);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return Update::unknown_job;
-  Job& job = it->second;
-  if (is_final(job.state)) return Update::ignored;
-  job.state = JobState::failed;
-  job.error = error.empty() ? "the ventilator refused the job" : error;
-  job.fps = 0;
-  job.finished_unix_ms = now_unix_ms;
-  persist(job);
-  return Update::state_changed;
+  return end(id, JobState::failed, error.empty() ? "the ventilator refused the job" : error,
+             now_unix_ms);
 }
 
 Update JobStore::report(const std::string& id, const ProgressReport& progress,
@@ -479,28 +470,25 @@ Update JobStore::report(const std::string& id, const ProgressReport& progress,
 }
 
 Update JobStore::cancel(const std::string& id, int64_t now_unix_ms) {
-  std::lock_guard lock(mutex_);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return Update::unknown_job;
-  Job& job = it->second;
-  if (is_final(job.state)) return Update::ignored;
-  job.state = JobState::canceled;
-  job.fps = 0;
-  job.finished_unix_ms = now_unix_ms;
-  persist(job);
-  return Update::state_changed;
+  return end(id, JobState::canceled, std::nullopt, now_unix_ms);
 }
 
 Update JobStore::interrupt(const std::string& id, int64_t now_unix_ms) {
+  return end(id, JobState::failed, std::string(kInterruptedError), now_unix_ms);
+}
+
+Update JobStore::end(const std::string& id, JobState state, std::optional<std::string> error,
+                     int64_t now_unix_ms) {
   std::lock_guard lock(mutex_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Update::unknown_job;
   Job& job = it->second;
   if (is_final(job.state)) return Update::ignored;
-  job.state = JobState::failed;
-  job.error = std::string(kInterruptedError);
+  job.state = state;
+  if (error) job.error = std::move(error);
   job.fps = 0;
   job.finished_unix_ms = now_unix_ms;
+  progress_saved_unix_ms_.erase(id);
   persist(job);
   return Update::state_changed;
 }

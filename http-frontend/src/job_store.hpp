@@ -134,6 +134,9 @@ class JobStore {
 
  private:
   class Database;
+  // Moves a job that is not final to the final `state` (with `error`, if any). Locks mutex_.
+  Update end(const std::string& id, JobState state, std::optional<std::string> error,
+             int64_t now_unix_ms);
   // Writes `job` to the database; called with mutex_ held.
   void persist(const Job& job);
 
