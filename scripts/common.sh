@@ -3,15 +3,18 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${FRAMEPIPE_BUILD_DIR:-$ROOT/build}
 
-# Debian 12 packages framepipe needs to build, run and test.
-PACKAGES=(build-essential cmake ninja-build pkg-config git
+# Debian 12 packages framepipe needs to build, run and test. Installed without recommends, so
+# everything used is named here (ca-certificates: npm and git over https).
+PACKAGES=(build-essential cmake ninja-build pkg-config git ca-certificates
           cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
           libcpp-httplib-dev libsqlite3-dev catch2
           libopencv-dev opencv-data
           libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+          libjs-chart.js  # the dashboard's charts
           clang-14 libclang-rt-14-dev
           ffmpeg python3 python3-numpy curl jq iproute2 procps
-          chromium prometheus)  # the browser test (Chromium), promtool for GET /metrics
+          chromium nodejs npm  # the browser test: Chromium driven by playwright-core from npm
+          prometheus)  # promtool for GET /metrics
 
 install_packages() {
   local missing=()
@@ -28,9 +31,11 @@ install_packages() {
 }
 
 build() {
-  local generator=()
-  command -v ninja >/dev/null && generator=(-G Ninja)
-  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  # A configure that stopped midway (a missing package) leaves CMakeCache.txt but no build system:
+  # configure again until there is one. An existing cache keeps its generator.
+  if [ ! -f "$BUILD/build.ninja" ] && [ ! -f "$BUILD/Makefile" ]; then
+    local generator=()
+    [ ! -f "$BUILD/CMakeCache.txt" ] && command -v ninja >/dev/null && generator=(-G Ninja)
     cmake -S "$ROOT" -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
   fi
   cmake --build "$BUILD" --parallel "$(nproc)"

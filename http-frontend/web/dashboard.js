@@ -1,6 +1,6 @@
 // The cluster dashboard: the live workers table, summary tiles and two charts (throughput over
 // time, share of frames per worker), all fed by the `workers` and `job` events of /api/events.
-// Chart.js comes from /assets/chart.umd.js (npm's chart.js, copied by the build).
+// Chart.js comes from /assets/chart.umd.js (Debian's libjs-chart.js 3.9.1, copied by the build).
 import {
   api,
   el,

@@ -4,8 +4,12 @@
 set -euo pipefail
 SRC=$1; WORK=$2; SECONDS_TO_RUN=${3:-20}
 mkdir -p "$WORK/corpus"
-CXX=${FUZZ_CXX:-clang++}
-command -v "$CXX" >/dev/null || { echo "no $CXX: install clang-14 and libclang-rt-14-dev"; exit 1; }
+# clang++-14 first: Debian's clang-14 installs only that name, and libclang-rt-14-dev holds its
+# libFuzzer; a plain clang++ (another version, perhaps without its runtime) is the fallback.
+CXX=${FUZZ_CXX:-$(command -v clang++-14 || command -v clang++ || true)}
+[ -n "$CXX" ] && command -v "$CXX" >/dev/null \
+  || { echo "no ${CXX:-clang++-14 or clang++}: install clang-14 and libclang-rt-14-dev"; exit 1; }
+echo "fuzz: $CXX"
 "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -DMSGPACK_NO_BOOST -DMSGPACK_DEFAULT_API_VERSION=3 -I"$SRC/protocol/include" \
   "$SRC/tests/fuzz/protocol_fuzz.cpp" "$SRC/protocol/src/codec.cpp" -o "$WORK/protocol_fuzz"

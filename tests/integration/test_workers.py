@@ -1,20 +1,29 @@
 """Two workers share one job: both report frames done, and the worker list has their stats."""
 import os
 
-from cluster import workdir, Cluster, check_same_timing, generate, main
+from cluster import workdir, Cluster, check_same_timing, generate, main, wait_for
 
 WORK = workdir('framepipe-workers-')
 SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=25', seconds=6)
+FRAMES = 6 * 25
 
 with Cluster(workers=2) as cluster:
     def test_both_workers_do_work():
         out = cluster.process(SOURCE, 'blur=sigma=3', WORK)
         check_same_timing(SOURCE, out)
-        workers = cluster.workers_list()
+        # Workers report frames_done in their heartbeats (one a second), so the list can be a
+        # heartbeat behind the job's end: wait, bounded, for it to count all 150 frames.
+        workers = []
+        def all_frames_reported():
+            workers[:] = cluster.workers_list()
+            return sum(w['frames_done'] for w in workers) >= FRAMES
+        try:
+            wait_for(all_frames_reported, 10, f'the workers\' stats to count {FRAMES} frames')
+        except AssertionError as timeout:
+            raise AssertionError(f'{timeout}: {workers}') from None
         assert len(workers) == 2, workers
         busy = [w for w in workers if w['frames_done'] > 0]
         assert len(busy) == 2, f'only {len(busy)} of 2 workers did work: {workers}'
-        assert sum(w['frames_done'] for w in workers) >= 150
 
     def test_worker_list_has_stats():
         for w in cluster.workers_list():
@@ -26,7 +35,6 @@ with Cluster(workers=2) as cluster:
 
     def test_a_dead_worker_leaves_the_list():
         extra = cluster.start_worker('--name', 'short-lived')
-        from cluster import wait_for
         wait_for(lambda: any(w['name'] == 'short-lived' for w in cluster.workers_list()), 15,
                  'the extra worker to register')
         extra.kill()
