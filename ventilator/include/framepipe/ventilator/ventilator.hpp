@@ -6,9 +6,9 @@
 #pragma once
 #include <string>
 
+#include "framepipe/media/av.hpp"
 #include "framepipe/protocol/curve.hpp"
 #include "framepipe/protocol/messages.hpp"
-#include "framepipe/ventilator/av.hpp"
 
 namespace framepipe::ventilator {
 

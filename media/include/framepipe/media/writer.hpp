@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "framepipe/media/av.hpp"
 #include "framepipe/protocol/color.hpp"
-#include "framepipe/ventilator/av.hpp"
 
 namespace framepipe::media {
 
