@@ -12,15 +12,15 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "framepipe/filters/convert.hpp"
 #include "framepipe/protocol/color.hpp"
-#include "framepipe/worker/convert.hpp"
 
 namespace {
 
+using framepipe::filters::FrameConverter;
+using framepipe::filters::PlanarImage;
+using framepipe::filters::yuv420p_size;
 using framepipe::protocol::ColorInfo;
-using framepipe::worker::FrameConverter;
-using framepipe::worker::PlanarImage;
-using framepipe::worker::yuv420p_size;
 
 // AVColorSpace and AVColorRange code points (H.273).
 constexpr int kBt709 = 1;

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "framepipe/media/decoder.hpp"
+#include "framepipe/media/writer.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
-#include "framepipe/sink/writer.hpp"
-#include "framepipe/ventilator/decoder.hpp"
 
 extern "C" {
 #include <libswscale/swscale.h>

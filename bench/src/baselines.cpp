@@ -13,9 +13,10 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
-#include "framepipe/ventilator/av.hpp"
-#include "framepipe/ventilator/decoder.hpp"
-#include "framepipe/worker/convert.hpp"
+#include "framepipe/chain/geometry.hpp"
+#include "framepipe/filters/convert.hpp"
+#include "framepipe/media/av.hpp"
+#include "framepipe/media/decoder.hpp"
 #include "process.hpp"
 
 namespace framepipe::bench {
@@ -44,7 +45,7 @@ std::string failure(const std::string& what, const Completed& completed,
 
 }  // namespace
 
-std::optional<std::string> ffmpeg_filter_for(const filters::ChainSpec& chain) {
+std::optional<std::string> ffmpeg_filter_for(const chain::ChainSpec& chain) {
   std::vector<std::string> steps;
   for (const auto& step : chain) {
     if (step.name == "copy") continue;
@@ -161,14 +162,18 @@ std::string generate_input(const GenerateSpec& spec, const std::string& cache_di
   return path;
 }
 
-InputInfo probe_input(const std::string& path, const filters::ChainSpec& chain) {
+InputInfo probe_input(const std::string& path, const chain::ChainSpec& chain) {
   InputInfo input;
   input.path = path;
   input.bytes = static_cast<long long>(std::filesystem::file_size(path));
   const media::Limits limits;
+  chain::OutputPlan plan;
   {
     media::Decoder decoder(path, limits, 1);
     const auto& info = decoder.info();
+    plan = chain::plan_output(chain, {{info.width, info.height},
+                                      {info.sample_aspect.num, info.sample_aspect.den},
+                                      info.pixel_format});
     input.width = info.width;
     input.height = info.height;
     input.duration = info.duration_seconds;
@@ -189,13 +194,13 @@ InputInfo probe_input(const std::string& path, const filters::ChainSpec& chain) 
     const char* name = av_get_pix_fmt_name(format);
     input.wire_pixel_format = name ? name : "unknown";
   }
-  const cv::Size out = filters::output_size(chain, {input.width, input.height});
-  input.out_width = out.width;
-  input.out_height = out.height;
-  input.bytes_to_sink = static_cast<long long>(worker::yuv420p_size(out.width, out.height));
+  input.out_width = plan.size.width;
+  input.out_height = plan.size.height;
+  input.bytes_to_sink =
+      static_cast<long long>(filters::yuv420p_size(plan.size.width, plan.size.height));
   // A chain that leaves yuv420p pixels alone skips the workers: the decoder's planes go from the
   // ventilator straight to the sink.
-  if (filters::passes_through(chain, input.pixel_format, {input.width, input.height})) {
+  if (plan.passes_through) {
     input.bytes_to_sink = input.bytes_to_worker;
     input.bytes_to_worker = 0;
   }
@@ -215,7 +220,7 @@ InputInfo probe_input(const std::string& path, const filters::ChainSpec& chain) 
 }
 
 FfmpegBaseline ffmpeg_command(const BaselineSettings& settings, const InputInfo& input,
-                              const filters::ChainSpec& chain) {
+                              const chain::ChainSpec& chain) {
   FfmpegBaseline baseline;
   const auto filter = ffmpeg_filter_for(chain);
   baseline.equivalent_filter = filter.has_value();

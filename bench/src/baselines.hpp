@@ -8,14 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "framepipe/worker/filters.hpp"
+#include "framepipe/chain/chain.hpp"
 #include "report.hpp"
 
 namespace framepipe::bench {
 
 // The ffmpeg -vf equivalent of a chain: "" when it needs none (copy), nothing when a step has no
 // equivalent (sharpen, pixelate, faceblur). Never throws.
-std::optional<std::string> ffmpeg_filter_for(const filters::ChainSpec& chain);
+std::optional<std::string> ffmpeg_filter_for(const chain::ChainSpec& chain);
 
 // Parses "1080p30:20s" (also "720p25:2m", "320x240p25:3s"): height (width 16:9, even) or WxH,
 // frame rate, duration in s or m. Throws std::invalid_argument with the accepted forms.
@@ -36,7 +36,7 @@ std::string generate_input(const GenerateSpec& spec, const std::string& cache_di
 // Opens the input with framepipe's decoder (the ventilator's code), counts its video packets and
 // decodes one frame to learn what travels to a worker. Throws media::MediaError or
 // std::runtime_error.
-InputInfo probe_input(const std::string& path, const filters::ChainSpec& chain);
+InputInfo probe_input(const std::string& path, const chain::ChainSpec& chain);
 
 struct BaselineSettings {
   std::string input;
@@ -50,7 +50,7 @@ struct BaselineSettings {
 // `ffmpeg -y -v error -i IN [-vf F] -c:v libx264 -preset P -crf C -pix_fmt yuv420p -c:a copy|aac
 // -movflags +faststart OUT`: the command without running it.
 FfmpegBaseline ffmpeg_command(const BaselineSettings& settings, const InputInfo& input,
-                              const filters::ChainSpec& chain);
+                              const chain::ChainSpec& chain);
 
 // Runs the command once; returns its wall-clock seconds and peak memory. Throws
 // std::runtime_error (with ffmpeg's own message) when it fails.

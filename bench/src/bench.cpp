@@ -21,8 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include "baselines.hpp"
+#include "framepipe/chain/chain.hpp"
 #include "framepipe/protocol/signals.hpp"
-#include "framepipe/worker/filters.hpp"
 #include "local_cluster.hpp"
 #include "process.hpp"
 #include "report.hpp"
@@ -438,9 +438,9 @@ std::string seconds_text(double seconds) {
 
 int run(const BenchConfig& config) {
   validate(config);
-  const auto parsed = filters::parse_chain(config.chain);
+  const auto parsed = chain::parse_chain(config.chain);
   if (!parsed.ok()) throw std::invalid_argument("--filters: " + parsed.error);
-  const std::string chain = filters::canonical(parsed.chain);
+  const std::string chain = chain::canonical(parsed.chain);
   std::optional<GenerateSpec> generate;
   if (!config.generate.empty()) generate = parse_generate_spec(config.generate);
   std::vector<int> worker_counts = config.workers;

@@ -10,8 +10,10 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
-#include "framepipe/ventilator/decoder.hpp"
-#include "framepipe/worker/frame_processor.hpp"
+#include "framepipe/chain/chain.hpp"
+#include "framepipe/chain/geometry.hpp"
+#include "framepipe/filters/frame_processor.hpp"
+#include "framepipe/media/decoder.hpp"
 
 namespace framepipe::bench {
 namespace {
@@ -22,8 +24,8 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-worker::PlanarImage planar_view(const AVFrame& frame, const protocol::ColorInfo& color) {
-  worker::PlanarImage image;
+filters::PlanarImage planar_view(const AVFrame& frame, const protocol::ColorInfo& color) {
+  filters::PlanarImage image;
   image.pixel_format = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame.format));
   image.width = frame.width;
   image.height = frame.height;
@@ -39,14 +41,18 @@ worker::PlanarImage planar_view(const AVFrame& frame, const protocol::ColorInfo&
 
 LocalResult process_locally(const LocalConfig& config) {
   const auto started = Clock::now();
-  auto parsed = filters::parse_chain(config.chain);
+  auto parsed = chain::parse_chain(config.chain);
   if (!parsed.ok()) throw std::invalid_argument(parsed.error);
   cv::setNumThreads(std::max(1, config.filter_threads));  // TBB: 0 would mean all cores
   filters::Chain chain(parsed.chain);
 
   media::Decoder decoder(config.input, config.limits);
   const auto& info = decoder.info();
-  const cv::Size out = filters::output_size(parsed.chain, {info.width, info.height});
+  const chain::OutputPlan plan =
+      chain::plan_output(parsed.chain, {{info.width, info.height},
+                                        {info.sample_aspect.num, info.sample_aspect.den},
+                                        info.pixel_format});
+  const chain::Size out = plan.size;
   media::OutputSpec spec;
   spec.path = config.output;
   spec.width = out.width;
@@ -54,15 +60,13 @@ LocalResult process_locally(const LocalConfig& config) {
   spec.time_base = info.time_base;
   spec.frame_rate = info.frame_rate;
   spec.color = info.color;
-  const auto aspect = filters::output_sample_aspect(
-      parsed.chain, {info.width, info.height}, {info.sample_aspect.num, info.sample_aspect.den});
-  spec.sample_aspect = {aspect.num, aspect.den};
+  spec.sample_aspect = {plan.sample_aspect.num, plan.sample_aspect.den};
   spec.audio_source = config.input;
   spec.encoder = config.encoder;
   media::Writer writer(spec, config.limits);
 
-  worker::FrameProcessor processor;
-  std::vector<uint8_t> pixels(worker::yuv420p_size(out.width, out.height));
+  filters::FrameProcessor processor;
+  std::vector<uint8_t> pixels(filters::yuv420p_size(out.width, out.height));
   media::FramePtr encoded = media::make_frame();
   LocalResult result;
   while (true) {

@@ -33,9 +33,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster_link.hpp"
+#include "framepipe/chain/chain.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
-#include "framepipe/worker/filters.hpp"
 #include "guarded_server.hpp"
 #include "job_changes.hpp"
 #include "job_recovery.hpp"
@@ -410,7 +410,7 @@ Frontend::Frontend(const Config& config)
     : config_(config),
       data_directory_(prepare_data_directory(config.data_dir)),
       jobs_directory_(data_directory_ / "jobs"),
-      filter_catalogue_(filters::catalogue_json()),
+      filter_catalogue_(chain::catalogue_json()),
       static_files_(web_directory(config)),
       store_(data_directory_ / "framepipe.db"),
       recovery_(store_.unfinished(), protocol::now_ms()),
@@ -722,7 +722,7 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   }
   const UploadForm& form = std::get<UploadForm>(received);
 
-  const auto parsed = filters::parse_chain(form.filters.value_or(""));
+  const auto parsed = chain::parse_chain(form.filters.value_or(""));
   if (!parsed.ok()) return refuse(res, Refusal{400, parsed.error});
   const std::string preset(trim(form.preset.value_or(config_.default_preset)));
   if (std::find(kPresets.begin(), kPresets.end(), preset) == kPresets.end()) {
@@ -740,7 +740,7 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   Job job;
   job.id = id;
   job.state = JobState::queued;
-  job.filters = filters::canonical(parsed.chain);
+  job.filters = chain::canonical(parsed.chain);
   job.preset = preset;
   job.crf = crf;
   job.created_unix_ms = protocol::unix_ms();

@@ -24,6 +24,4 @@ void install_stop_handlers() {
 
 bool stop_requested() { return stop_flag.load(); }
 
-void request_stop() { stop_flag.store(true); }
-
 }  // namespace framepipe

@@ -11,12 +11,12 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "framepipe/media/writer.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/sink/reorder.hpp"
-#include "framepipe/sink/writer.hpp"
 
 namespace framepipe::sink {
 

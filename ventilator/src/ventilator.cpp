@@ -14,13 +14,14 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "framepipe/chain/chain.hpp"
+#include "framepipe/chain/geometry.hpp"
+#include "framepipe/media/decoder.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
-#include "framepipe/ventilator/decoder.hpp"
 #include "framepipe/ventilator/window.hpp"
-#include "framepipe/worker/filters.hpp"
 
 namespace framepipe::ventilator {
 
@@ -92,7 +93,7 @@ struct Job {
   int64_t last_start_sent_ms = 0;
   int64_t last_end_sent_ms = 0;
   protocol::ColorInfo color;
-  filters::SampleAspect out_aspect;  // of the encoded frames
+  chain::SampleAspect out_aspect;  // of the encoded frames
   // The chain leaves pixels alone and the decoder gives yuv420p of the output's size: frames go
   // straight to the sink, no worker needed (until a frame comes in another format or size).
   bool direct = false;
@@ -208,8 +209,8 @@ class Ventilator {
       reply.error = "the cluster is busy: too many jobs queued";
       return reply;  // not remembered: the client may try again later
     }
-    auto chain = filters::parse_chain(submit.chain);
-    if (!chain.ok()) return refuse("bad filter chain: " + chain.error);
+    auto parsed = chain::parse_chain(submit.chain);
+    if (!parsed.ok()) return refuse("bad filter chain: " + parsed.error);
     auto job = std::make_unique<Job>(std::move(submit), config_.window_frames);
     try {
       open_decoder(*job);
@@ -217,26 +218,27 @@ class Ventilator {
       return refuse(e.what());
     }
     const auto& info = job->decoder->info();
-    const cv::Size out = filters::output_size(chain.chain, {info.width, info.height});
-    job->submit.chain = filters::canonical(chain.chain);
+    const chain::OutputPlan plan =
+        chain::plan_output(parsed.chain, {{info.width, info.height},
+                                          {info.sample_aspect.num, info.sample_aspect.den},
+                                          info.pixel_format});
+    job->submit.chain = chain::canonical(parsed.chain);
     job->color = info.color;
     reply.accepted = true;
     reply.frames_estimate = info.frames_estimate;
     reply.width = info.width;
     reply.height = info.height;
-    reply.out_width = out.width;
-    reply.out_height = out.height;
-    job->direct =
-        filters::passes_through(chain.chain, info.pixel_format, {info.width, info.height});
-    job->out_aspect = filters::output_sample_aspect(
-        chain.chain, {info.width, info.height}, {info.sample_aspect.num, info.sample_aspect.den});
+    reply.out_width = plan.size.width;
+    reply.out_height = plan.size.height;
+    job->direct = plan.passes_through;
+    job->out_aspect = plan.sample_aspect;
     reply.duration_seconds = info.duration_seconds;
     reply.video_codec = info.codec;
     reply.audio_codec = info.audio_codec;
     job->reply = reply;
     spdlog::info("ventilator: job {} queued: {} {}x{} {} ({} frames expected), chain '{}' -> {}x{}",
                  reply.job_id, info.container, info.width, info.height, info.codec,
-                 info.frames_estimate, job->submit.chain, out.width, out.height);
+                 info.frames_estimate, job->submit.chain, plan.size.width, plan.size.height);
     const std::string id = job->submit.job_id;
     order_.push_back(id);
     jobs_.emplace(id, std::move(*job));
@@ -838,9 +840,8 @@ class Ventilator {
   zmq::socket_t control_{context_, zmq::socket_type::router};  // http-frontend
   zmq::socket_t sink_{context_, zmq::socket_type::push};       // JobStart/JobEnd/JobAbort
   zmq::socket_t progress_{context_, zmq::socket_type::sub};    // sink progress
-  zmq::socket_t registry_;
-  std::optional<protocol::Authenticator> authenticator_;  // destroyed first: it uses context_ //
-                                                          // DEALER, ListWorkers
+  zmq::socket_t registry_;                                     // DEALER, ListWorkers
+  std::optional<protocol::Authenticator> authenticator_;       // destroyed first: it uses context_
   std::map<std::string, Job> jobs_;
   std::vector<std::string> order_;  // submission order: queued jobs start first come, first served
   std::vector<std::string> pending_forget_;

@@ -44,10 +44,4 @@ int64_t ProcessSampler::rss_bytes() {
   return resident_pages * sysconf(_SC_PAGESIZE);
 }
 
-int64_t ProcessSampler::peak_rss_bytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return int64_t{usage.ru_maxrss} * 1024;
-}
-
 }  // namespace framepipe::worker

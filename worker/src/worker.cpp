@@ -17,12 +17,13 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "framepipe/chain/chain.hpp"
+#include "framepipe/filters/filters.hpp"
+#include "framepipe/filters/frame_processor.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
-#include "framepipe/worker/filters.hpp"
-#include "framepipe/worker/frame_processor.hpp"
 #include "framepipe/worker/process_stats.hpp"
 
 namespace framepipe::worker {
@@ -59,7 +60,8 @@ std::string host_name() {
 // Checks a frame message from the network against its own description before any pixel is read;
 // with `shared`, the planes are in that object at the frame's offsets, not in parts.
 bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts,
-                 const protocol::SharedMemory* shared, PlanarImage& image, std::string& why) {
+                 const protocol::SharedMemory* shared, filters::PlanarImage& image,
+                 std::string& why) {
   const AVPixelFormat format = av_get_pix_fmt(frame.pixel_format.c_str());
   if (format == AV_PIX_FMT_NONE) return why = "unknown pixel format " + frame.pixel_format, false;
   const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(format);
@@ -89,7 +91,7 @@ bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts,
   if (av_image_fill_plane_sizes(sizes, format, frame.height, linesizes) < 0) {
     return why = "cannot compute plane sizes", false;
   }
-  image = PlanarImage{};
+  image = filters::PlanarImage{};
   image.pixel_format = frame.pixel_format;
   image.width = frame.width;
   image.height = frame.height;
@@ -129,7 +131,7 @@ class ChainCache {
         return &entries_.front().second;
       }
     }
-    auto parsed = filters::parse_chain(text);
+    auto parsed = chain::parse_chain(text);
     if (!parsed.ok()) return why = parsed.error, nullptr;
     try {
       entries_.emplace_front(text, filters::Chain(parsed.chain));
@@ -371,7 +373,7 @@ class Worker {
     if (frame && !frame->shared_name.empty() && !(shared = shared_frame(*frame, why))) {
       frame.reset();
     }
-    PlanarImage image;
+    filters::PlanarImage image;
     if (!frame || !check_frame(*frame, parts, shared, image, why)) {
       untrusted_log_.warn("worker {}: discarded a frame message: {}", config_.name, why);
       send_ready(1, false, {}, -1, 0);
@@ -383,7 +385,7 @@ class Worker {
     }
     const auto started = std::chrono::steady_clock::now();
     filters::Chain* chain = chains_.get(frame->chain, why);
-    zmq::message_t pixels(yuv420p_size(frame->out_width, frame->out_height));
+    zmq::message_t pixels(filters::yuv420p_size(frame->out_width, frame->out_height));
     auto* out = static_cast<uint8_t*>(pixels.data());
     try {
       if (!chain) throw std::invalid_argument(why);
@@ -460,7 +462,7 @@ class Worker {
   int64_t last_mapping_sweep_ms_ = 0;
   ProcessSampler sampler_;
   ChainCache chains_;
-  FrameProcessor processor_;
+  filters::FrameProcessor processor_;
   protocol::LogThrottle untrusted_log_;  // lines about what peers send
 };
 

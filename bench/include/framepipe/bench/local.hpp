@@ -4,8 +4,8 @@
 #pragma once
 #include <string>
 
-#include "framepipe/sink/writer.hpp"
-#include "framepipe/ventilator/av.hpp"
+#include "framepipe/media/av.hpp"
+#include "framepipe/media/writer.hpp"
 
 namespace framepipe::bench {
 

@@ -12,12 +12,12 @@
 namespace framepipe::http {
 
 struct Config {
-  std::string bind_host = "0.0.0.0";
+  std::string bind_host;  // address to listen on
   int port = 8080;
   std::string data_dir = "framepipe-data";
-  std::string registry_endpoint = "tcp://127.0.0.1:5555";  // registry ROUTER
-  std::string control_endpoint = "tcp://127.0.0.1:5559";   // ventilator control ROUTER
-  std::string progress_endpoint = "tcp://127.0.0.1:5558";  // sink PUB
+  std::string registry_endpoint;  // registry ROUTER
+  std::string control_endpoint;   // ventilator control ROUTER
+  std::string progress_endpoint;  // sink PUB
   int64_t max_upload_bytes = 4LL << 30;
   int64_t min_free_disk_mb = 1024;  // refuse uploads that would leave less free (MiB)
   std::string default_preset = "veryfast";

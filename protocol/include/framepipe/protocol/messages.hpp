@@ -27,7 +27,7 @@
 namespace framepipe::protocol {
 
 inline constexpr std::string_view kSignature = "FPP";
-inline constexpr uint16_t kVersion = 1;
+inline constexpr uint16_t kVersion = 2;  // 2: Frame lost its unused `threads`
 inline constexpr std::string_view kSoftwareVersion = "0.1.0";
 
 // Timing, as in the ZeroMQ guide's Paranoid Pirate: heartbeat every second, dead after 3 missed.
@@ -208,7 +208,6 @@ struct Frame {
   std::string chain;  // canonical filter chain
   int32_t out_width = 0;
   int32_t out_height = 0;
-  int32_t threads = 0;  // unused by version 1 workers; reserved
   // The job's shared-memory prefix and the ventilator's probe token (shared_memory.hpp): a worker
   // that reads the token in the probe says so in Ready, and later frames come by reference: no
   // plane part, the planes at `offsets` of the object `shared_name`.
@@ -217,8 +216,7 @@ struct Frame {
   std::string shared_name;
   std::vector<int64_t> offsets;
   MSGPACK_DEFINE(job_id, index, pts, width, height, pixel_format, linesizes, plane_sizes, color,
-                 chain, out_width, out_height, threads, shared_prefix, shared_token, shared_name,
-                 offsets)
+                 chain, out_width, out_height, shared_prefix, shared_token, shared_name, offsets)
 };
 
 // Worker -> sink, followed by one part: tightly packed yuv420p of out_width x out_height.

@@ -7,7 +7,5 @@ namespace framepipe {
 // Installs the handlers for SIGINT and SIGTERM (and ignores SIGPIPE). Idempotent.
 void install_stop_handlers();
 bool stop_requested();
-// For tests and embedded use: request a stop as if a signal had arrived.
-void request_stop();
 
 }  // namespace framepipe

@@ -13,9 +13,9 @@
 namespace framepipe::registry {
 
 struct Config {
-  std::string bind_endpoint = "tcp://*:5555";
-  std::string frames_endpoint = "tcp://*:5556";  // handed to workers; "*" = host they used
-  std::string results_endpoint = "tcp://*:5557";
+  std::string bind_endpoint;     // ROUTER, workers and clients connect
+  std::string frames_endpoint;   // handed to workers; "*" = host they used
+  std::string results_endpoint;  // handed to workers
   int heartbeat_ms = protocol::kHeartbeatIntervalMs;
   int liveness = protocol::kHeartbeatLiveness;
   protocol::CurveConfig curve;

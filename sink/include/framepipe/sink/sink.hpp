@@ -5,16 +5,15 @@
 #pragma once
 #include <string>
 
+#include "framepipe/media/av.hpp"
 #include "framepipe/protocol/curve.hpp"
 #include "framepipe/protocol/messages.hpp"
-#include "framepipe/ventilator/av.hpp"
 
 namespace framepipe::sink {
 
 struct Config {
-  std::string results_bind =
-      "tcp://*:5557";  // PULL: results from workers, jobs from the ventilator
-  std::string progress_bind = "tcp://*:5558";  // PUB: JobProgress and SinkAlive
+  std::string results_bind;   // PULL: results from workers, jobs from the ventilator
+  std::string progress_bind;  // PUB: JobProgress and SinkAlive
   int encoder_threads = 0;                     // 0: libx264 chooses
   int reorder_capacity = 4096;                 // frames buffered out of order, per job
   media::Limits limits;

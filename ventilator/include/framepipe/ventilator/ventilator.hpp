@@ -6,18 +6,18 @@
 #pragma once
 #include <string>
 
+#include "framepipe/media/av.hpp"
 #include "framepipe/protocol/curve.hpp"
 #include "framepipe/protocol/messages.hpp"
-#include "framepipe/ventilator/av.hpp"
 
 namespace framepipe::ventilator {
 
 struct Config {
-  std::string frames_bind = "tcp://*:5556";                // ROUTER, workers connect
-  std::string control_bind = "tcp://*:5559";               // ROUTER, the http-frontend connects
-  std::string results_endpoint = "tcp://127.0.0.1:5557";   // sink PULL (JobStart/JobEnd)
-  std::string progress_endpoint = "tcp://127.0.0.1:5558";  // sink PUB
-  std::string registry_endpoint = "tcp://127.0.0.1:5555";
+  std::string frames_bind;        // ROUTER, workers connect
+  std::string control_bind;       // ROUTER, the http-frontend connects
+  std::string results_endpoint;   // sink PULL (JobStart/JobEnd)
+  std::string progress_endpoint;  // sink PUB
+  std::string registry_endpoint;  // registry ROUTER
   int window_frames = protocol::kDefaultWindowFrames;
   int decode_threads = 0;        // 0: libavcodec chooses
   int max_active_jobs = 16;      // jobs decoded at once (frames interleaved fairly)

@@ -17,7 +17,6 @@ class FrameWindow {
  public:
   explicit FrameWindow(int64_t capacity) : capacity_(capacity > 0 ? capacity : 1) {}
 
-  int64_t capacity() const { return capacity_; }
   // Frames decoded so far (the next index to decode).
   int64_t decoded() const { return decoded_; }
   // Frames the sink has encoded: [0, done) are released.

@@ -10,7 +10,6 @@ class ProcessSampler {
   // CPU use since the previous call, in percent of one core.
   double cpu_percent();
   static int64_t rss_bytes();
-  static int64_t peak_rss_bytes();
 
  private:
   int64_t last_cpu_us_ = 0;

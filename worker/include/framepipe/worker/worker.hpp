@@ -8,6 +8,7 @@
 #include <string>
 
 #include "framepipe/protocol/curve.hpp"
+#include "framepipe/protocol/messages.hpp"
 
 namespace framepipe::worker {
 
@@ -15,7 +16,7 @@ struct Config {
   std::string registry_endpoint;  // tcp://HOST:PORT
   std::string name;               // default: HOST-PID-RANDOM
   int threads = 1;                // OpenCV threads for filtering; 1 = one unit of compute
-  int credit = 2;                 // frames asked for at once
+  int credit = protocol::kWorkerCredit;  // frames asked for at once
   protocol::CurveConfig curve;    // this worker's key pair and the head's public key
   // Fault injection for tests (environment FRAMEPIPE_FAULT): "hold-frames" accepts frames and
   // never answers them while heartbeating normally, like a worker whose results cannot leave.

@@ -15,7 +15,7 @@
 
 struct SwsContext;
 
-namespace framepipe::worker {
+namespace framepipe::filters {
 
 struct PlanarImage {
   std::string pixel_format;  // libav name, e.g. "yuv420p", "rgb24", "gray"
@@ -57,4 +57,4 @@ class FrameConverter {
   std::unique_ptr<Cache> cache_;
 };
 
-}  // namespace framepipe::worker
+}  // namespace framepipe::filters

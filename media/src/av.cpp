@@ -1,4 +1,4 @@
-#include "framepipe/ventilator/av.hpp"
+#include "framepipe/media/av.hpp"
 
 #include <new>
 #include <string>

@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
+#include "framepipe/media/av.hpp"
+#include "framepipe/media/shared_frames.hpp"
 #include "framepipe/protocol/color.hpp"
-#include "framepipe/ventilator/av.hpp"
-#include "framepipe/ventilator/shared_frames.hpp"
 
 namespace framepipe::media {
 

@@ -17,7 +17,7 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
 
-#include "framepipe/worker/filters.hpp"
+#include "framepipe/filters/filters.hpp"
 
 #ifndef FRAMEPIPE_CASCADE_DIR
 #define FRAMEPIPE_CASCADE_DIR "/usr/share/opencv4/haarcascades"
@@ -25,6 +25,9 @@
 
 namespace framepipe::filters {
 namespace {
+
+using chain::ChainSpec;
+using chain::FilterStep;
 
 constexpr const char* kFaceCascadeFile = "haarcascade_frontalface_default.xml";
 // Faces are searched on a copy at most this wide: the cascade's cost grows with the area.
@@ -262,7 +265,7 @@ class ScaleFilter final : public Filter {
   explicit ScaleFilter(const FilterStep& step) : step_{step} {}
   cv::Mat apply(const cv::Mat& frame) override {
     // output_size of this one step is the scaled size (always even and at least 2x2).
-    const cv::Size target = output_size(step_, frame.size());
+    const cv::Size target = to_cv(chain::output_size(step_, from_cv(frame.size())));
     if (target == frame.size()) return frame;
     int interpolation = cv::INTER_LINEAR;
     if (target.width <= frame.cols && target.height <= frame.rows) {
@@ -317,10 +320,10 @@ std::unique_ptr<Filter> make_filter(const FilterStep& step,
 
 }  // namespace
 
-Chain::Chain(const ChainSpec& spec) {
+Chain::Chain(const chain::ChainSpec& spec) {
   // Going through the text validates a hand-built spec exactly like an uploaded one, and fills
   // in the parameters it leaves out.
-  ParseResult parsed = parse_chain(canonical(spec));
+  chain::ParseResult parsed = chain::parse_chain(chain::canonical(spec));
   if (!parsed.ok()) throw std::invalid_argument("invalid filter chain: " + parsed.error);
   spec_ = std::move(parsed.chain);
   std::shared_ptr<cv::CascadeClassifier> face_cascade;
@@ -343,7 +346,7 @@ cv::Mat Chain::apply(const cv::Mat& bgr) {
 
   // 4:2:0 output needs even sides: an odd side loses its last column or row, and a side of one
   // pixel (where cropping would leave nothing) is repeated.
-  const cv::Size target = output_size(spec_, bgr.size());
+  const cv::Size target = to_cv(chain::output_size(spec_, from_cv(bgr.size())));
   if (frame.cols < target.width || frame.rows < target.height) {
     cv::Mat padded;
     cv::copyMakeBorder(frame, padded, 0, std::max(0, target.height - frame.rows), 0,

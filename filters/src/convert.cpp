@@ -7,7 +7,7 @@
 // Every other layout goes through libswscale. The colour matrix and range of every conversion are
 // set explicitly, never left to a library's defaults, and the yuvj* formats are mapped to their
 // yuv* twins with a full range, as libswscale asks.
-#include "framepipe/worker/convert.hpp"
+#include "framepipe/filters/convert.hpp"
 
 #include <algorithm>
 #include <array>
@@ -29,7 +29,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
-namespace framepipe::worker {
+namespace framepipe::filters {
 namespace {
 
 // Bounds pictures before anything is allocated for them.
@@ -500,7 +500,7 @@ void FrameConverter::copy_to_yuv420p(const PlanarImage& image, uint8_t* out) {
   const SourceFormat source = resolve_format(image.pixel_format);
   check_planes(image, source);
   // The output is what a `copy` chain gives: odd sides lose their last column or row, a side of
-  // one pixel is doubled (see filters::output_size).
+  // one pixel is doubled (see chain::output_size).
   const int width = std::max(2, image.width / 2 * 2);
   const int height = std::max(2, image.height / 2 * 2);
   const bool source_full = !source.is_rgb && (source.full_range || is_full_range(image.color));
@@ -539,4 +539,4 @@ void FrameConverter::copy_to_yuv420p(const PlanarImage& image, uint8_t* out) {
   }
 }
 
-}  // namespace framepipe::worker
+}  // namespace framepipe::filters

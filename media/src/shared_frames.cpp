@@ -1,4 +1,4 @@
-#include "framepipe/ventilator/shared_frames.hpp"
+#include "framepipe/media/shared_frames.hpp"
 
 #include <atomic>
 #include <map>

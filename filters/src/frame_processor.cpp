@@ -1,16 +1,16 @@
-#include "framepipe/worker/frame_processor.hpp"
+#include "framepipe/filters/frame_processor.hpp"
 
 #include <stdexcept>
 #include <string>
 
-namespace framepipe::worker {
+namespace framepipe::filters {
 
-void FrameProcessor::process(const PlanarImage& image, filters::Chain& chain, int out_width,
-                             int out_height, uint8_t* out) {
+void FrameProcessor::process(const PlanarImage& image, Chain& chain, int out_width, int out_height,
+                             uint8_t* out) {
   // Pixels the chain leaves alone skip the round trip through BGR: exact and much cheaper.
-  const bool same_size = image.width - image.width % 2 == out_width &&
-                         image.height - image.height % 2 == out_height;
-  if (filters::is_identity(chain.spec()) && same_size) {
+  const bool same_size =
+      image.width - image.width % 2 == out_width && image.height - image.height % 2 == out_height;
+  if (chain::is_identity(chain.spec()) && same_size) {
     converter_.copy_to_yuv420p(image, out);
     return;
   }
@@ -23,4 +23,4 @@ void FrameProcessor::process(const PlanarImage& image, filters::Chain& chain, in
   converter_.to_yuv420p(result, image.color, out);
 }
 
-}  // namespace framepipe::worker
+}  // namespace framepipe::filters

@@ -1,4 +1,4 @@
-#include "framepipe/ventilator/decoder.hpp"
+#include "framepipe/media/decoder.hpp"
 
 #include <array>
 #include <cstdio>

@@ -3,21 +3,20 @@
 #pragma once
 #include <cstdint>
 
-#include "framepipe/worker/convert.hpp"
-#include "framepipe/worker/filters.hpp"
+#include "framepipe/filters/convert.hpp"
+#include "framepipe/filters/filters.hpp"
 
-namespace framepipe::worker {
+namespace framepipe::filters {
 
 class FrameProcessor {
  public:
   // Writes yuv420p_size(out_width, out_height) bytes to `out`. Throws std::runtime_error when the
   // chain does not produce frames of the announced size, std::invalid_argument on an unknown
   // pixel format.
-  void process(const PlanarImage& image, filters::Chain& chain, int out_width, int out_height,
-               uint8_t* out);
+  void process(const PlanarImage& image, Chain& chain, int out_width, int out_height, uint8_t* out);
 
  private:
   FrameConverter converter_;
 };
 
-}  // namespace framepipe::worker
+}  // namespace framepipe::filters

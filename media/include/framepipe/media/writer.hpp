@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "framepipe/media/av.hpp"
 #include "framepipe/protocol/color.hpp"
-#include "framepipe/ventilator/av.hpp"
 
 namespace framepipe::media {
 
@@ -49,9 +49,8 @@ class Writer {
   void finish();
 
   long long frames_written() const { return frames_written_; }
-  const std::string& audio_mode() const {
-    return audio_mode_;
-  }  // "none", "copy aac", "aac from vorbis"...
+  // What happens to the audio: "none", "copy aac", "aac from vorbis"...
+  const std::string& audio_mode() const { return audio_mode_; }
 
  private:
   struct State;

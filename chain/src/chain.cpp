@@ -1,21 +1,18 @@
-// The filter catalogue, the chain parser and the pixel-free arithmetic on chains (canonical text,
-// output size). Nothing here touches pixels; see filter_impl.cpp for that.
-#include "framepipe/worker/filters.hpp"
+// The filter catalogue, the chain parser and the canonical text. Nothing here touches pixels; see
+// filters/ for that, and geometry.cpp for the sizes a chain makes.
+#include "framepipe/chain/chain.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
-#include <cstdint>
-#include <limits>
-#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
 
-namespace framepipe::filters {
+namespace framepipe::chain {
 namespace {
 
 // Limits on untrusted chain text: the http-frontend parses uploads with this code.
@@ -23,9 +20,6 @@ constexpr std::size_t kMaxTextLength = 1024;
 constexpr std::size_t kMaxSteps = 32;
 // How much of a user's token an error message quotes.
 constexpr std::size_t kMaxQuotedLength = 40;
-
-constexpr double kMinScaleSide = 16;
-constexpr double kMaxScaleSide = 8192;
 
 ParamSpec number_param(std::string name, double default_value, double min, double max,
                        std::string help) {
@@ -282,41 +276,6 @@ std::string parse_step(std::string_view text, std::size_t position, FilterStep& 
   return check_step(step);
 }
 
-cv::Size scaled_size(const FilterStep& step, cv::Size input) {
-  const double width = step.param("width");
-  const double height = step.param("height");
-  if (width <= 0 && height <= 0) return input;
-  const double input_width = std::max(1, input.width);
-  const double input_height = std::max(1, input.height);
-  // Explicit sides are rounded down to even, derived ones to the nearest even value.
-  const auto even_down = [](double side) { return static_cast<int>(side) / 2 * 2; };
-  const auto even_nearest = [](double side) { return 2 * static_cast<int>(std::lround(side / 2)); };
-  int out_width = 0;
-  int out_height = 0;
-  if (width > 0 && height > 0) {
-    out_width = even_down(width);
-    out_height = even_down(height);
-  } else if (width > 0) {
-    out_width = even_down(width);
-    out_height = even_nearest(input_height * width / input_width);
-  } else {
-    out_height = even_down(height);
-    out_width = even_nearest(input_width * height / input_height);
-  }
-  // A derived side of an extreme aspect ratio is clamped rather than allowed to explode.
-  const int max_side = static_cast<int>(kMaxScaleSide);
-  return {std::clamp(out_width, 2, max_side), std::clamp(out_height, 2, max_side)};
-}
-
-cv::Size step_output_size(const FilterStep& step, cv::Size input) {
-  if (step.name == "scale") return scaled_size(step, input);
-  if (step.name == "rotate") {
-    const double angle = step.param("angle");
-    if (angle == 90 || angle == 270) return {input.height, input.width};
-  }
-  return input;
-}
-
 }  // namespace
 
 const std::vector<FilterSpec>& catalogue() {
@@ -403,64 +362,9 @@ std::string canonical(const ChainSpec& chain) {
   return text;
 }
 
-cv::Size output_size(const ChainSpec& chain, cv::Size input) {
-  cv::Size size{std::max(0, input.width), std::max(0, input.height)};
-  for (const FilterStep& step : chain) size = step_output_size(step, size);
-  return {std::max(2, size.width / 2 * 2), std::max(2, size.height / 2 * 2)};
-}
-
-namespace {
-
-// num/den reduced, kept within int by dropping precision only when it would not fit.
-SampleAspect reduced(int64_t num, int64_t den) {
-  if (num <= 0 || den <= 0) return {};
-  const int64_t divisor = std::gcd(num, den);
-  num /= divisor;
-  den /= divisor;
-  while (num > std::numeric_limits<int>::max() || den > std::numeric_limits<int>::max()) {
-    num = std::max<int64_t>(1, num / 2);
-    den = std::max<int64_t>(1, den / 2);
-  }
-  return {static_cast<int>(num), static_cast<int>(den)};
-}
-
-// The ratio that shows `to` pixels with the display shape `from` pixels had with `aspect`.
-SampleAspect keep_display_shape(SampleAspect aspect, cv::Size from, cv::Size to) {
-  if (aspect.num <= 0 || from == to) return aspect;
-  return reduced(int64_t{aspect.num} * from.width * to.height,
-                 int64_t{aspect.den} * from.height * to.width);
-}
-
-}  // namespace
-
-SampleAspect output_sample_aspect(const ChainSpec& chain, cv::Size input,
-                                  SampleAspect input_aspect) {
-  if (input_aspect.num <= 0 || input_aspect.den <= 0 || input.width <= 0 || input.height <= 0) {
-    return {};
-  }
-  SampleAspect aspect = reduced(input_aspect.num, input_aspect.den);
-  cv::Size size = input;
-  for (const FilterStep& step : chain) {
-    const cv::Size next = step_output_size(step, size);
-    const bool quarter_turn =
-        step.name == "rotate" && (step.param("angle") == 90 || step.param("angle") == 270);
-    if (quarter_turn) {
-      aspect = {aspect.den, aspect.num};
-    } else {
-      aspect = keep_display_shape(aspect, size, next);
-    }
-    size = next;
-  }
-  return keep_display_shape(aspect, size, output_size(chain, input));
-}
-
 bool is_identity(const ChainSpec& chain) {
   return std::all_of(chain.begin(), chain.end(),
                      [](const FilterStep& step) { return step.name == "copy"; });
-}
-
-bool passes_through(const ChainSpec& chain, std::string_view pixel_format, cv::Size input) {
-  return is_identity(chain) && pixel_format == "yuv420p" && output_size(chain, input) == input;
 }
 
 std::string catalogue_json() {
@@ -489,4 +393,4 @@ std::string catalogue_json() {
   return filters.dump();
 }
 
-}  // namespace framepipe::filters
+}  // namespace framepipe::chain

@@ -1,4 +1,4 @@
-#include "framepipe/sink/writer.hpp"
+#include "framepipe/media/writer.hpp"
 
 #include <algorithm>
 #include <array>
