@@ -37,6 +37,14 @@ Subcommand subcommand(CLI::App& app, const char* name, const char* description,
   return {command, [options, run] { return run(*options); }};
 }
 
+// A role's subcommand: it runs with the Config its flags make (the make_config and run beside
+// Options, found by its namespace).
+template <class Options>
+Subcommand role(CLI::App& app, const char* name, const char* description) {
+  return subcommand<Options>(app, name, description,
+                             [](const Options& options) { return run(make_config(options)); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,21 +52,11 @@ int main(int argc, char** argv) {
   CLI::App app{"framepipe: a distributed video-processing cluster"};
   app.require_subcommand(1);
   const std::vector<Subcommand> subcommands = {
-      subcommand<registry::Options>(
-          app, "registry", "track live workers (ROUTER)",
-          [](const auto& options) { return registry::run(registry::make_config(options)); }),
-      subcommand<ventilator::Options>(
-          app, "ventilator", "decode jobs and deal frames",
-          [](const auto& options) { return ventilator::run(ventilator::make_config(options)); }),
-      subcommand<sink::Options>(
-          app, "sink", "reorder, encode and publish progress",
-          [](const auto& options) { return sink::run(sink::make_config(options)); }),
-      subcommand<worker::Options>(
-          app, "worker", "filter frames; needs only the registry",
-          [](const auto& options) { return worker::run(worker::make_config(options)); }),
-      subcommand<http::Options>(
-          app, "http", "the web page and the HTTP API",
-          [](const auto& options) { return http::run(http::make_config(options)); }),
+      role<registry::Options>(app, "registry", "track live workers (ROUTER)"),
+      role<ventilator::Options>(app, "ventilator", "decode jobs and deal frames"),
+      role<sink::Options>(app, "sink", "reorder, encode and publish progress"),
+      role<worker::Options>(app, "worker", "filter frames; needs only the registry"),
+      role<http::Options>(app, "http", "the web page and the HTTP API"),
       subcommand<up::Options>(app, "up", "start a whole local cluster", up::run),
       subcommand<protocol::KeygenConfig>(app, "keygen", "make a CURVE key pair: NAME.key, NAME.pub",
                                          protocol::run),
