@@ -84,7 +84,7 @@ void add_role_flag(CLI::App& command, const RoleFlag& flag, std::vector<std::str
   role_named(flag.role).declare(declarations, defaults);
   const CLI::Option* declared = declarations.get_option(flag.role_name);
   const std::string role_name = flag.role_name;
-  if (declared->get_type_size() == 0) {  // a flag, without a value
+  if (declared->get_expected_max() == 0) {  // a flag, without a value
     command.add_flag_callback(
         flag.up_name, [&arguments, role_name] { arguments.push_back(role_name); },
         declared->get_description());

@@ -85,7 +85,8 @@ TEST_CASE("a process that dies after running a while is started again", "[proces
   CHECK(supervisor.pids().empty());
 }
 
-TEST_CASE("a stop request stops every process and waits; SIGKILL after the grace", "[process]") {
+TEST_CASE("a stop request stops every process and waits, with SIGKILL after the grace",
+          "[process]") {
   Supervisor supervisor("test", quick_rules());
   supervisor.add("polite", shell("exec sleep 30"));
   supervisor.add("deaf", shell("trap '' TERM; exec sleep 30"));  // ignores SIGTERM
