@@ -70,14 +70,16 @@ LocalCluster::LocalCluster(const std::string& executable, int workers, const std
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
     http_port_ = free_port_range(1, random, -1);
     zmq_port_base_ = free_port_range(kZmqPortCount, random, http_port_);
-    std::vector<std::string> command{executable,        "up",
-                                     "--workers",       std::to_string(workers),
-                                     "--http-port",     std::to_string(http_port_),
-                                     "--zmq-port-base", std::to_string(zmq_port_base_),
-                                     "--data-dir",      directory + "/data",
-                                     "--bind-host",     "127.0.0.1"};
-    command.insert(command.end(), up_options.begin(), up_options.end());
-    launcher_ = std::make_unique<ChildProcess>(command, log_path_);
+    Command command;
+    command.log_path = log_path_;
+    command.argv = {executable,        "up",
+                    "--workers",       std::to_string(workers),
+                    "--http-port",     std::to_string(http_port_),
+                    "--zmq-port-base", std::to_string(zmq_port_base_),
+                    "--data-dir",      directory + "/data",
+                    "--bind-host",     "127.0.0.1"};
+    command.argv.insert(command.argv.end(), up_options.begin(), up_options.end());
+    launcher_ = std::make_unique<ChildProcess>(command);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", http_port_);
     client_->set_keep_alive(true);
     client_->set_connection_timeout(std::chrono::seconds(2));

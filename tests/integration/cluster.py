@@ -67,14 +67,22 @@ def free_port_range(count):
 
 
 class Cluster:
-    def __init__(self, workers=2, extra=(), data_dir=None, wrapper=()):
+    def __init__(self, workers=2, extra=(), data_dir=None, wrapper=(), api_token='', env=None):
         """`data_dir`: a data directory that outlives the cluster (kept, for a restart on the same
         job list); by default a fresh one under the cluster's own directory, removed with it.
-        `wrapper`: a command that runs `framepipe up ...` (its arguments) in its place, by exec."""
+        `wrapper`: a command that runs `framepipe up ...` (its arguments) in its place, by exec.
+        `api_token`: the API requires it; given to `up` in a file (--api-token-file, mode 0600).
+        `env`: variables added to `up`'s environment (FRAMEPIPE_API_TOKEN, for one)."""
         self.workers = workers
         self.extra = list(extra)
         self.wrapper = list(wrapper)
+        self.env = dict(os.environ, **(env or {}))
         self.dir = tempfile.mkdtemp(prefix='framepipe-test-')
+        if api_token:
+            token_file = os.path.join(self.dir, 'api-token')
+            with open(os.open(token_file, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
+                f.write(api_token + '\n')
+            self.extra += ['--api-token-file', token_file]
         self.data_dir = os.path.abspath(data_dir or os.path.join(self.dir, 'data'))
         self.http_port = free_port()
         self.base = free_port_range(5)
@@ -82,7 +90,7 @@ class Cluster:
         self.registry = f'tcp://127.0.0.1:{self.base}'
         self.proc = None
         self.extra_procs = []
-        token = self.extra[self.extra.index('--api-token') + 1] if '--api-token' in self.extra else ''
+        token = api_token or (env or {}).get('FRAMEPIPE_API_TOKEN', '')
         self.auth = {'Authorization': f'Bearer {token}'} if token else {}
 
     def __enter__(self):
@@ -91,7 +99,7 @@ class Cluster:
             self.wrapper + [FRAMEPIPE, 'up', '--workers', str(self.workers), '--http-port', str(self.http_port),
              '--zmq-port-base', str(self.base), '--data-dir', self.data_dir,
              '--bind-host', '127.0.0.1'] + self.extra,
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env)
         _live_groups.add(self.proc.pid)
         try:
             wait_for(lambda: self.health_code() == 200, 30, 'the cluster to answer /health')

@@ -26,7 +26,7 @@ def raw_request(cluster, method, path, body=b'', headers=None, chunked=False):
         connection.close()
 
 
-with Cluster(workers=1, extra=['--max-upload-bytes', '300000', '--api-token', TOKEN]) as cluster:
+with Cluster(workers=1, extra=['--max-upload-bytes', '300000'], api_token=TOKEN) as cluster:
     auth = {'Authorization': f'Bearer {TOKEN}'}
 
     def test_api_needs_the_token():

@@ -1,4 +1,4 @@
-#include "process.hpp"
+#include "framepipe/process/child_process.hpp"
 
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -17,7 +17,9 @@
 
 #include "framepipe/protocol/signals.hpp"
 
-namespace framepipe::bench {
+extern char** environ;
+
+namespace framepipe::process {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -25,11 +27,25 @@ using Clock = std::chrono::steady_clock;
 // How often a wait looks at its child: short enough not to matter to a timing of seconds.
 constexpr auto kWaitPoll = std::chrono::milliseconds(5);
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+// The child's environment: this process's, with the command's changes.
+std::vector<std::string> child_environment(
+    const std::map<std::string, std::optional<std::string>>& changes) {
+  std::vector<std::string> variables;
+  for (char** variable = environ; variable && *variable; ++variable) {
+    const std::string text = *variable;
+    if (!changes.contains(text.substr(0, text.find('=')))) variables.push_back(text);
+  }
+  for (const auto& [name, value] : changes) {
+    if (value) variables.push_back(name + "=" + *value);
+  }
+  return variables;
+}
+
+std::vector<char*> null_terminated(const std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  for (const auto& text : strings) pointers.push_back(const_cast<char*>(text.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
 }
 
 }  // namespace
@@ -48,41 +64,55 @@ std::string describe_wait_status(int status) {
 }
 
 std::string read_tail(const std::string& path, std::size_t max_bytes) {
-  const std::string text = read_file(path);
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  const std::string text = content.str();
   return text.size() <= max_bytes ? text : text.substr(text.size() - max_bytes);
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path) {
-  if (argv.empty()) throw std::invalid_argument("empty command");
+ChildProcess::ChildProcess(const Command& command) : own_process_group_(command.own_process_group) {
+  if (command.argv.empty()) throw std::invalid_argument("empty command");
   // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
-  std::vector<char*> arguments;
-  for (const auto& argument : argv) arguments.push_back(const_cast<char*>(argument.c_str()));
-  arguments.push_back(nullptr);
-  const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log < 0) throw std::runtime_error("cannot open " + log_path + ": " + std::strerror(errno));
+  const auto arguments = null_terminated(command.argv);
+  const auto environment_strings = child_environment(command.environment);
+  const auto environment = null_terminated(environment_strings);
+  int log = -1;
+  if (!command.log_path.empty()) {
+    log = open(command.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log < 0) {
+      throw std::runtime_error("cannot open " + command.log_path + ": " + std::strerror(errno));
+    }
+  }
+  const int null_input = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const bool own_group = own_process_group_;
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
-    close(log);
-    throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
+    const int error = errno;
+    if (log >= 0) close(log);
+    if (null_input >= 0) close(null_input);
+    throw std::runtime_error(std::string("fork failed: ") + std::strerror(error));
   }
   if (pid == 0) {
-    setpgid(0, 0);
+    if (own_group) setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(0);
+    if (getppid() != parent) _exit(0);  // the parent died before prctl
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    const int null_input = open("/dev/null", O_RDONLY);
     if (null_input >= 0) dup2(null_input, STDIN_FILENO);
-    dup2(log, STDOUT_FILENO);
-    dup2(log, STDERR_FILENO);
-    execvp(arguments[0], arguments.data());
+    if (log >= 0) {
+      dup2(log, STDOUT_FILENO);
+      dup2(log, STDERR_FILENO);
+    }
+    execvpe(arguments[0], arguments.data(), environment.data());
     _exit(127);
   }
-  close(log);
+  if (log >= 0) close(log);
+  if (null_input >= 0) close(null_input);
   // Also from the parent, so that the group exists before anyone signals it.
-  setpgid(pid, pid);
+  if (own_group) setpgid(pid, pid);
   pid_ = pid;
 }
 
@@ -107,15 +137,28 @@ bool ChildProcess::exited() {
   return reaped_;
 }
 
+void ChildProcess::terminate() noexcept {
+  if (pid_ <= 0 || reaped_) return;
+  if (own_process_group_) {
+    killpg(pid_, SIGTERM);
+  } else {
+    kill(pid_, SIGTERM);
+  }
+}
+
 void ChildProcess::stop(std::chrono::milliseconds grace) noexcept {
   if (pid_ <= 0) return;
   if (!exited()) {
-    killpg(pid_, SIGTERM);
+    terminate();
     const auto deadline = Clock::now() + grace;
     while (!exited() && Clock::now() < deadline) std::this_thread::sleep_for(kWaitPoll);
   }
-  // The leader may be gone while members of its group are not (a role whose launcher died).
-  killpg(pid_, SIGKILL);
+  if (own_process_group_) {
+    // The leader may be gone while members of its group are not (a role whose launcher died).
+    killpg(pid_, SIGKILL);
+  } else if (!exited()) {
+    kill(pid_, SIGKILL);
+  }
   while (!exited()) std::this_thread::sleep_for(kWaitPoll);
   pid_ = -1;
 }
@@ -127,7 +170,10 @@ bool Completed::succeeded() const {
 Completed run_to_end(const std::vector<std::string>& argv, const std::string& log_path,
                      std::chrono::seconds timeout) {
   const auto started = Clock::now();
-  ChildProcess child(argv, log_path);
+  Command command;
+  command.argv = argv;
+  command.log_path = log_path;
+  ChildProcess child(command);
   while (!child.exited()) {
     if (stop_requested()) throw std::runtime_error("interrupted");
     if (Clock::now() - started > timeout) {
@@ -144,64 +190,4 @@ Completed run_to_end(const std::vector<std::string>& argv, const std::string& lo
   return completed;
 }
 
-namespace {
-
-// The fields of /proc/<pid>/stat after "pid (comm)", from field 3 (state) on.
-std::vector<std::string> stat_fields(const std::string& stat) {
-  // comm may hold spaces and parentheses, so read after the last ')'.
-  std::vector<std::string> fields;
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return fields;
-  std::istringstream rest(stat.substr(close + 1));
-  std::string field;
-  while (rest >> field) fields.push_back(field);
-  return fields;
-}
-
-}  // namespace
-
-double cpu_seconds(pid_t pid) {
-  const auto fields = stat_fields(read_file("/proc/" + std::to_string(pid) + "/stat"));
-  // utime and stime are fields 14 and 15 of the line, 11 and 12 of these (state is field 3).
-  if (fields.size() < 13) return 0;
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
-}
-
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> children;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const auto fields = stat_fields(read_file(entry.path() / "stat"));
-    if (fields.size() >= 2 && fields[1] == std::to_string(parent)) {
-      children.push_back(std::stoi(name));
-    }
-  }
-  return children;
-}
-
-std::vector<std::string> command_line(pid_t pid) {
-  const std::string raw = read_file("/proc/" + std::to_string(pid) + "/cmdline");
-  std::vector<std::string> argv;
-  std::size_t start = 0;
-  while (start < raw.size()) {
-    const auto end = raw.find('\0', start);
-    argv.push_back(raw.substr(start, end == std::string::npos ? std::string::npos : end - start));
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return argv;
-}
-
-long long peak_resident_bytes(pid_t pid) {
-  std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // "VmHWM:  123 kB"
-  }
-  return 0;
-}
-
-}  // namespace framepipe::bench
+}  // namespace framepipe::process
