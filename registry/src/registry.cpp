@@ -18,10 +18,13 @@ namespace {
 constexpr int64_t kRememberDeadMs = 30'000;
 }  // namespace
 
-WorkerTable::Hello WorkerTable::hello(const protocol::Hello& hello, int64_t now) {
+WorkerTable::Hello WorkerTable::hello(const protocol::Hello& hello, const std::string& peer,
+                                      int64_t now) {
   if (workers_.size() >= max_workers_ && !workers_.contains(hello.name)) return Hello::full;
   auto [it, inserted] = workers_.try_emplace(hello.name);
   Entry& entry = it->second;
+  if (!inserted && entry.peer != peer) return Hello::taken;
+  entry.peer = peer;
   entry.info.name = hello.name;
   entry.info.host = hello.host;
   entry.info.pid = hello.pid;
@@ -33,12 +36,14 @@ WorkerTable::Hello WorkerTable::hello(const protocol::Hello& hello, int64_t now)
   return inserted ? Hello::joined : Hello::known;
 }
 
-bool WorkerTable::heartbeat(const protocol::Heartbeat& heartbeat, int64_t now) {
+WorkerTable::Beat WorkerTable::heartbeat(const protocol::Heartbeat& heartbeat,
+                                         const std::string& peer, int64_t now) {
   auto it = workers_.find(heartbeat.name);
-  if (it == workers_.end()) return false;
+  if (it == workers_.end()) return Beat::unknown;
+  if (it->second.peer != peer) return Beat::foreign;
   it->second.info.stats = heartbeat.stats;
   it->second.last_seen_ms = now;
-  return true;
+  return Beat::refreshed;
 }
 
 std::vector<std::string> WorkerTable::expire(int64_t now) {
@@ -107,10 +112,15 @@ int run(const Config& config) {
               untrusted.warn("registry: discarded a hello with a bad name");
               break;
             }
-            const auto joined = table.hello(*hello, now);
+            const auto joined = table.hello(*hello, peer, now);
             if (joined == WorkerTable::Hello::full) {
               untrusted.warn("registry: refused worker {}: {} workers already", hello->name,
                              table.size());
+              break;
+            }
+            if (joined == WorkerTable::Hello::taken) {
+              untrusted.warn("registry: refused a hello naming worker {} from another peer",
+                             hello->name);
               break;
             }
             spdlog::info("registry: worker {} {} (host {}, pid {}, {} cores, version {}); {} live",
@@ -122,10 +132,17 @@ int run(const Config& config) {
           break;
         case protocol::Type::heartbeat:
           if (auto beat = envelope->body<protocol::Heartbeat>(&why)) {
-            if (table.heartbeat(*beat, now)) {
-              protocol::send_to(router, peer, protocol::HeartbeatAck{});
-            } else {
-              protocol::send_to(router, peer, protocol::Reregister{});
+            switch (table.heartbeat(*beat, peer, now)) {
+              case WorkerTable::Beat::refreshed:
+                protocol::send_to(router, peer, protocol::HeartbeatAck{});
+                break;
+              case WorkerTable::Beat::unknown:
+                protocol::send_to(router, peer, protocol::Reregister{});
+                break;
+              case WorkerTable::Beat::foreign:
+                untrusted.warn("registry: refused a heartbeat naming worker {} from another peer",
+                               beat->name);
+                break;
             }
           }
           break;
