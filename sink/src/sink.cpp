@@ -13,6 +13,7 @@
 
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/planes.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/sink/reorder.hpp"
@@ -28,7 +29,6 @@ constexpr int64_t kRememberFinishedMs = 60'000;  // final states are re-publishe
 constexpr int kMaxBatchMessages = 256;           // read before progress is published and timers run
 constexpr int64_t kMaxBatchMs = 50;              // likewise
 constexpr int64_t kAliveIntervalMs = 1000;
-constexpr int kMaxDimension = 16384;
 constexpr std::size_t kMaxSharedObjects = 4096;  // per job; the ventilator uses about a window's
 
 std::size_t yuv420p_bytes(int width, int height) {
@@ -120,28 +120,19 @@ std::string partial_path(const std::string& output) {
   return output + ".partial.mp4";
 }
 
-// Strides at least the plane's width (and sane); one part per plane: exactly stride x rows each;
-// in shared memory (no part): every row of every plane inside the object.
+// The planes of a result from the ventilator (yuv420p as decoded): one part per plane, or in
+// shared memory (no part) at the result's offsets.
 bool valid_planes(const protocol::Result& result, const protocol::Parts& parts,
                   const protocol::SharedMemory* shared) {
-  if (result.linesizes.size() != 3) return false;
-  if (shared ? parts.size() != 1 || result.offsets.size() != 3 : parts.size() != 4) return false;
-  const int64_t widths[3] = {result.width, result.width / 2, result.width / 2};
-  const int64_t rows[3] = {result.height, result.height / 2, result.height / 2};
-  for (int i = 0; i < 3; ++i) {
-    const int64_t stride = result.linesizes[i];
-    if (stride < widths[i] || stride > widths[i] + 4096) return false;
-    if (!shared) {
-      if (static_cast<int64_t>(parts[1 + i].size()) != stride * rows[i]) return false;
-      continue;
-    }
-    const int64_t offset = result.offsets[i];
-    const auto size = static_cast<int64_t>(shared->size());
-    if (offset < 0 || offset > size || (size - offset - widths[i]) / stride < rows[i] - 1) {
-      return false;
-    }
+  const auto shape = protocol::yuv420p_shape(result.width, result.height);
+  if (shared) {
+    return parts.size() == 1 && protocol::check_planes_in_object(shape, result.linesizes, {},
+                                                                 result.offsets, shared->size())
+                                    .empty();
   }
-  return true;
+  std::vector<std::size_t> part_sizes;
+  for (std::size_t i = 1; i < parts.size(); ++i) part_sizes.push_back(parts[i].size());
+  return protocol::check_planes_in_parts(shape, result.linesizes, {}, part_sizes).empty();
 }
 
 struct Job {
@@ -255,9 +246,8 @@ class Sink {
       return;
     }
     const std::string id = start.job_id;
-    if (id.empty() || start.width <= 0 || start.height <= 0 || start.width % 2 ||
-        start.height % 2 || start.width > kMaxDimension || start.height > kMaxDimension ||
-        start.time_base_num <= 0 || start.time_base_den <= 0) {
+    if (id.empty() || !protocol::check_dimensions(start.width, start.height).empty() ||
+        start.width % 2 || start.height % 2 || start.time_base_num <= 0 || start.time_base_den <= 0) {
       spdlog::warn("sink: refused job {}: bad description", id);
       return;
     }

@@ -19,6 +19,7 @@ extern "C" {
 
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/planes.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/worker/filters.hpp"
@@ -31,7 +32,6 @@ using protocol::now_ms;
 
 namespace {
 
-constexpr int kMaxDimension = 16384;
 constexpr std::size_t kChainCacheSize = 4;
 // Results queued towards the sink before send blocks: enough to hide a round trip.
 constexpr int kResultsHighWaterMark = 4;
@@ -56,6 +56,19 @@ std::string host_name() {
   return host;
 }
 
+// The shape of `format`'s planes at width x height, from libav's description of the format.
+protocol::PictureShape picture_shape(AVPixelFormat format, const AVPixFmtDescriptor& desc,
+                                     int width, int height) {
+  protocol::PictureShape shape;
+  shape.count = av_pix_fmt_count_planes(format);
+  for (int i = 0; i < shape.count && i < 4; ++i) {
+    const bool chroma = (i == 1 || i == 2) && !(desc.flags & AV_PIX_FMT_FLAG_RGB);
+    const int rows = chroma ? AV_CEIL_RSHIFT(height, desc.log2_chroma_h) : height;
+    shape.planes[i] = {av_image_get_linesize(format, width, i), rows};
+  }
+  return shape;
+}
+
 // Checks a frame message from the network against its own description before any pixel is read;
 // with `shared`, the planes are in that object at the frame's offsets, not in parts.
 bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts,
@@ -66,54 +79,29 @@ bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts,
   if (desc->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_PAL)) {
     return why = "unsupported pixel format " + frame.pixel_format, false;
   }
-  if (frame.width <= 0 || frame.height <= 0 || frame.width > kMaxDimension ||
-      frame.height > kMaxDimension || frame.out_width <= 0 || frame.out_height <= 0 ||
-      frame.out_width > kMaxDimension || frame.out_height > kMaxDimension || frame.out_width % 2 ||
-      frame.out_height % 2) {
-    return why = "bad dimensions", false;
+  why = protocol::check_dimensions(frame.width, frame.height);
+  if (why.empty()) why = protocol::check_dimensions(frame.out_width, frame.out_height);
+  if (why.empty() && (frame.out_width % 2 || frame.out_height % 2)) why = "odd output dimensions";
+  if (!why.empty()) return false;
+  const auto shape = picture_shape(format, *desc, frame.width, frame.height);
+  if (shared) {
+    if (parts.size() != 1) return why = "planes both in parts and in shared memory", false;
+    why = protocol::check_planes_in_object(shape, frame.linesizes, frame.plane_sizes,
+                                           frame.offsets, shared->size());
+  } else {
+    std::vector<std::size_t> part_sizes;
+    for (std::size_t i = 1; i < parts.size(); ++i) part_sizes.push_back(parts[i].size());
+    why = protocol::check_planes_in_parts(shape, frame.linesizes, frame.plane_sizes, part_sizes);
   }
-  const int planes = av_pix_fmt_count_planes(format);
-  if (planes <= 0 || planes > 4 || frame.linesizes.size() != static_cast<std::size_t>(planes) ||
-      frame.plane_sizes.size() != frame.linesizes.size() ||
-      (shared ? parts.size() != 1 || frame.offsets.size() != frame.linesizes.size()
-              : parts.size() != 1 + frame.linesizes.size())) {
-    return why = "plane count does not match the pixel format", false;
-  }
-  ptrdiff_t linesizes[4] = {};
-  for (int i = 0; i < planes; ++i) {
-    const int minimum = av_image_get_linesize(format, frame.width, i);
-    if (minimum <= 0 || frame.linesizes[i] < minimum) return why = "linesize too small", false;
-    linesizes[i] = frame.linesizes[i];
-  }
-  size_t sizes[4] = {};
-  if (av_image_fill_plane_sizes(sizes, format, frame.height, linesizes) < 0) {
-    return why = "cannot compute plane sizes", false;
-  }
+  if (!why.empty()) return false;
   image = PlanarImage{};
   image.pixel_format = frame.pixel_format;
   image.width = frame.width;
   image.height = frame.height;
   image.color = frame.color;
-  for (int i = 0; i < planes; ++i) {
-    if (shared) {
-      const int64_t offset = frame.offsets[i];
-      const int64_t bytes = frame.plane_sizes[i];
-      const auto object = static_cast<int64_t>(shared->size());
-      if (bytes < static_cast<int64_t>(sizes[i]) || offset < 0 || offset > object ||
-          object - offset < bytes) {
-        return why = "plane " + std::to_string(i) + " does not lie inside its shared memory", false;
-      }
-      image.data[i] = shared->data() + offset;
-      image.linesize[i] = frame.linesizes[i];
-      continue;
-    }
-    const auto& part = parts[1 + i];
-    if (static_cast<int64_t>(part.size()) != frame.plane_sizes[i] || part.size() < sizes[i]) {
-      return why = "plane " + std::to_string(i) + " has " + std::to_string(part.size()) +
-                   " bytes, its description needs " + std::to_string(sizes[i]),
-             false;
-    }
-    image.data[i] = static_cast<const uint8_t*>(part.data());
+  for (int i = 0; i < shape.count; ++i) {
+    image.data[i] = shared ? shared->data() + frame.offsets[i]
+                           : static_cast<const uint8_t*>(parts[1 + i].data());
     image.linesize[i] = frame.linesizes[i];
   }
   return true;

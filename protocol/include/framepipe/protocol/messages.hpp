@@ -23,6 +23,7 @@
 #include <msgpack.hpp>
 
 #include "framepipe/protocol/color.hpp"
+#include "framepipe/protocol/planes.hpp"
 
 namespace framepipe::protocol {
 
@@ -42,8 +43,8 @@ inline constexpr int kWorkerCredit = 2;
 inline constexpr int kDefaultWindowFrames = 48;
 // Sink progress is published at least this often for every active job.
 inline constexpr int kProgressIntervalMs = 250;
-// Sockets refuse messages larger than this (the largest frame: 8192x8192 RGBA plus headers).
-inline constexpr int64_t kMaxMessageBytes = 8192LL * 8192 * 4 + (1 << 20);
+// Sockets refuse messages larger than this (the largest frame, kMaxPixels RGBA, plus headers).
+inline constexpr int64_t kMaxMessageBytes = kMaxPixels * 4 + (1 << 20);
 // Msgpack envelopes are small (a worker list of a thousand workers fits); bigger is hostile.
 inline constexpr size_t kMaxEnvelopeBytes = 1024 * 1024;
 
