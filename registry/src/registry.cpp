@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
@@ -90,71 +91,43 @@ int run(const Config& config) {
   zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
 
   protocol::LogThrottle untrusted;  // lines about what peers send
+  protocol::Dispatcher inbound("registry", true, untrusted);
+  using protocol::Inbound;
+  inbound.on<protocol::Hello>([&](protocol::Hello&& hello, Inbound& message) {
+    if (hello.name.empty() || hello.name.size() > 255) return message.discard("bad worker name");
+    const auto joined = table.hello(hello, message.peer, now_ms());
+    if (joined == WorkerTable::Hello::full) {
+      return message.discard("refused worker " + hello.name + ": " +
+                             std::to_string(table.size()) + " workers already");
+    }
+    if (joined == WorkerTable::Hello::taken) {
+      return message.discard("a hello naming worker " + hello.name + " from another peer");
+    }
+    spdlog::info("registry: worker {} {} (host {}, pid {}, {} cores, version {}); {} live",
+                 hello.name, joined == WorkerTable::Hello::joined ? "joined" : "said hello again",
+                 hello.host, hello.pid, hello.cores, hello.version, table.size());
+    protocol::send_to(router, message.peer, welcome);
+  });
+  inbound.on<protocol::Heartbeat>([&](protocol::Heartbeat&& beat, Inbound& message) {
+    switch (table.heartbeat(beat, message.peer, now_ms())) {
+      case WorkerTable::Beat::refreshed:
+        protocol::send_to(router, message.peer, protocol::HeartbeatAck{});
+        break;
+      case WorkerTable::Beat::unknown:
+        protocol::send_to(router, message.peer, protocol::Reregister{});
+        break;
+      case WorkerTable::Beat::foreign:
+        message.discard("a heartbeat naming worker " + beat.name + " from another peer");
+        break;
+    }
+  });
+  inbound.on<protocol::ListWorkers>([&](protocol::ListWorkers&&, Inbound& message) {
+    protocol::send_to(router, message.peer, table.list(now_ms()));
+  });
+
   while (!stop_requested()) {
     protocol::poll(items, 1, std::chrono::milliseconds(100));
-    while (auto parts = protocol::receive(router)) {
-      if (parts->size() != 2) {
-        untrusted.warn("registry: discarded a message of {} parts", parts->size());
-        continue;
-      }
-      const std::string peer = (*parts)[0].to_string();
-      std::string why;
-      auto envelope = protocol::open((*parts)[1], &why);
-      if (!envelope) {
-        untrusted.warn("registry: discarded a message: {}", why);
-        continue;
-      }
-      const int64_t now = now_ms();
-      switch (envelope->type()) {
-        case protocol::Type::hello:
-          if (auto hello = envelope->body<protocol::Hello>(&why)) {
-            if (hello->name.empty() || hello->name.size() > 255) {
-              untrusted.warn("registry: discarded a hello with a bad name");
-              break;
-            }
-            const auto joined = table.hello(*hello, peer, now);
-            if (joined == WorkerTable::Hello::full) {
-              untrusted.warn("registry: refused worker {}: {} workers already", hello->name,
-                             table.size());
-              break;
-            }
-            if (joined == WorkerTable::Hello::taken) {
-              untrusted.warn("registry: refused a hello naming worker {} from another peer",
-                             hello->name);
-              break;
-            }
-            spdlog::info("registry: worker {} {} (host {}, pid {}, {} cores, version {}); {} live",
-                         hello->name,
-                         joined == WorkerTable::Hello::joined ? "joined" : "said hello again",
-                         hello->host, hello->pid, hello->cores, hello->version, table.size());
-            protocol::send_to(router, peer, welcome);
-          }
-          break;
-        case protocol::Type::heartbeat:
-          if (auto beat = envelope->body<protocol::Heartbeat>(&why)) {
-            switch (table.heartbeat(*beat, peer, now)) {
-              case WorkerTable::Beat::refreshed:
-                protocol::send_to(router, peer, protocol::HeartbeatAck{});
-                break;
-              case WorkerTable::Beat::unknown:
-                protocol::send_to(router, peer, protocol::Reregister{});
-                break;
-              case WorkerTable::Beat::foreign:
-                untrusted.warn("registry: refused a heartbeat naming worker {} from another peer",
-                               beat->name);
-                break;
-            }
-          }
-          break;
-        case protocol::Type::list_workers:
-          protocol::send_to(router, peer, table.list(now));
-          break;
-        default:
-          why = "unexpected message type for the registry";
-          break;
-      }
-      if (!why.empty()) untrusted.warn("registry: discarded a message from a peer: {}", why);
-    }
+    inbound.dispatch(router, 1000);  // bounded, so dead workers are still declared under a flood
     for (const auto& name : table.expire(now_ms())) {
       spdlog::warn("registry: worker {} missed {} heartbeats: declared dead; {} live", name,
                    config.liveness, table.size());

@@ -53,6 +53,6 @@ with Cluster(workers=1) as cluster:
             worker.wait(10)
         with open(log_path) as f:
             text = f.read()
-        assert 'discarded a frame message' in text, text[-2000:]
+        assert 'discarded a message: a frame message' in text, text[-2000:]
 
     main([test_garbage_on_every_socket_breaks_nothing, test_worker_refuses_lying_frames])

@@ -17,6 +17,7 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/planes.hpp"
@@ -71,7 +72,7 @@ protocol::PictureShape picture_shape(AVPixelFormat format, const AVPixFmtDescrip
 
 // Checks a frame message from the network against its own description before any pixel is read;
 // with `shared`, the planes are in that object at the frame's offsets, not in parts.
-bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts,
+bool check_frame(const protocol::Frame& frame, std::span<const zmq::message_t> planes,
                  const protocol::SharedMemory* shared, PlanarImage& image, std::string& why) {
   const AVPixelFormat format = av_get_pix_fmt(frame.pixel_format.c_str());
   if (format == AV_PIX_FMT_NONE) return why = "unknown pixel format " + frame.pixel_format, false;
@@ -85,12 +86,12 @@ bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts,
   if (!why.empty()) return false;
   const auto shape = picture_shape(format, *desc, frame.width, frame.height);
   if (shared) {
-    if (parts.size() != 1) return why = "planes both in parts and in shared memory", false;
+    if (!planes.empty()) return why = "planes both in parts and in shared memory", false;
     why = protocol::check_planes_in_object(shape, frame.linesizes, frame.plane_sizes,
                                            frame.offsets, shared->size());
   } else {
     std::vector<std::size_t> part_sizes;
-    for (std::size_t i = 1; i < parts.size(); ++i) part_sizes.push_back(parts[i].size());
+    for (const auto& plane : planes) part_sizes.push_back(plane.size());
     why = protocol::check_planes_in_parts(shape, frame.linesizes, frame.plane_sizes, part_sizes);
   }
   if (!why.empty()) return false;
@@ -101,7 +102,7 @@ bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts,
   image.color = frame.color;
   for (int i = 0; i < shape.count; ++i) {
     image.data[i] = shared ? shared->data() + frame.offsets[i]
-                           : static_cast<const uint8_t*>(parts[1 + i].data());
+                           : static_cast<const uint8_t*>(planes[i].data());
     image.linesize[i] = frame.linesizes[i];
   }
   return true;
@@ -145,6 +146,14 @@ class Worker {
     if (!config_.fault.empty() && config_.fault != "hold-frames") {
       throw std::invalid_argument("unknown fault " + config_.fault);
     }
+    registry_inbound_.emplace("worker " + config_.name, false, untrusted_log_);
+    frames_inbound_.emplace("worker " + config_.name, false, untrusted_log_);
+    listen_to_registry();
+    frames_inbound_->on<protocol::Frame>(
+        [this](protocol::Frame&& frame, protocol::Inbound& message) { process(frame, message); },
+        4);
+    // A frame lost to a discard gives its credit back, so the ventilator keeps sending.
+    frames_inbound_->on_discard([this](const protocol::Inbound&) { send_ready(1, false, {}, -1, 0); });
   }
 
   int run() {
@@ -175,10 +184,7 @@ class Worker {
       // One frame per pass, so that heartbeats and the registry's answers keep their rhythm
       // however fast frames arrive.
       if (frames_ && items.size() > 1 && (items[1].revents & ZMQ_POLLIN)) {
-        if (auto parts = protocol::receive(frames_)) {
-          process(*parts);
-          last_frame_ms = now_ms();
-        }
+        if (frames_inbound_->dispatch(frames_, 1) > 0) last_frame_ms = now_ms();
       }
       if (now_ms() - last_mapping_sweep_ms_ >= 1000) unmap_idle(now_ms());
       // Idle for a while: tell the ventilator so it can take back frames it thinks we hold, and
@@ -210,32 +216,26 @@ class Worker {
     protocol::send_message(registry_, hello);
   }
 
-  void read_registry() {
-    while (auto parts = protocol::receive(registry_)) {
-      std::string why;
-      auto envelope = parts->size() == 1 ? protocol::open(parts->front(), &why) : std::nullopt;
-      if (!envelope) {
-        untrusted_log_.warn("worker {}: discarded a message from the registry: {}", config_.name,
-                            why.empty() ? "wrong part count" : why);
-        continue;
-      }
+  void read_registry() { registry_inbound_->dispatch(registry_, 100); }
+
+  // What the registry may say; any message from it, even a discarded one, shows it is there.
+  void listen_to_registry() {
+    using protocol::Inbound;
+    auto answered = [this] {
       last_registry_answer_ms_ = now_ms();
       reconnect_delay_ms_ = protocol::kReconnectMinMs;
-      switch (envelope->type()) {
-        case protocol::Type::welcome:
-          if (auto welcome = envelope->body<protocol::Welcome>(&why)) on_welcome(*welcome);
-          break;
-        case protocol::Type::reregister:
-          spdlog::info("worker {}: the registry does not know us; saying hello again",
-                       config_.name);
-          say_hello();
-          break;
-        case protocol::Type::heartbeat_ack:
-          break;
-        default:
-          untrusted_log_.warn("worker {}: unexpected message from the registry", config_.name);
-      }
-    }
+    };
+    registry_inbound_->on<protocol::Welcome>([this, answered](protocol::Welcome&& welcome, Inbound&) {
+      answered();
+      on_welcome(welcome);
+    });
+    registry_inbound_->on<protocol::Reregister>([this, answered](protocol::Reregister&&, Inbound&) {
+      answered();
+      spdlog::info("worker {}: the registry does not know us; saying hello again", config_.name);
+      say_hello();
+    });
+    registry_inbound_->on<protocol::HeartbeatAck>(
+        [answered](protocol::HeartbeatAck&&, Inbound&) { answered(); });
   }
 
   void on_welcome(const protocol::Welcome& welcome) {
@@ -349,21 +349,15 @@ class Worker {
     protocol::send_message(registry_, protocol::Heartbeat{config_.name, stats_});
   }
 
-  void process(protocol::Parts& parts) {
+  void process(const protocol::Frame& received, protocol::Inbound& message) {
+    const protocol::Frame* frame = &received;
     std::string why;
-    auto envelope = parts.empty() ? std::nullopt : protocol::open(parts.front(), &why);
-    std::optional<protocol::Frame> frame;
-    if (envelope) frame = envelope->body<protocol::Frame>(&why);
-    if (frame) learn_shared_memory(*frame);
+    learn_shared_memory(*frame);
     const protocol::SharedMemory* shared = nullptr;
-    if (frame && !frame->shared_name.empty() && !(shared = shared_frame(*frame, why))) {
-      frame.reset();
-    }
     PlanarImage image;
-    if (!frame || !check_frame(*frame, parts, shared, image, why)) {
-      untrusted_log_.warn("worker {}: discarded a frame message: {}", config_.name, why);
-      send_ready(1, false, {}, -1, 0);
-      return;
+    if ((!frame->shared_name.empty() && !(shared = shared_frame(*frame, why))) ||
+        !check_frame(*frame, message.payload, shared, image, why)) {
+      return message.discard("a frame message: " + why);
     }
     if (config_.fault == "hold-frames") {
       ++stats_.frames_done;  // looks busy to the registry, answers nothing
@@ -450,6 +444,9 @@ class Worker {
   ChainCache chains_;
   FrameProcessor processor_;
   protocol::LogThrottle untrusted_log_;  // lines about what peers send
+  // The inbound paths from the registry and from the ventilator (set up once the name is known).
+  std::optional<protocol::Dispatcher> registry_inbound_;
+  std::optional<protocol::Dispatcher> frames_inbound_;
 };
 
 }  // namespace

@@ -30,9 +30,13 @@ struct Inbound {
 class Dispatcher {
  public:
   // `role` prefixes every discard line ("registry", "worker w1"); `routed`: the socket is a
-  // ROUTER, whose messages start with the sender's routing id.
-  Dispatcher(std::string role, bool routed, LogThrottle& log)
-      : role_(std::move(role)), routed_(routed), log_(log) {}
+  // ROUTER, whose messages start with the sender's routing id. Lines go to `logger` (the default
+  // logger when null).
+  Dispatcher(std::string role, bool routed, LogThrottle& log, spdlog::logger* logger = nullptr)
+      : role_(std::move(role)),
+        routed_(routed),
+        log_(log),
+        logger_(logger ? logger : spdlog::default_logger_raw()) {}
 
   // Registers the handler of message M, which may be followed by up to `max_payload_parts`
   // parts; a message with more is discarded.
@@ -82,7 +86,7 @@ class Dispatcher {
       }
     }
     if (inbound.why.empty()) return;
-    log_.warn("{}: discarded a message{}{}: {}", role_, inbound.peer.empty() ? "" : " from ",
+    log_.warn(*logger_, "{}: discarded a message{}{}: {}", role_, inbound.peer.empty() ? "" : " from ",
               printable(inbound.peer), inbound.why);
     if (discarded_) discarded_(inbound);
   }
@@ -102,6 +106,7 @@ class Dispatcher {
   std::string role_;
   bool routed_;
   LogThrottle& log_;  // the role's throttle for lines about what peers send; outlives this
+  spdlog::logger* logger_;
   std::map<Type, Handler> handlers_;
   std::function<void(const Inbound&)> discarded_;
 };
