@@ -269,7 +269,7 @@ class Sink {
     try {
       job.writer = std::make_unique<media::Writer>(spec, config_.limits);
     } catch (const std::exception& e) {
-      finish(id, job, "failed", std::string("cannot start encoding: ") + e.what());
+      finish(id, job, protocol::JobState::failed, std::string("cannot start encoding: ") + e.what());
       return;
     }
     job.started_ms = job.fps_sample_ms = now_ms();
@@ -371,10 +371,10 @@ class Sink {
         job.writer->finish();
         job.writer.reset();
         std::filesystem::rename(partial_path(job.start.output_path), job.start.output_path);
-        finish(id, job, "done", "");
+        finish(id, job, protocol::JobState::done, "");
       }
     } catch (const std::exception& e) {
-      finish(id, job, "failed", std::string("encoding failed: ") + e.what());
+      finish(id, job, protocol::JobState::failed, std::string("encoding failed: ") + e.what());
     }
   }
 
@@ -390,20 +390,20 @@ class Sink {
   }
 
   void on_abort(const protocol::JobAbort& abort) {
+    const auto state = abort.reason == protocol::AbortReason::canceled ? protocol::JobState::canceled
+                                                                       : protocol::JobState::failed;
     auto it = jobs_.find(abort.job_id);
     if (it == jobs_.end()) {
       if (finished_.count(abort.job_id)) return;  // it ended first: its final state stands
       // Failed before the sink heard of it (e.g. the input could not be decoded at all).
       protocol::JobProgress progress;
       progress.job_id = abort.job_id;
-      progress.state = abort.reason == "canceled" ? "canceled" : "failed";
-      progress.error = abort.reason == "canceled" ? "" : abort.reason;
+      progress.state = state;
+      progress.error = abort.message;
       remember(progress);
       return;
     }
-    const bool canceled = abort.reason == "canceled";
-    finish(abort.job_id, it->second, canceled ? "canceled" : "failed",
-           canceled ? "" : abort.reason);
+    finish(abort.job_id, it->second, state, abort.message);
   }
 
   // A job the ventilator stopped listing twice in a row was lost when it restarted: no more
@@ -416,20 +416,20 @@ class Sink {
       if (job.unlisted >= 2) lost.push_back(id);
     }
     for (const auto& id : lost) {
-      finish(id, jobs_.at(id), "failed",
+      finish(id, jobs_.at(id), protocol::JobState::failed,
              "the ventilator restarted while the job was running; submit it again");
     }
   }
 
   // Ends a job (it may or may not be in jobs_ yet) and remembers its final state.
-  void finish(const std::string& id, Job& job, const std::string& state, const std::string& error) {
+  void finish(const std::string& id, Job& job, protocol::JobState state, const std::string& error) {
     job.writer.reset();
     std::error_code ignored;
     std::filesystem::remove(partial_path(job.start.output_path), ignored);
     protocol::JobProgress progress = progress_of(job);
     progress.state = state;
     progress.error = error;
-    if (state == "done") {
+    if (state == protocol::JobState::done) {
       progress.frames_total = job.total;
       progress.output_bytes =
           static_cast<int64_t>(std::filesystem::file_size(job.start.output_path, ignored));
@@ -439,10 +439,10 @@ class Sink {
           "sink: job {} done: {} frames in {:.1f} s ({:.1f} frames/s), {} duplicates "
           "dropped",
           id, job.total, seconds, progress.fps, job.duplicates);
-    } else if (state == "failed") {
+    } else if (state == protocol::JobState::failed) {
       spdlog::warn("sink: job {} failed: {}", id, error);
     } else {
-      spdlog::info("sink: job {} {}", id, state);
+      spdlog::info("sink: job {} {}", id, protocol::to_string(state));
     }
     remember(progress);
     jobs_.erase(id);
@@ -456,7 +456,7 @@ class Sink {
   protocol::JobProgress progress_of(const Job& job) const {
     protocol::JobProgress progress;
     progress.job_id = job.start.job_id;
-    progress.state = "running";
+    progress.state = protocol::JobState::running;
     progress.skipped_packets = job.skipped_packets;
     // Not past a frame whose shared buffer the encoder still reads (x264 copies its input, so in
     // practice none): the ventilator reuses the buffers of frames reported done.
