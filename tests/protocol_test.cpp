@@ -503,7 +503,9 @@ TEST_CASE("orphaned shared memory of dead processes is removed, of live ones kep
 
 TEST_CASE("job states and abort reasons travel as integers; others are malformed",
           "[protocol]") {
-  CHECK(round_trip(JobProgress{"j", JobState::canceled})->state == JobState::canceled);
+  JobProgress progress;
+  progress.state = JobState::canceled;
+  CHECK(round_trip(progress)->state == JobState::canceled);
   const auto abort = round_trip(JobAbort{"j", AbortReason::failed, "cannot decode"});
   CHECK(abort->reason == AbortReason::failed);
   CHECK(abort->message == "cannot decode");

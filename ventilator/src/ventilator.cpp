@@ -408,7 +408,7 @@ class Ventilator {
       job.sink_shares = progress->shared_memory && !job.shared_prefix.empty();
       acknowledge(job, progress->frames_done);
       if (protocol::is_final(progress->state)) {
-        spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id, progress->state,
+        spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id, protocol::to_string(progress->state),
                      job.window.decoded());
         forget(job.submit.job_id);
       }

@@ -64,7 +64,7 @@ protocol::PictureShape picture_shape(AVPixelFormat format, const AVPixFmtDescrip
   shape.count = av_pix_fmt_count_planes(format);
   for (int i = 0; i < shape.count && i < 4; ++i) {
     const bool chroma = (i == 1 || i == 2) && !(desc.flags & AV_PIX_FMT_FLAG_RGB);
-    const int rows = chroma ? AV_CEIL_RSHIFT(height, desc.log2_chroma_h) : height;
+    const int rows = chroma ? -((-height) >> desc.log2_chroma_h) : height;  // rounded up
     shape.planes[i] = {av_image_get_linesize(format, width, i), rows};
   }
   return shape;
