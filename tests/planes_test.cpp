@@ -62,23 +62,23 @@ TEST_CASE("planes in their own parts", "[protocol][planes]") {
   CHECK_FALSE(
       check_planes_in_parts(shape, Linesizes{63, 32, 32}, Sizes{}, PartSizes{4096, 1024, 1024})
           .empty());
-  CHECK_FALSE(check_planes_in_parts(shape, Linesizes{-64, 32, 32}, Sizes{},
-                                    PartSizes{4096, 1024, 1024})
-                  .empty());
+  CHECK_FALSE(
+      check_planes_in_parts(shape, Linesizes{-64, 32, 32}, Sizes{}, PartSizes{4096, 1024, 1024})
+          .empty());
   CHECK_FALSE(check_planes_in_parts(shape, Linesizes{std::numeric_limits<int32_t>::max(), 32, 32},
                                     Sizes{}, PartSizes{SIZE_MAX, 1024, 1024})
                   .empty());
   // Wrong counts: linesizes, declared sizes, parts.
-  CHECK_FALSE(check_planes_in_parts(shape, Linesizes{64, 32}, Sizes{}, PartSizes{4096, 1024})
-                  .empty());
-  CHECK_FALSE(check_planes_in_parts(shape, Linesizes{64, 32, 32}, Sizes{4096},
-                                    PartSizes{4096, 1024, 1024})
-                  .empty());
+  CHECK_FALSE(
+      check_planes_in_parts(shape, Linesizes{64, 32}, Sizes{}, PartSizes{4096, 1024}).empty());
+  CHECK_FALSE(
+      check_planes_in_parts(shape, Linesizes{64, 32, 32}, Sizes{4096}, PartSizes{4096, 1024, 1024})
+          .empty());
   CHECK_FALSE(
       check_planes_in_parts(shape, Linesizes{64, 32, 32}, Sizes{}, PartSizes{4096, 1024}).empty());
-  CHECK_FALSE(check_planes_in_parts(shape, Linesizes{64, 32, 32}, Sizes{},
-                                    PartSizes{4096, 1024, 1024, 1})
-                  .empty());
+  CHECK_FALSE(
+      check_planes_in_parts(shape, Linesizes{64, 32, 32}, Sizes{}, PartSizes{4096, 1024, 1024, 1})
+          .empty());
   // A shape with no planes or a zero-sized one.
   CHECK_FALSE(check_planes_in_parts(PictureShape{}, Linesizes{}, Sizes{}, PartSizes{}).empty());
   CHECK_FALSE(
@@ -98,17 +98,17 @@ TEST_CASE("planes at offsets of one object", "[protocol][planes]") {
   // Declared sizes must cover whole rows and lie inside.
   CHECK(check_planes_in_object(shape, strides, Sizes{4096, 1024, 1024}, Sizes{0, 4096, 5120}, 6144)
             .empty());
-  CHECK_FALSE(check_planes_in_object(shape, strides, Sizes{4096, 1024, 1024},
-                                     Sizes{0, 4096, 5121}, 6144)
-                  .empty());
+  CHECK_FALSE(
+      check_planes_in_object(shape, strides, Sizes{4096, 1024, 1024}, Sizes{0, 4096, 5121}, 6144)
+          .empty());
   // Offsets outside the object: negative, past the end, wrapping around.
   CHECK_FALSE(check_planes_in_object(shape, strides, Sizes{}, Sizes{-1, 4096, 5120}, 6144).empty());
   CHECK_FALSE(check_planes_in_object(shape, strides, Sizes{}, Sizes{0, 4096, 7000}, 6144).empty());
   CHECK_FALSE(check_planes_in_object(shape, strides, Sizes{},
                                      Sizes{0, 4096, std::numeric_limits<int64_t>::max()}, 6144)
                   .empty());
-  CHECK_FALSE(check_planes_in_object(shape, strides, Sizes{std::numeric_limits<int64_t>::max(),
-                                                           1024, 1024},
+  CHECK_FALSE(check_planes_in_object(shape, strides,
+                                     Sizes{std::numeric_limits<int64_t>::max(), 1024, 1024},
                                      Sizes{1, 4096, 5120}, 6144)
                   .empty());
   // Wrong offset count; an empty object.

@@ -501,8 +501,7 @@ TEST_CASE("orphaned shared memory of dead processes is removed, of live ones kep
   CHECK(in_dev_shm(live_frame.str()));
 }
 
-TEST_CASE("job states and abort reasons travel as integers; others are malformed",
-          "[protocol]") {
+TEST_CASE("job states and abort reasons travel as integers; others are malformed", "[protocol]") {
   JobProgress progress;
   progress.state = JobState::canceled;
   CHECK(round_trip(progress)->state == JobState::canceled);
@@ -510,16 +509,20 @@ TEST_CASE("job states and abort reasons travel as integers; others are malformed
   CHECK(abort->reason == AbortReason::failed);
   CHECK(abort->message == "cannot decode");
   CHECK(round_trip(JobAbort{"j", AbortReason::canceled, {}})->reason == AbortReason::canceled);
-  for (const int64_t state : {-1, 4, 255, 1000}) {
-    auto packed = pack_raw([&](auto& packer) {
+  // An envelope of `type` whose body is [job id, value].
+  auto job_and = [](Type type, const auto& value) {
+    return pack_raw([&](auto& packer) {
       packer.pack_array(4);
       packer.pack(kSignature);
       packer.pack(kVersion);
-      packer.pack(static_cast<uint8_t>(Type::job_progress));
+      packer.pack(static_cast<uint8_t>(type));
       packer.pack_array(2);
       packer.pack(std::string("j"));
-      packer.pack(state);
+      packer.pack(value);
     });
+  };
+  for (const int64_t state : {-1, 4, 255, 1000}) {
+    auto packed = job_and(Type::job_progress, state);
     auto envelope = open(packed);
     REQUIRE(envelope);
     std::string why;
@@ -527,15 +530,7 @@ TEST_CASE("job states and abort reasons travel as integers; others are malformed
     CHECK_THAT(why, Catch::Contains("malformed"));
   }
   // The old spelling (version 1, a string) is malformed too.
-  auto packed = pack_raw([&](auto& packer) {
-    packer.pack_array(4);
-    packer.pack(kSignature);
-    packer.pack(kVersion);
-    packer.pack(static_cast<uint8_t>(Type::job_abort));
-    packer.pack_array(2);
-    packer.pack(std::string("j"));
-    packer.pack(std::string("canceled"));
-  });
+  auto packed = job_and(Type::job_abort, std::string("canceled"));
   CHECK_FALSE(open(packed)->body<JobAbort>());
   CHECK(to_string(JobState::running) == "running");
 }

@@ -16,8 +16,7 @@ TEST_CASE("workers join, heartbeat and are declared dead when silent", "[registr
   protocol::WorkerStats stats;
   stats.frames_done = 42;
   CHECK(table.heartbeat(protocol::Heartbeat{"a", stats}, "a", 2500) == Beat::refreshed);
-  CHECK(table.heartbeat(protocol::Heartbeat{"stranger", stats}, "stranger", 2500) ==
-        Beat::unknown);
+  CHECK(table.heartbeat(protocol::Heartbeat{"stranger", stats}, "stranger", 2500) == Beat::unknown);
   auto dead = table.expire(3500);
   CHECK(dead == std::vector<std::string>{"b"});
   auto list = table.list(3600);

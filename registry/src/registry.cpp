@@ -97,8 +97,8 @@ int run(const Config& config) {
     if (hello.name.empty() || hello.name.size() > 255) return message.discard("bad worker name");
     const auto joined = table.hello(hello, message.peer, now_ms());
     if (joined == WorkerTable::Hello::full) {
-      return message.discard("refused worker " + hello.name + ": " +
-                             std::to_string(table.size()) + " workers already");
+      return message.discard("refused worker " + hello.name + ": " + std::to_string(table.size()) +
+                             " workers already");
     }
     if (joined == WorkerTable::Hello::taken) {
       return message.discard("a hello naming worker " + hello.name + " from another peer");

@@ -247,7 +247,8 @@ class Sink {
     }
     const std::string id = start.job_id;
     if (id.empty() || !protocol::check_dimensions(start.width, start.height).empty() ||
-        start.width % 2 || start.height % 2 || start.time_base_num <= 0 || start.time_base_den <= 0) {
+        start.width % 2 || start.height % 2 || start.time_base_num <= 0 ||
+        start.time_base_den <= 0) {
       spdlog::warn("sink: refused job {}: bad description", id);
       return;
     }
@@ -269,7 +270,8 @@ class Sink {
     try {
       job.writer = std::make_unique<media::Writer>(spec, config_.limits);
     } catch (const std::exception& e) {
-      finish(id, job, protocol::JobState::failed, std::string("cannot start encoding: ") + e.what());
+      finish(id, job, protocol::JobState::failed,
+             std::string("cannot start encoding: ") + e.what());
       return;
     }
     job.started_ms = job.fps_sample_ms = now_ms();
@@ -390,8 +392,9 @@ class Sink {
   }
 
   void on_abort(const protocol::JobAbort& abort) {
-    const auto state = abort.reason == protocol::AbortReason::canceled ? protocol::JobState::canceled
-                                                                       : protocol::JobState::failed;
+    const auto state = abort.reason == protocol::AbortReason::canceled
+                           ? protocol::JobState::canceled
+                           : protocol::JobState::failed;
     auto it = jobs_.find(abort.job_id);
     if (it == jobs_.end()) {
       if (finished_.count(abort.job_id)) return;  // it ended first: its final state stands

@@ -408,8 +408,8 @@ class Ventilator {
       job.sink_shares = progress->shared_memory && !job.shared_prefix.empty();
       acknowledge(job, progress->frames_done);
       if (protocol::is_final(progress->state)) {
-        spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id, protocol::to_string(progress->state),
-                     job.window.decoded());
+        spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id,
+                     protocol::to_string(progress->state), job.window.decoded());
         forget(job.submit.job_id);
       }
     }
@@ -607,7 +607,8 @@ class Ventilator {
 
   void fail(Job& job, std::string reason) {
     spdlog::warn("ventilator: job {} failed: {}", job.submit.job_id, reason);
-    protocol::send_message(sink_, protocol::JobAbort{job.submit.job_id, protocol::AbortReason::failed, reason});
+    protocol::send_message(
+        sink_, protocol::JobAbort{job.submit.job_id, protocol::AbortReason::failed, reason});
     job.end_of_input = true;
     job.decoder.reset();
     pending_forget_.push_back(job.submit.job_id);

@@ -87,8 +87,8 @@ bool check_frame(const protocol::Frame& frame, std::span<const zmq::message_t> p
   const auto shape = picture_shape(format, *desc, frame.width, frame.height);
   if (shared) {
     if (!planes.empty()) return why = "planes both in parts and in shared memory", false;
-    why = protocol::check_planes_in_object(shape, frame.linesizes, frame.plane_sizes,
-                                           frame.offsets, shared->size());
+    why = protocol::check_planes_in_object(shape, frame.linesizes, frame.plane_sizes, frame.offsets,
+                                           shared->size());
   } else {
     std::vector<std::size_t> part_sizes;
     for (const auto& plane : planes) part_sizes.push_back(plane.size());
@@ -101,8 +101,8 @@ bool check_frame(const protocol::Frame& frame, std::span<const zmq::message_t> p
   image.height = frame.height;
   image.color = frame.color;
   for (int i = 0; i < shape.count; ++i) {
-    image.data[i] = shared ? shared->data() + frame.offsets[i]
-                           : static_cast<const uint8_t*>(planes[i].data());
+    image.data[i] =
+        shared ? shared->data() + frame.offsets[i] : static_cast<const uint8_t*>(planes[i].data());
     image.linesize[i] = frame.linesizes[i];
   }
   return true;
@@ -153,7 +153,8 @@ class Worker {
         [this](protocol::Frame&& frame, protocol::Inbound& message) { process(frame, message); },
         4);
     // A frame lost to a discard gives its credit back, so the ventilator keeps sending.
-    frames_inbound_->on_discard([this](const protocol::Inbound&) { send_ready(1, false, {}, -1, 0); });
+    frames_inbound_->on_discard(
+        [this](const protocol::Inbound&) { send_ready(1, false, {}, -1, 0); });
   }
 
   int run() {
@@ -225,10 +226,11 @@ class Worker {
       last_registry_answer_ms_ = now_ms();
       reconnect_delay_ms_ = protocol::kReconnectMinMs;
     };
-    registry_inbound_->on<protocol::Welcome>([this, answered](protocol::Welcome&& welcome, Inbound&) {
-      answered();
-      on_welcome(welcome);
-    });
+    registry_inbound_->on<protocol::Welcome>(
+        [this, answered](protocol::Welcome&& welcome, Inbound&) {
+          answered();
+          on_welcome(welcome);
+        });
     registry_inbound_->on<protocol::Reregister>([this, answered](protocol::Reregister&&, Inbound&) {
       answered();
       spdlog::info("worker {}: the registry does not know us; saying hello again", config_.name);

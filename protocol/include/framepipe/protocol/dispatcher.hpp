@@ -21,9 +21,9 @@ namespace framepipe::protocol {
 
 // One received message as its handler sees it.
 struct Inbound {
-  std::string peer;                       // the ROUTER routing id; "" on other sockets
-  std::span<zmq::message_t> payload;      // the parts after the envelope (pixel planes)
-  std::string why;                        // set by a handler that discards the message
+  std::string peer;                   // the ROUTER routing id; "" on other sockets
+  std::span<zmq::message_t> payload;  // the parts after the envelope (pixel planes)
+  std::string why;                    // set by a handler that discards the message
   void discard(std::string reason) { why = std::move(reason); }
 };
 
@@ -86,8 +86,8 @@ class Dispatcher {
       }
     }
     if (inbound.why.empty()) return;
-    log_.warn(*logger_, "{}: discarded a message{}{}: {}", role_, inbound.peer.empty() ? "" : " from ",
-              printable(inbound.peer), inbound.why);
+    log_.warn(*logger_, "{}: discarded a message{}{}: {}", role_,
+              inbound.peer.empty() ? "" : " from ", printable(inbound.peer), inbound.why);
     if (discarded_) discarded_(inbound);
   }
 

@@ -363,7 +363,9 @@ constexpr std::string_view to_string(JobState state) {
   }
   return "unknown";
 }
-constexpr bool is_final(JobState state) { return state != JobState::running; }
+constexpr bool is_final(JobState state) {
+  return state != JobState::running;
+}
 
 // Published by the sink: "frames [0, frames_done) of this job are encoded".
 struct JobProgress {
@@ -435,8 +437,8 @@ MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
       : checked_enum<framepipe::protocol::JobState, framepipe::protocol::JobState::canceled> {};
   template <>
   struct convert<framepipe::protocol::AbortReason>
-      : checked_enum<framepipe::protocol::AbortReason,
-                     framepipe::protocol::AbortReason::canceled> {};
+      : checked_enum<framepipe::protocol::AbortReason, framepipe::protocol::AbortReason::canceled> {
+  };
   template <class E>
   struct pack_enum {
     template <class Stream>

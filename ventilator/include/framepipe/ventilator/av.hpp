@@ -47,8 +47,8 @@ class MediaError : public std::runtime_error {
 // Limits applied to untrusted inputs before anything large is allocated.
 struct Limits {
   long long max_pixels = protocol::kMaxPixels;  // per frame; never more (planes.hpp)
-  double max_duration_seconds = 6 * 3600.0;  // of the video stream
-  long long max_frames = 2'000'000;          // estimated from duration and rate
+  double max_duration_seconds = 6 * 3600.0;     // of the video stream
+  long long max_frames = 2'000'000;             // estimated from duration and rate
   unsigned max_streams = 32;
   double max_frame_rate = 1000.0;
   long long probe_bytes = 32LL * 1024 * 1024;   // probesize
