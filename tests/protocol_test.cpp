@@ -76,7 +76,7 @@ TEST_CASE("every control message survives a round trip", "[protocol]") {
   REQUIRE(back->workers.size() == 1);
   CHECK(back->workers[0].last_heartbeat_ms_ago == 5);
   CHECK(back->dead == std::vector<std::string>{"x"});
-  CHECK(round_trip(JobProgress{"j", "done", 10, 10, 2.5, "", 99, 1.0})->output_bytes == 99);
+  CHECK(round_trip(JobProgress{"j", JobState::done, 10, 10, 2.5, "", 99, 1.0})->output_bytes == 99);
   CHECK(round_trip(Ready{"w", 2, true, "j", 7, 100, 0})->idle);
   CHECK(round_trip(SubmitReply{})->accepted == false);
 }
@@ -499,4 +499,38 @@ TEST_CASE("orphaned shared memory of dead processes is removed, of live ones kep
   CHECK(in_dev_shm(not_ours.str()));
   CHECK(in_dev_shm(own_frame.str()));
   CHECK(in_dev_shm(live_frame.str()));
+}
+
+TEST_CASE("job states and abort reasons travel as integers; others are malformed", "[protocol]") {
+  JobProgress progress;
+  progress.state = JobState::canceled;
+  CHECK(round_trip(progress)->state == JobState::canceled);
+  const auto abort = round_trip(JobAbort{"j", AbortReason::failed, "cannot decode"});
+  CHECK(abort->reason == AbortReason::failed);
+  CHECK(abort->message == "cannot decode");
+  CHECK(round_trip(JobAbort{"j", AbortReason::canceled, {}})->reason == AbortReason::canceled);
+  // An envelope of `type` whose body is [job id, value].
+  auto job_and = [](Type type, const auto& value) {
+    return pack_raw([&](auto& packer) {
+      packer.pack_array(4);
+      packer.pack(kSignature);
+      packer.pack(kVersion);
+      packer.pack(static_cast<uint8_t>(type));
+      packer.pack_array(2);
+      packer.pack(std::string("j"));
+      packer.pack(value);
+    });
+  };
+  for (const int64_t state : {-1, 4, 255, 1000}) {
+    auto packed = job_and(Type::job_progress, state);
+    auto envelope = open(packed);
+    REQUIRE(envelope);
+    std::string why;
+    CHECK_FALSE(envelope->body<JobProgress>(&why));
+    CHECK_THAT(why, Catch::Contains("malformed"));
+  }
+  // The old spelling (version 1, a string) is malformed too.
+  auto packed = job_and(Type::job_abort, std::string("canceled"));
+  CHECK_FALSE(open(packed)->body<JobAbort>());
+  CHECK(to_string(JobState::running) == "running");
 }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "framepipe/protocol/codec.hpp"
+#include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "log.hpp"
@@ -56,6 +57,7 @@ ClusterLink::ClusterLink(const ClusterEndpoints& endpoints, ClusterEvents events
   control_.connect(endpoints.control);
   registry_.connect(endpoints.registry);
   progress_.connect(endpoints.progress);
+  listen();
 }
 
 void ClusterLink::start() {
@@ -97,9 +99,9 @@ void ClusterLink::loop(std::stop_token stop) {
                                             {registry_.handle(), 0, ZMQ_POLLIN, 0},
                                             {progress_.handle(), 0, ZMQ_POLLIN, 0}};
       protocol::poll(items, kPollTimeout);
-      if ((items[0].revents & ZMQ_POLLIN) != 0) drain(control_, "ventilator");
-      if ((items[1].revents & ZMQ_POLLIN) != 0) drain(registry_, "registry");
-      if ((items[2].revents & ZMQ_POLLIN) != 0) drain(progress_, "sink");
+      if ((items[0].revents & ZMQ_POLLIN) != 0) drain(control_, from_ventilator_, "ventilator");
+      if ((items[1].revents & ZMQ_POLLIN) != 0) drain(registry_, from_registry_, "registry");
+      if ((items[2].revents & ZMQ_POLLIN) != 0) drain(progress_, from_sink_, "sink");
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) break;
       if (e.num() == EINTR) continue;  // a signal arrived during poll
@@ -165,86 +167,51 @@ void ClusterLink::run_timers(int64_t now) {
   }
 }
 
-void ClusterLink::drain(zmq::socket_t& socket, const char* peer) {
-  for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
-    auto parts = protocol::receive(socket);
-    if (!parts) return;
-    if (parts->empty()) continue;
-    try {
-      handle(parts->front(), peer);
-    } catch (const std::exception& e) {
-      log().error("handling a message from the {}: {}", peer, e.what());
-    }
+void ClusterLink::drain(zmq::socket_t& socket, protocol::Dispatcher& inbound, const char* peer) {
+  try {
+    inbound.dispatch(socket, kMaxMessagesPerTurn);
+  } catch (const std::exception& e) {  // thrown by an event handler; the next turn goes on
+    log().error("handling a message from the {}: {}", peer, e.what());
   }
 }
 
-void ClusterLink::handle(const zmq::message_t& part, const char* peer) {
-  std::string why;
-  auto envelope = protocol::open(part, &why);
-  if (!envelope) {
-    untrusted_log_.warn(log(), "discarded a message from the {}: {}", peer, why);
-    return;
-  }
-  const int64_t now = protocol::now_ms();
-  auto heard = [&](PeerStatus ClusterSnapshot::*which) {
+void ClusterLink::listen() {
+  using protocol::Inbound;
+  auto heard = [this](PeerStatus ClusterSnapshot::*which) {
     std::lock_guard lock(snapshot_mutex_);
-    (snapshot_.*which).last_answer_ms = now;
+    (snapshot_.*which).last_answer_ms = protocol::now_ms();
   };
-  auto discard = [&](std::string_view type) {
-    untrusted_log_.warn(log(), "discarded a malformed {} from the {}: {}", type, peer, why);
-  };
-
-  switch (envelope->type()) {
-    case protocol::Type::pong: {
-      auto pong = envelope->body<protocol::Pong>(&why);
-      if (!pong) return discard("Pong");
-      heard(&ClusterSnapshot::ventilator);
-      {
-        std::lock_guard lock(snapshot_mutex_);
-        snapshot_.last_pong = *pong;
-      }
-      if (events_.on_pong) events_.on_pong(*pong);
-      return;
-    }
-    case protocol::Type::submit_reply: {
-      auto reply = envelope->body<protocol::SubmitReply>(&why);
-      if (!reply) return discard("SubmitReply");
-      heard(&ClusterSnapshot::ventilator);
-      forget_submit(reply->job_id);
-      if (events_.on_submit_reply) events_.on_submit_reply(*reply);
-      return;
-    }
-    case protocol::Type::worker_list: {
-      auto list = envelope->body<protocol::WorkerList>(&why);
-      if (!list) return discard("WorkerList");
-      heard(&ClusterSnapshot::registry);
+  from_ventilator_.on<protocol::Pong>([this, heard](protocol::Pong&& pong, Inbound&) {
+    heard(&ClusterSnapshot::ventilator);
+    {
       std::lock_guard lock(snapshot_mutex_);
-      snapshot_.workers = std::move(list->workers);
-      snapshot_.workers_received_ms = now;
-      return;
+      snapshot_.last_pong = pong;
     }
-    case protocol::Type::job_progress: {
-      auto progress = envelope->body<protocol::JobProgress>(&why);
-      if (!progress) return discard("JobProgress");
-      heard(&ClusterSnapshot::sink);
-      // The job is under way, so the ventilator knows it: no more resends.
-      forget_submit(progress->job_id);
-      if (events_.on_progress) events_.on_progress(*progress);
-      return;
-    }
-    case protocol::Type::sink_alive: {
-      auto alive = envelope->body<protocol::SinkAlive>(&why);
-      if (!alive) return discard("SinkAlive");
-      heard(&ClusterSnapshot::sink);
-      std::lock_guard lock(snapshot_mutex_);
-      snapshot_.last_sink_alive = *alive;
-      return;
-    }
-    default:
-      log().debug("ignored a message of type {} from the {}", static_cast<int>(envelope->type()),
-                  peer);
-      return;
-  }
+    if (events_.on_pong) events_.on_pong(pong);
+  });
+  from_ventilator_.on<protocol::SubmitReply>(
+      [this, heard](protocol::SubmitReply&& reply, Inbound&) {
+        heard(&ClusterSnapshot::ventilator);
+        forget_submit(reply.job_id);
+        if (events_.on_submit_reply) events_.on_submit_reply(reply);
+      });
+  from_registry_.on<protocol::WorkerList>([this, heard](protocol::WorkerList&& list, Inbound&) {
+    heard(&ClusterSnapshot::registry);
+    std::lock_guard lock(snapshot_mutex_);
+    snapshot_.workers = std::move(list.workers);
+    snapshot_.workers_received_ms = protocol::now_ms();
+  });
+  from_sink_.on<protocol::JobProgress>([this, heard](protocol::JobProgress&& progress, Inbound&) {
+    heard(&ClusterSnapshot::sink);
+    // The job is under way, so the ventilator knows it: no more resends.
+    forget_submit(progress.job_id);
+    if (events_.on_progress) events_.on_progress(progress);
+  });
+  from_sink_.on<protocol::SinkAlive>([this, heard](protocol::SinkAlive&& alive, Inbound&) {
+    heard(&ClusterSnapshot::sink);
+    std::lock_guard lock(snapshot_mutex_);
+    snapshot_.last_sink_alive = alive;
+  });
 }
 
 void ClusterLink::forget_submit(const std::string& job_id) {

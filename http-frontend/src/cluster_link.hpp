@@ -17,8 +17,10 @@
 #include <zmq.hpp>
 
 #include "framepipe/protocol/curve.hpp"
+#include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/messages.hpp"
+#include "log.hpp"
 
 namespace framepipe::http {
 
@@ -103,8 +105,9 @@ class ClusterLink {
   void loop(std::stop_token stop);
   void run_commands(int64_t now);
   void run_timers(int64_t now);
-  void drain(zmq::socket_t& socket, const char* peer);
-  void handle(const zmq::message_t& part, const char* peer);
+  // Registers the handlers of what the ventilator, the registry and the sink say.
+  void listen();
+  void drain(zmq::socket_t& socket, protocol::Dispatcher& inbound, const char* peer);
   void forget_submit(const std::string& job_id);
 
   ClusterEvents events_;
@@ -127,6 +130,10 @@ class ClusterLink {
   ClusterSnapshot snapshot_;
 
   protocol::LogThrottle untrusted_log_;  // the link thread's lines about what peers send
+  // The inbound path of each socket, used by the link thread like the sockets.
+  protocol::Dispatcher from_ventilator_{"cluster link (ventilator)", false, untrusted_log_, &log()};
+  protocol::Dispatcher from_registry_{"cluster link (registry)", false, untrusted_log_, &log()};
+  protocol::Dispatcher from_sink_{"cluster link (sink)", false, untrusted_log_, &log()};
 
   std::jthread thread_;  // last: started (by start()) after everything above exists, joins first
 };

@@ -1136,19 +1136,30 @@ void Frontend::recover(const std::vector<JobRecovery::Decision>& decisions) {
   }
 }
 
-void Frontend::on_progress(const protocol::JobProgress& progress) {
-  const auto state = parse_job_state(progress.state);
-  if (!state || *state == JobState::queued) {
-    log().warn("job {}: ignored progress with state \"{}\"", printable(progress.job_id),
-               printable(progress.state));
-    return;
+// The sink's job states are the http-frontend's, less `queued` (the sink does not know a job
+// before it runs). Body decoding refuses any other value.
+JobState from_sink(protocol::JobState state) {
+  switch (state) {
+    case protocol::JobState::running:
+      return JobState::running;
+    case protocol::JobState::done:
+      return JobState::done;
+    case protocol::JobState::failed:
+      return JobState::failed;
+    case protocol::JobState::canceled:
+      return JobState::canceled;
   }
+  return JobState::failed;
+}
+
+void Frontend::on_progress(const protocol::JobProgress& progress) {
+  const JobState state = from_sink(progress.state);
   if (recovery_.is_pending(progress.job_id)) {
     log().info("job {}: the sink reports on it after the restart: following it", progress.job_id);
     recovery_.on_report(progress.job_id);
   }
   ProgressReport report;
-  report.state = *state;
+  report.state = state;
   report.frames_done = progress.frames_done;
   report.frames_total = progress.frames_total;
   report.fps = progress.fps;

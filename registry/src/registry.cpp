@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/signals.hpp"
@@ -18,10 +19,13 @@ namespace {
 constexpr int64_t kRememberDeadMs = 30'000;
 }  // namespace
 
-WorkerTable::Hello WorkerTable::hello(const protocol::Hello& hello, int64_t now) {
+WorkerTable::Hello WorkerTable::hello(const protocol::Hello& hello, const std::string& peer,
+                                      int64_t now) {
   if (workers_.size() >= max_workers_ && !workers_.contains(hello.name)) return Hello::full;
   auto [it, inserted] = workers_.try_emplace(hello.name);
   Entry& entry = it->second;
+  if (!inserted && entry.peer != peer) return Hello::taken;
+  entry.peer = peer;
   entry.info.name = hello.name;
   entry.info.host = hello.host;
   entry.info.pid = hello.pid;
@@ -33,12 +37,14 @@ WorkerTable::Hello WorkerTable::hello(const protocol::Hello& hello, int64_t now)
   return inserted ? Hello::joined : Hello::known;
 }
 
-bool WorkerTable::heartbeat(const protocol::Heartbeat& heartbeat, int64_t now) {
+WorkerTable::Beat WorkerTable::heartbeat(const protocol::Heartbeat& heartbeat,
+                                         const std::string& peer, int64_t now) {
   auto it = workers_.find(heartbeat.name);
-  if (it == workers_.end()) return false;
+  if (it == workers_.end()) return Beat::unknown;
+  if (it->second.peer != peer) return Beat::foreign;
   it->second.info.stats = heartbeat.stats;
   it->second.last_seen_ms = now;
-  return true;
+  return Beat::refreshed;
 }
 
 std::vector<std::string> WorkerTable::expire(int64_t now) {
@@ -85,59 +91,43 @@ int run(const Config& config) {
   zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
 
   protocol::LogThrottle untrusted;  // lines about what peers send
+  protocol::Dispatcher inbound("registry", true, untrusted);
+  using protocol::Inbound;
+  inbound.on<protocol::Hello>([&](protocol::Hello&& hello, Inbound& message) {
+    if (hello.name.empty() || hello.name.size() > 255) return message.discard("bad worker name");
+    const auto joined = table.hello(hello, message.peer, now_ms());
+    if (joined == WorkerTable::Hello::full) {
+      return message.discard("refused worker " + hello.name + ": " + std::to_string(table.size()) +
+                             " workers already");
+    }
+    if (joined == WorkerTable::Hello::taken) {
+      return message.discard("a hello naming worker " + hello.name + " from another peer");
+    }
+    spdlog::info("registry: worker {} {} (host {}, pid {}, {} cores, version {}); {} live",
+                 hello.name, joined == WorkerTable::Hello::joined ? "joined" : "said hello again",
+                 hello.host, hello.pid, hello.cores, hello.version, table.size());
+    protocol::send_to(router, message.peer, welcome);
+  });
+  inbound.on<protocol::Heartbeat>([&](protocol::Heartbeat&& beat, Inbound& message) {
+    switch (table.heartbeat(beat, message.peer, now_ms())) {
+      case WorkerTable::Beat::refreshed:
+        protocol::send_to(router, message.peer, protocol::HeartbeatAck{});
+        break;
+      case WorkerTable::Beat::unknown:
+        protocol::send_to(router, message.peer, protocol::Reregister{});
+        break;
+      case WorkerTable::Beat::foreign:
+        message.discard("a heartbeat naming worker " + beat.name + " from another peer");
+        break;
+    }
+  });
+  inbound.on<protocol::ListWorkers>([&](protocol::ListWorkers&&, Inbound& message) {
+    protocol::send_to(router, message.peer, table.list(now_ms()));
+  });
+
   while (!stop_requested()) {
     protocol::poll(items, 1, std::chrono::milliseconds(100));
-    while (auto parts = protocol::receive(router)) {
-      if (parts->size() != 2) {
-        untrusted.warn("registry: discarded a message of {} parts", parts->size());
-        continue;
-      }
-      const std::string peer = (*parts)[0].to_string();
-      std::string why;
-      auto envelope = protocol::open((*parts)[1], &why);
-      if (!envelope) {
-        untrusted.warn("registry: discarded a message: {}", why);
-        continue;
-      }
-      const int64_t now = now_ms();
-      switch (envelope->type()) {
-        case protocol::Type::hello:
-          if (auto hello = envelope->body<protocol::Hello>(&why)) {
-            if (hello->name.empty() || hello->name.size() > 255) {
-              untrusted.warn("registry: discarded a hello with a bad name");
-              break;
-            }
-            const auto joined = table.hello(*hello, now);
-            if (joined == WorkerTable::Hello::full) {
-              untrusted.warn("registry: refused worker {}: {} workers already", hello->name,
-                             table.size());
-              break;
-            }
-            spdlog::info("registry: worker {} {} (host {}, pid {}, {} cores, version {}); {} live",
-                         hello->name,
-                         joined == WorkerTable::Hello::joined ? "joined" : "said hello again",
-                         hello->host, hello->pid, hello->cores, hello->version, table.size());
-            protocol::send_to(router, peer, welcome);
-          }
-          break;
-        case protocol::Type::heartbeat:
-          if (auto beat = envelope->body<protocol::Heartbeat>(&why)) {
-            if (table.heartbeat(*beat, now)) {
-              protocol::send_to(router, peer, protocol::HeartbeatAck{});
-            } else {
-              protocol::send_to(router, peer, protocol::Reregister{});
-            }
-          }
-          break;
-        case protocol::Type::list_workers:
-          protocol::send_to(router, peer, table.list(now));
-          break;
-        default:
-          why = "unexpected message type for the registry";
-          break;
-      }
-      if (!why.empty()) untrusted.warn("registry: discarded a message from a peer: {}", why);
-    }
+    inbound.dispatch(router, 1000);  // bounded, so dead workers are still declared under a flood
     for (const auto& name : table.expire(now_ms())) {
       spdlog::warn("registry: worker {} missed {} heartbeats: declared dead; {} live", name,
                    config.liveness, table.size());

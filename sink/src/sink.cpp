@@ -14,6 +14,7 @@
 #include "framepipe/media/writer.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/planes.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/sink/reorder.hpp"
@@ -28,7 +29,6 @@ constexpr int64_t kRememberFinishedMs = 60'000;  // final states are re-publishe
 constexpr int kMaxBatchMessages = 256;           // read before progress is published and timers run
 constexpr int64_t kMaxBatchMs = 50;              // likewise
 constexpr int64_t kAliveIntervalMs = 1000;
-constexpr int kMaxDimension = 16384;
 constexpr std::size_t kMaxSharedObjects = 4096;  // per job; the ventilator uses about a window's
 
 std::size_t yuv420p_bytes(int width, int height) {
@@ -120,28 +120,19 @@ std::string partial_path(const std::string& output) {
   return output + ".partial.mp4";
 }
 
-// Strides at least the plane's width (and sane); one part per plane: exactly stride x rows each;
-// in shared memory (no part): every row of every plane inside the object.
+// The planes of a result from the ventilator (yuv420p as decoded): one part per plane, or in
+// shared memory (no part) at the result's offsets.
 bool valid_planes(const protocol::Result& result, const protocol::Parts& parts,
                   const protocol::SharedMemory* shared) {
-  if (result.linesizes.size() != 3) return false;
-  if (shared ? parts.size() != 1 || result.offsets.size() != 3 : parts.size() != 4) return false;
-  const int64_t widths[3] = {result.width, result.width / 2, result.width / 2};
-  const int64_t rows[3] = {result.height, result.height / 2, result.height / 2};
-  for (int i = 0; i < 3; ++i) {
-    const int64_t stride = result.linesizes[i];
-    if (stride < widths[i] || stride > widths[i] + 4096) return false;
-    if (!shared) {
-      if (static_cast<int64_t>(parts[1 + i].size()) != stride * rows[i]) return false;
-      continue;
-    }
-    const int64_t offset = result.offsets[i];
-    const auto size = static_cast<int64_t>(shared->size());
-    if (offset < 0 || offset > size || (size - offset - widths[i]) / stride < rows[i] - 1) {
-      return false;
-    }
+  const auto shape = protocol::yuv420p_shape(result.width, result.height);
+  if (shared) {
+    return parts.size() == 1 && protocol::check_planes_in_object(shape, result.linesizes, {},
+                                                                 result.offsets, shared->size())
+                                    .empty();
   }
-  return true;
+  std::vector<std::size_t> part_sizes;
+  for (std::size_t i = 1; i < parts.size(); ++i) part_sizes.push_back(parts[i].size());
+  return protocol::check_planes_in_parts(shape, result.linesizes, {}, part_sizes).empty();
 }
 
 struct Job {
@@ -255,9 +246,9 @@ class Sink {
       return;
     }
     const std::string id = start.job_id;
-    if (id.empty() || start.width <= 0 || start.height <= 0 || start.width % 2 ||
-        start.height % 2 || start.width > kMaxDimension || start.height > kMaxDimension ||
-        start.time_base_num <= 0 || start.time_base_den <= 0) {
+    if (id.empty() || !protocol::check_dimensions(start.width, start.height).empty() ||
+        start.width % 2 || start.height % 2 || start.time_base_num <= 0 ||
+        start.time_base_den <= 0) {
       spdlog::warn("sink: refused job {}: bad description", id);
       return;
     }
@@ -279,7 +270,8 @@ class Sink {
     try {
       job.writer = std::make_unique<media::Writer>(spec, config_.limits);
     } catch (const std::exception& e) {
-      finish(id, job, "failed", std::string("cannot start encoding: ") + e.what());
+      finish(id, job, protocol::JobState::failed,
+             std::string("cannot start encoding: ") + e.what());
       return;
     }
     job.started_ms = job.fps_sample_ms = now_ms();
@@ -381,10 +373,10 @@ class Sink {
         job.writer->finish();
         job.writer.reset();
         std::filesystem::rename(partial_path(job.start.output_path), job.start.output_path);
-        finish(id, job, "done", "");
+        finish(id, job, protocol::JobState::done, "");
       }
     } catch (const std::exception& e) {
-      finish(id, job, "failed", std::string("encoding failed: ") + e.what());
+      finish(id, job, protocol::JobState::failed, std::string("encoding failed: ") + e.what());
     }
   }
 
@@ -400,20 +392,21 @@ class Sink {
   }
 
   void on_abort(const protocol::JobAbort& abort) {
+    const auto state = abort.reason == protocol::AbortReason::canceled
+                           ? protocol::JobState::canceled
+                           : protocol::JobState::failed;
     auto it = jobs_.find(abort.job_id);
     if (it == jobs_.end()) {
       if (finished_.count(abort.job_id)) return;  // it ended first: its final state stands
       // Failed before the sink heard of it (e.g. the input could not be decoded at all).
       protocol::JobProgress progress;
       progress.job_id = abort.job_id;
-      progress.state = abort.reason == "canceled" ? "canceled" : "failed";
-      progress.error = abort.reason == "canceled" ? "" : abort.reason;
+      progress.state = state;
+      progress.error = abort.message;
       remember(progress);
       return;
     }
-    const bool canceled = abort.reason == "canceled";
-    finish(abort.job_id, it->second, canceled ? "canceled" : "failed",
-           canceled ? "" : abort.reason);
+    finish(abort.job_id, it->second, state, abort.message);
   }
 
   // A job the ventilator stopped listing twice in a row was lost when it restarted: no more
@@ -426,20 +419,20 @@ class Sink {
       if (job.unlisted >= 2) lost.push_back(id);
     }
     for (const auto& id : lost) {
-      finish(id, jobs_.at(id), "failed",
+      finish(id, jobs_.at(id), protocol::JobState::failed,
              "the ventilator restarted while the job was running; submit it again");
     }
   }
 
   // Ends a job (it may or may not be in jobs_ yet) and remembers its final state.
-  void finish(const std::string& id, Job& job, const std::string& state, const std::string& error) {
+  void finish(const std::string& id, Job& job, protocol::JobState state, const std::string& error) {
     job.writer.reset();
     std::error_code ignored;
     std::filesystem::remove(partial_path(job.start.output_path), ignored);
     protocol::JobProgress progress = progress_of(job);
     progress.state = state;
     progress.error = error;
-    if (state == "done") {
+    if (state == protocol::JobState::done) {
       progress.frames_total = job.total;
       progress.output_bytes =
           static_cast<int64_t>(std::filesystem::file_size(job.start.output_path, ignored));
@@ -449,10 +442,10 @@ class Sink {
           "sink: job {} done: {} frames in {:.1f} s ({:.1f} frames/s), {} duplicates "
           "dropped",
           id, job.total, seconds, progress.fps, job.duplicates);
-    } else if (state == "failed") {
+    } else if (state == protocol::JobState::failed) {
       spdlog::warn("sink: job {} failed: {}", id, error);
     } else {
-      spdlog::info("sink: job {} {}", id, state);
+      spdlog::info("sink: job {} {}", id, protocol::to_string(state));
     }
     remember(progress);
     jobs_.erase(id);
@@ -466,7 +459,7 @@ class Sink {
   protocol::JobProgress progress_of(const Job& job) const {
     protocol::JobProgress progress;
     progress.job_id = job.start.job_id;
-    progress.state = "running";
+    progress.state = protocol::JobState::running;
     progress.skipped_packets = job.skipped_packets;
     // Not past a frame whose shared buffer the encoder still reads (x264 copies its input, so in
     // practice none): the ventilator reuses the buffers of frames reported done.

@@ -37,8 +37,9 @@ int main(int argc, char** argv) {
   write(dir, "frame", frame);
   write(dir, "result", Result{"job", 1, 2, 64, 64, "w", 10});
   write(dir, "submit", SubmitJob{"job", "/in", "/out", "copy", "veryfast", 20});
-  write(dir, "progress", JobProgress{"job", "running", 1, 2, 3.0, "", 4, 5.0});
+  write(dir, "progress", JobProgress{"job", JobState::running, 1, 2, 3.0, "", 4, 5.0});
   write(dir, "start", JobStart{});
+  write(dir, "abort", JobAbort{"job", AbortReason::failed, "cannot decode"});
   write(dir, "pong", Pong{});
   write(dir, "frames-encoded", FramesEncoded{"job", 48});
   return 0;

@@ -27,6 +27,8 @@ with Cluster(workers=1) as cluster:
             text = log.read()
         assert 'discarded' in text, 'hostile messages were not noticed in the log'
         assert 'restarting it' not in text, 'a role crashed'
+        # It posed as the cluster's worker: the registry refused heartbeats from another peer.
+        assert 'a heartbeat naming worker' in text, 'the registry took a heartbeat from an impostor'
         # 4 messages of 258 MiB were sent: a socket without its size limit would have taken one.
         for pid in before:
             peak_kib = peak_memory_kib(pid)
@@ -53,6 +55,6 @@ with Cluster(workers=1) as cluster:
             worker.wait(10)
         with open(log_path) as f:
             text = f.read()
-        assert 'discarded a frame message' in text, text[-2000:]
+        assert 'discarded a message: a frame message' in text, text[-2000:]
 
     main([test_garbage_on_every_socket_breaks_nothing, test_worker_refuses_lying_frames])

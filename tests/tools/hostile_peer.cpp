@@ -1,6 +1,7 @@
 // A hostile peer for integration tests: connects to each of a cluster's ZeroMQ endpoints the way
 // a real node would and sends garbage: random bytes, truncated and oversized envelopes, a wrong
-// protocol version, and well-formed frames and results whose planes do not match their headers.
+// protocol version, well-formed frames and results whose planes do not match their headers, and
+// heartbeats naming a real worker (which the registry must refuse from another peer).
 // Usage: hostile_peer BASE_PORT [ROUNDS]
 //
 // `hostile_peer head BASE_PORT` turns the tables: it poses as a head (registry, ventilator and
@@ -283,7 +284,33 @@ int main(int argc, char** argv) {
   frame.out_width = 64;
   frame.out_height = 64;
 
+  // A real worker's name, so this peer can pose as it to the registry (which must refuse).
+  std::string victim;
+  {
+    Parts ask;
+    ask.push_back(pack(ListWorkers{}));
+    send(registry, ask, false);
+    zmq::pollitem_t item{registry.handle(), 0, ZMQ_POLLIN, 0};
+    for (int tries = 0; tries < 20 && victim.empty(); ++tries) {
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+      while (auto answer = receive(registry)) {
+        auto envelope = answer->size() == 1 ? open(answer->front()) : std::nullopt;
+        auto list = envelope ? envelope->body<WorkerList>() : std::nullopt;
+        if (list && !list->workers.empty()) victim = list->workers.front().name;
+      }
+    }
+  }
+
   for (int round = 0; round < rounds; ++round) {
+    if (!victim.empty()) {
+      WorkerStats lie;
+      lie.frames_done = 999'999;
+      send_parts(registry, [&] {
+        Parts p;
+        p.push_back(pack(Heartbeat{victim, lie}));
+        return p;
+      }());
+    }
     for (auto* socket : {&registry, &frames, &results, &control}) {
       // Random bytes of random length, in one or several parts.
       Parts garbage;
@@ -335,6 +362,7 @@ int main(int argc, char** argv) {
     huge.emplace_back(oversized.data(), oversized.size(), nullptr, nullptr);
     send_parts(*socket, std::move(huge));
   }
-  std::printf("sent %d rounds of hostile messages and 4 oversized ones\n", rounds);
+  std::printf("sent %d rounds of hostile messages and 4 oversized ones%s\n", rounds,
+              victim.empty() ? "" : ", posing as a worker to the registry");
   return 0;
 }

@@ -248,7 +248,7 @@ class Ventilator {
   void on_cancel(const std::string& job_id) {
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return;
-    protocol::send_message(sink_, protocol::JobAbort{job_id, "canceled"});
+    protocol::send_message(sink_, protocol::JobAbort{job_id, protocol::AbortReason::canceled, {}});
     spdlog::info("ventilator: job {} canceled", job_id);
     forget(job_id);
   }
@@ -409,10 +409,9 @@ class Ventilator {
       }
       job.sink_shares = progress->shared_memory && !job.shared_prefix.empty();
       acknowledge(job, progress->frames_done);
-      if (progress->state == "done" || progress->state == "failed" ||
-          progress->state == "canceled") {
-        spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id, progress->state,
-                     job.window.decoded());
+      if (protocol::is_final(progress->state)) {
+        spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id,
+                     protocol::to_string(progress->state), job.window.decoded());
         forget(job.submit.job_id);
       }
     }
@@ -610,7 +609,8 @@ class Ventilator {
 
   void fail(Job& job, std::string reason) {
     spdlog::warn("ventilator: job {} failed: {}", job.submit.job_id, reason);
-    protocol::send_message(sink_, protocol::JobAbort{job.submit.job_id, reason});
+    protocol::send_message(
+        sink_, protocol::JobAbort{job.submit.job_id, protocol::AbortReason::failed, reason});
     job.end_of_input = true;
     job.decoder.reset();
     pending_forget_.push_back(job.submit.job_id);

@@ -20,8 +20,10 @@ extern "C" {
 #include "framepipe/chain/chain.hpp"
 #include "framepipe/filters/filters.hpp"
 #include "framepipe/filters/frame_processor.hpp"
+#include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
+#include "framepipe/protocol/planes.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/worker/process_stats.hpp"
@@ -32,7 +34,6 @@ using protocol::now_ms;
 
 namespace {
 
-constexpr int kMaxDimension = 16384;
 constexpr std::size_t kChainCacheSize = 4;
 // Results queued towards the sink before send blocks: enough to hide a round trip.
 constexpr int kResultsHighWaterMark = 4;
@@ -57,9 +58,22 @@ std::string host_name() {
   return host;
 }
 
+// The shape of `format`'s planes at width x height, from libav's description of the format.
+protocol::PictureShape picture_shape(AVPixelFormat format, const AVPixFmtDescriptor& desc,
+                                     int width, int height) {
+  protocol::PictureShape shape;
+  shape.count = av_pix_fmt_count_planes(format);
+  for (int i = 0; i < shape.count && i < 4; ++i) {
+    const bool chroma = (i == 1 || i == 2) && !(desc.flags & AV_PIX_FMT_FLAG_RGB);
+    const int rows = chroma ? -((-height) >> desc.log2_chroma_h) : height;  // rounded up
+    shape.planes[i] = {av_image_get_linesize(format, width, i), rows};
+  }
+  return shape;
+}
+
 // Checks a frame message from the network against its own description before any pixel is read;
 // with `shared`, the planes are in that object at the frame's offsets, not in parts.
-bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts,
+bool check_frame(const protocol::Frame& frame, std::span<const zmq::message_t> planes,
                  const protocol::SharedMemory* shared, filters::PlanarImage& image,
                  std::string& why) {
   const AVPixelFormat format = av_get_pix_fmt(frame.pixel_format.c_str());
@@ -68,54 +82,29 @@ bool check_frame(const protocol::Frame& frame, const protocol::Parts& parts,
   if (desc->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_PAL)) {
     return why = "unsupported pixel format " + frame.pixel_format, false;
   }
-  if (frame.width <= 0 || frame.height <= 0 || frame.width > kMaxDimension ||
-      frame.height > kMaxDimension || frame.out_width <= 0 || frame.out_height <= 0 ||
-      frame.out_width > kMaxDimension || frame.out_height > kMaxDimension || frame.out_width % 2 ||
-      frame.out_height % 2) {
-    return why = "bad dimensions", false;
+  why = protocol::check_dimensions(frame.width, frame.height);
+  if (why.empty()) why = protocol::check_dimensions(frame.out_width, frame.out_height);
+  if (why.empty() && (frame.out_width % 2 || frame.out_height % 2)) why = "odd output dimensions";
+  if (!why.empty()) return false;
+  const auto shape = picture_shape(format, *desc, frame.width, frame.height);
+  if (shared) {
+    if (!planes.empty()) return why = "planes both in parts and in shared memory", false;
+    why = protocol::check_planes_in_object(shape, frame.linesizes, frame.plane_sizes, frame.offsets,
+                                           shared->size());
+  } else {
+    std::vector<std::size_t> part_sizes;
+    for (const auto& plane : planes) part_sizes.push_back(plane.size());
+    why = protocol::check_planes_in_parts(shape, frame.linesizes, frame.plane_sizes, part_sizes);
   }
-  const int planes = av_pix_fmt_count_planes(format);
-  if (planes <= 0 || planes > 4 || frame.linesizes.size() != static_cast<std::size_t>(planes) ||
-      frame.plane_sizes.size() != frame.linesizes.size() ||
-      (shared ? parts.size() != 1 || frame.offsets.size() != frame.linesizes.size()
-              : parts.size() != 1 + frame.linesizes.size())) {
-    return why = "plane count does not match the pixel format", false;
-  }
-  ptrdiff_t linesizes[4] = {};
-  for (int i = 0; i < planes; ++i) {
-    const int minimum = av_image_get_linesize(format, frame.width, i);
-    if (minimum <= 0 || frame.linesizes[i] < minimum) return why = "linesize too small", false;
-    linesizes[i] = frame.linesizes[i];
-  }
-  size_t sizes[4] = {};
-  if (av_image_fill_plane_sizes(sizes, format, frame.height, linesizes) < 0) {
-    return why = "cannot compute plane sizes", false;
-  }
+  if (!why.empty()) return false;
   image = filters::PlanarImage{};
   image.pixel_format = frame.pixel_format;
   image.width = frame.width;
   image.height = frame.height;
   image.color = frame.color;
-  for (int i = 0; i < planes; ++i) {
-    if (shared) {
-      const int64_t offset = frame.offsets[i];
-      const int64_t bytes = frame.plane_sizes[i];
-      const auto object = static_cast<int64_t>(shared->size());
-      if (bytes < static_cast<int64_t>(sizes[i]) || offset < 0 || offset > object ||
-          object - offset < bytes) {
-        return why = "plane " + std::to_string(i) + " does not lie inside its shared memory", false;
-      }
-      image.data[i] = shared->data() + offset;
-      image.linesize[i] = frame.linesizes[i];
-      continue;
-    }
-    const auto& part = parts[1 + i];
-    if (static_cast<int64_t>(part.size()) != frame.plane_sizes[i] || part.size() < sizes[i]) {
-      return why = "plane " + std::to_string(i) + " has " + std::to_string(part.size()) +
-                   " bytes, its description needs " + std::to_string(sizes[i]),
-             false;
-    }
-    image.data[i] = static_cast<const uint8_t*>(part.data());
+  for (int i = 0; i < shape.count; ++i) {
+    image.data[i] =
+        shared ? shared->data() + frame.offsets[i] : static_cast<const uint8_t*>(planes[i].data());
     image.linesize[i] = frame.linesizes[i];
   }
   return true;
@@ -159,6 +148,15 @@ class Worker {
     if (!config_.fault.empty() && config_.fault != "hold-frames") {
       throw std::invalid_argument("unknown fault " + config_.fault);
     }
+    registry_inbound_.emplace("worker " + config_.name, false, untrusted_log_);
+    frames_inbound_.emplace("worker " + config_.name, false, untrusted_log_);
+    listen_to_registry();
+    frames_inbound_->on<protocol::Frame>(
+        [this](protocol::Frame&& frame, protocol::Inbound& message) { process(frame, message); },
+        4);
+    // A frame lost to a discard gives its credit back, so the ventilator keeps sending.
+    frames_inbound_->on_discard(
+        [this](const protocol::Inbound&) { send_ready(1, false, {}, -1, 0); });
   }
 
   int run() {
@@ -189,10 +187,7 @@ class Worker {
       // One frame per pass, so that heartbeats and the registry's answers keep their rhythm
       // however fast frames arrive.
       if (frames_ && items.size() > 1 && (items[1].revents & ZMQ_POLLIN)) {
-        if (auto parts = protocol::receive(frames_)) {
-          process(*parts);
-          last_frame_ms = now_ms();
-        }
+        if (frames_inbound_->dispatch(frames_, 1) > 0) last_frame_ms = now_ms();
       }
       if (now_ms() - last_mapping_sweep_ms_ >= 1000) unmap_idle(now_ms());
       // Idle for a while: tell the ventilator so it can take back frames it thinks we hold, and
@@ -224,32 +219,27 @@ class Worker {
     protocol::send_message(registry_, hello);
   }
 
-  void read_registry() {
-    while (auto parts = protocol::receive(registry_)) {
-      std::string why;
-      auto envelope = parts->size() == 1 ? protocol::open(parts->front(), &why) : std::nullopt;
-      if (!envelope) {
-        untrusted_log_.warn("worker {}: discarded a message from the registry: {}", config_.name,
-                            why.empty() ? "wrong part count" : why);
-        continue;
-      }
+  void read_registry() { registry_inbound_->dispatch(registry_, 100); }
+
+  // What the registry may say; any message from it, even a discarded one, shows it is there.
+  void listen_to_registry() {
+    using protocol::Inbound;
+    auto answered = [this] {
       last_registry_answer_ms_ = now_ms();
       reconnect_delay_ms_ = protocol::kReconnectMinMs;
-      switch (envelope->type()) {
-        case protocol::Type::welcome:
-          if (auto welcome = envelope->body<protocol::Welcome>(&why)) on_welcome(*welcome);
-          break;
-        case protocol::Type::reregister:
-          spdlog::info("worker {}: the registry does not know us; saying hello again",
-                       config_.name);
-          say_hello();
-          break;
-        case protocol::Type::heartbeat_ack:
-          break;
-        default:
-          untrusted_log_.warn("worker {}: unexpected message from the registry", config_.name);
-      }
-    }
+    };
+    registry_inbound_->on<protocol::Welcome>(
+        [this, answered](protocol::Welcome&& welcome, Inbound&) {
+          answered();
+          on_welcome(welcome);
+        });
+    registry_inbound_->on<protocol::Reregister>([this, answered](protocol::Reregister&&, Inbound&) {
+      answered();
+      spdlog::info("worker {}: the registry does not know us; saying hello again", config_.name);
+      say_hello();
+    });
+    registry_inbound_->on<protocol::HeartbeatAck>(
+        [answered](protocol::HeartbeatAck&&, Inbound&) { answered(); });
   }
 
   void on_welcome(const protocol::Welcome& welcome) {
@@ -363,21 +353,15 @@ class Worker {
     protocol::send_message(registry_, protocol::Heartbeat{config_.name, stats_});
   }
 
-  void process(protocol::Parts& parts) {
+  void process(const protocol::Frame& received, protocol::Inbound& message) {
+    const protocol::Frame* frame = &received;
     std::string why;
-    auto envelope = parts.empty() ? std::nullopt : protocol::open(parts.front(), &why);
-    std::optional<protocol::Frame> frame;
-    if (envelope) frame = envelope->body<protocol::Frame>(&why);
-    if (frame) learn_shared_memory(*frame);
+    learn_shared_memory(*frame);
     const protocol::SharedMemory* shared = nullptr;
-    if (frame && !frame->shared_name.empty() && !(shared = shared_frame(*frame, why))) {
-      frame.reset();
-    }
     filters::PlanarImage image;
-    if (!frame || !check_frame(*frame, parts, shared, image, why)) {
-      untrusted_log_.warn("worker {}: discarded a frame message: {}", config_.name, why);
-      send_ready(1, false, {}, -1, 0);
-      return;
+    if ((!frame->shared_name.empty() && !(shared = shared_frame(*frame, why))) ||
+        !check_frame(*frame, message.payload, shared, image, why)) {
+      return message.discard("a frame message: " + why);
     }
     if (config_.fault == "hold-frames") {
       ++stats_.frames_done;  // looks busy to the registry, answers nothing
@@ -464,6 +448,9 @@ class Worker {
   ChainCache chains_;
   filters::FrameProcessor processor_;
   protocol::LogThrottle untrusted_log_;  // lines about what peers send
+  // The inbound paths from the registry and from the ventilator (set up once the name is known).
+  std::optional<protocol::Dispatcher> registry_inbound_;
+  std::optional<protocol::Dispatcher> frames_inbound_;
 };
 
 }  // namespace

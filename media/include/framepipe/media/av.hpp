@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "framepipe/protocol/planes.hpp"
+
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -44,9 +46,9 @@ class MediaError : public std::runtime_error {
 
 // Limits applied to untrusted inputs before anything large is allocated.
 struct Limits {
-  long long max_pixels = 8192LL * 8192;      // per frame
-  double max_duration_seconds = 6 * 3600.0;  // of the video stream
-  long long max_frames = 2'000'000;          // estimated from duration and rate
+  long long max_pixels = protocol::kMaxPixels;  // per frame; never more (planes.hpp)
+  double max_duration_seconds = 6 * 3600.0;     // of the video stream
+  long long max_frames = 2'000'000;             // estimated from duration and rate
   unsigned max_streams = 32;
   double max_frame_rate = 1000.0;
   long long probe_bytes = 32LL * 1024 * 1024;   // probesize

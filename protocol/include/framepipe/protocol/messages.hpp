@@ -23,11 +23,14 @@
 #include <msgpack.hpp>
 
 #include "framepipe/protocol/color.hpp"
+#include "framepipe/protocol/planes.hpp"
 
 namespace framepipe::protocol {
 
 inline constexpr std::string_view kSignature = "FPP";
-inline constexpr uint16_t kVersion = 2;  // 2: Frame lost its unused `threads`
+// 2: Frame lost its unused `threads`. 3: JobProgress.state and JobAbort.reason are enums
+// (integers), JobAbort has a message.
+inline constexpr uint16_t kVersion = 3;
 inline constexpr std::string_view kSoftwareVersion = "0.1.0";
 
 // Timing, as in the ZeroMQ guide's Paranoid Pirate: heartbeat every second, dead after 3 missed.
@@ -42,8 +45,8 @@ inline constexpr int kWorkerCredit = 2;
 inline constexpr int kDefaultWindowFrames = 48;
 // Sink progress is published at least this often for every active job.
 inline constexpr int kProgressIntervalMs = 250;
-// Sockets refuse messages larger than this (the largest frame: 8192x8192 RGBA plus headers).
-inline constexpr int64_t kMaxMessageBytes = 8192LL * 8192 * 4 + (1 << 20);
+// Sockets refuse messages larger than this (the largest frame, kMaxPixels RGBA, plus headers).
+inline constexpr int64_t kMaxMessageBytes = kMaxPixels * 4 + (1 << 20);
 // Msgpack envelopes are small (a worker list of a thousand workers fits); bigger is hostile.
 inline constexpr size_t kMaxEnvelopeBytes = 1024 * 1024;
 
@@ -333,18 +336,41 @@ struct JobEnd {
   MSGPACK_DEFINE(job_id, total_frames, skipped_packets)
 };
 
+// Why the ventilator stops a job early.
+enum class AbortReason : uint8_t { failed = 0, canceled = 1 };
+
 struct JobAbort {
   static constexpr Type type = Type::job_abort;
   std::string job_id;
-  std::string reason;
-  MSGPACK_DEFINE(job_id, reason)
+  AbortReason reason = AbortReason::failed;
+  std::string message;  // for people, with `failed`: what went wrong
+  MSGPACK_DEFINE(job_id, reason, message)
 };
+
+enum class JobState : uint8_t { running = 0, done = 1, failed = 2, canceled = 3 };
+// The state's name, as the HTTP API and the logs spell it.
+constexpr std::string_view to_string(JobState state) {
+  switch (state) {
+    case JobState::running:
+      return "running";
+    case JobState::done:
+      return "done";
+    case JobState::failed:
+      return "failed";
+    case JobState::canceled:
+      return "canceled";
+  }
+  return "unknown";
+}
+constexpr bool is_final(JobState state) {
+  return state != JobState::running;
+}
 
 // Published by the sink: "frames [0, frames_done) of this job are encoded".
 struct JobProgress {
   static constexpr Type type = Type::job_progress;
   std::string job_id;
-  std::string state;  // running | done | failed | canceled
+  JobState state = JobState::running;
   int64_t frames_done = 0;
   int64_t frames_total = 0;  // 0 until the ventilator has decoded the whole input
   double fps = 0;
@@ -390,3 +416,39 @@ struct VentilatorAlive {
 };
 
 }  // namespace framepipe::protocol
+
+// Enums travel as integers; a value outside the enum is a malformed body (convert throws, and
+// Envelope::body() turns that into nothing), never an enum nobody handles.
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+  template <class E, E kLast>
+  struct checked_enum {
+    const msgpack::object& operator()(const msgpack::object& object, E& value) const {
+      const auto number = object.as<int64_t>();
+      if (number < 0 || number > static_cast<int64_t>(kLast)) throw msgpack::type_error();
+      value = static_cast<E>(number);
+      return object;
+    }
+  };
+  template <>
+  struct convert<framepipe::protocol::JobState>
+      : checked_enum<framepipe::protocol::JobState, framepipe::protocol::JobState::canceled> {};
+  template <>
+  struct convert<framepipe::protocol::AbortReason>
+      : checked_enum<framepipe::protocol::AbortReason, framepipe::protocol::AbortReason::canceled> {
+  };
+  template <class E>
+  struct pack_enum {
+    template <class Stream>
+    msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& packer, const E& value) const {
+      return packer.pack(static_cast<int64_t>(value));
+    }
+  };
+  template <>
+  struct pack<framepipe::protocol::JobState> : pack_enum<framepipe::protocol::JobState> {};
+  template <>
+  struct pack<framepipe::protocol::AbortReason> : pack_enum<framepipe::protocol::AbortReason> {};
+  }  // namespace adaptor
+}
+}  // namespace msgpack

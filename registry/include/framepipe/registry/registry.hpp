@@ -31,11 +31,15 @@ class WorkerTable {
   explicit WorkerTable(int64_t dead_after_ms, std::size_t max_workers = kMaxWorkers)
       : dead_after_ms_(dead_after_ms), max_workers_(max_workers) {}
 
-  enum class Hello { joined, known, full };
-  // A new worker joins unless the table is full; a known one is refreshed.
-  Hello hello(const protocol::Hello& hello, int64_t now_ms);
-  // Returns false when the worker is unknown and must say hello again.
-  bool heartbeat(const protocol::Heartbeat& heartbeat, int64_t now_ms);
+  enum class Hello { joined, known, full, taken };
+  // A new worker joins unless the table is full; a known one is refreshed if it says hello from
+  // the routing id `peer` it joined from, and refused (`taken`) from any other.
+  Hello hello(const protocol::Hello& hello, const std::string& peer, int64_t now_ms);
+  enum class Beat { refreshed, unknown, foreign };
+  // Refreshes the worker the heartbeat names if it comes from the routing id `peer` that worker
+  // said hello from. `unknown`: it must say hello again; `foreign`: another peer names a known
+  // worker, which is not refreshed (one peer must not keep another worker alive).
+  Beat heartbeat(const protocol::Heartbeat& heartbeat, const std::string& peer, int64_t now_ms);
   // Drops workers silent for longer than dead_after_ms; returns their names.
   std::vector<std::string> expire(int64_t now_ms);
   protocol::WorkerList list(int64_t now_ms) const;
@@ -44,6 +48,7 @@ class WorkerTable {
  private:
   struct Entry {
     protocol::WorkerInfo info;
+    std::string peer;  // the ROUTER routing id the worker said hello from
     int64_t last_seen_ms = 0;
   };
   int64_t dead_after_ms_;
