@@ -55,8 +55,10 @@ with Cluster(workers=2) as cluster:
                  cluster.health_code() is not None, 30, 'a new http-frontend to answer')
         code, job = cluster.json(f'/api/jobs/{job_id}')
         assert code == 200, (code, job)
-        # The new process kept the job's state and numbers while it asked the cluster about it.
-        assert job['state'] == 'running', f'after the http restart the job is {job}'
+        # The new process kept the job's state and numbers while it asked the cluster about it
+        # (on a fast machine the cluster may have finished it meanwhile: then the sink's
+        # re-published final report told the new process so).
+        assert job['state'] in ('running', 'done'), f'after the http restart the job is {job}'
         assert job['frames_done'] > 40, f'progress was reset: {job}'
         final = cluster.wait_job(job_id, 180)
         assert final['state'] == 'done', final
