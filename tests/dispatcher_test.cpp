@@ -23,7 +23,8 @@ TEST_CASE("the dispatcher hands typed bodies to their handlers and discards the 
   Dispatcher inbound("test", true, log);
   std::vector<std::string> seen;
   int discarded = 0;
-  inbound.on<Hello>([&](Hello&& hello, Inbound& in) { seen.push_back(in.peer + ":" + hello.name); });
+  inbound.on<Hello>(
+      [&](Hello&& hello, Inbound& in) { seen.push_back(in.peer + ":" + hello.name); });
   inbound.on<Frame>(
       [&](Frame&& frame, Inbound& in) {
         seen.push_back(frame.job_id + ":" + std::to_string(in.payload.size()));

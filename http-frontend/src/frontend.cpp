@@ -383,7 +383,7 @@ class Frontend {
   JobCounters job_counters_;
   JobStore store_;
   JobRecovery recovery_;  // used on the cluster link's thread once it runs
-  JobChanges changes_;  // noted by every job update, read by the live streams
+  JobChanges changes_;    // noted by every job update, read by the live streams
   std::atomic<int> open_streams_{0};
   const int max_open_streams_;
   ClusterEndpoints endpoints_;

@@ -12,10 +12,10 @@
 namespace framepipe::sink {
 
 struct Config {
-  std::string results_bind;   // PULL: results from workers, jobs from the ventilator
-  std::string progress_bind;  // PUB: JobProgress and SinkAlive
-  int encoder_threads = 0;                     // 0: libx264 chooses
-  int reorder_capacity = 4096;                 // frames buffered out of order, per job
+  std::string results_bind;     // PULL: results from workers, jobs from the ventilator
+  std::string progress_bind;    // PUB: JobProgress and SinkAlive
+  int encoder_threads = 0;      // 0: libx264 chooses
+  int reorder_capacity = 4096;  // frames buffered out of order, per job
   media::Limits limits;
   protocol::CurveConfig curve;
 };

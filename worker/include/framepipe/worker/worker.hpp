@@ -13,11 +13,11 @@
 namespace framepipe::worker {
 
 struct Config {
-  std::string registry_endpoint;  // tcp://HOST:PORT
-  std::string name;               // default: HOST-PID-RANDOM
-  int threads = 1;                // OpenCV threads for filtering; 1 = one unit of compute
+  std::string registry_endpoint;         // tcp://HOST:PORT
+  std::string name;                      // default: HOST-PID-RANDOM
+  int threads = 1;                       // OpenCV threads for filtering; 1 = one unit of compute
   int credit = protocol::kWorkerCredit;  // frames asked for at once
-  protocol::CurveConfig curve;    // this worker's key pair and the head's public key
+  protocol::CurveConfig curve;           // this worker's key pair and the head's public key
   // Fault injection for tests (environment FRAMEPIPE_FAULT): "hold-frames" accepts frames and
   // never answers them while heartbeating normally, like a worker whose results cannot leave.
   std::string fault;
