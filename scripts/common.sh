@@ -16,11 +16,16 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git ca-certificates
           chromium nodejs npm  # the browser test: Chromium driven by playwright-core from npm
           prometheus)  # promtool for GET /metrics
 
+# Packages whose command may come from elsewhere: a machine with Node.js from NodeSource has node and
+# npm in its own nodejs package, and Debian's npm cannot be installed beside it.
+declare -A COMMAND_OF=([nodejs]=node [npm]=npm)
+
 install_packages() {
   local missing=()
   for package in "${PACKAGES[@]}" "$@"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-      || missing+=("$package")
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" && continue
+    [ -n "${COMMAND_OF[$package]:-}" ] && command -v "${COMMAND_OF[$package]}" >/dev/null && continue
+    missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing: ${missing[*]}"
