@@ -6,18 +6,19 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <set>
+#include <span>
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
 #include "framepipe/media/writer.hpp"
+#include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/planes.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
-#include "framepipe/sink/reorder.hpp"
+#include "framepipe/sink/job_tracker.hpp"
 
 namespace framepipe::sink {
 
@@ -53,20 +54,6 @@ uint8_t* adopt(AVFrame& frame, int slot, zmq::message_t message) {
   return data;
 }
 
-// A frame read in shared memory, while the encoder holds it: the ventilator may reuse the buffer
-// only once the frame is reported encoded, and it is reported only once no one here reads it.
-struct SharedHold {
-  std::set<int64_t>* held;  // the job's frames still referenced
-  int64_t index;
-};
-
-// The job owns its mappings and outlives its frames: releasing one only says it is read.
-void release_shared(void* opaque, uint8_t*) {
-  auto* hold = static_cast<SharedHold*>(opaque);
-  hold->held->erase(hold->index);
-  delete hold;
-}
-
 struct Pending {
   int64_t pts = 0;
   std::vector<zmq::message_t> pixels;              // all planes in one part, or one part per plane
@@ -75,22 +62,36 @@ struct Pending {
   std::vector<int64_t> offsets;                    // at these offsets
 };
 
+// A frame read in shared memory, while the encoder holds it: the ventilator may reuse the buffer
+// only once the frame is reported encoded, and it is reported only once no one here reads it.
+struct SharedHold {
+  JobTracker<Pending>* tracker;
+  int64_t index;
+};
+
+// The job owns its mappings and outlives its frames: releasing one only says it is read.
+void release_shared(void* opaque, uint8_t*) {
+  auto* hold = static_cast<SharedHold*>(opaque);
+  hold->tracker->release(hold->index);
+  delete hold;
+}
+
 // yuv420p pixels, tightly packed in one part (from a worker), one part per plane with its stride
 // or in shared memory (straight from the ventilator), as a frame for the encoder, without copying
 // them.
 media::FramePtr wrap_pixels(Pending pending, int width, int height, int64_t index,
-                            std::set<int64_t>& held) {
+                            JobTracker<Pending>& tracker) {
   media::FramePtr frame = media::make_frame();
   const int luma = width * height;
   std::vector<zmq::message_t>& parts = pending.pixels;
   const std::vector<int32_t>& strides = pending.strides;
   if (pending.shared) {
-    auto hold = std::make_unique<SharedHold>(SharedHold{&held, index});
+    auto hold = std::make_unique<SharedHold>(SharedHold{&tracker, index});
     frame->buf[0] = av_buffer_create(pending.shared->data(), pending.shared->size(), release_shared,
                                      hold.get(), AV_BUFFER_FLAG_READONLY);
     if (!frame->buf[0]) throw std::bad_alloc();
     hold.release();
-    held.insert(index);
+    tracker.hold(index);
     for (int i = 0; i < 3; ++i) {
       frame->data[i] = pending.shared->data() + pending.offsets[i];
       frame->linesize[i] = strides[i];
@@ -122,16 +123,16 @@ std::string partial_path(const std::string& output) {
 
 // The planes of a result from the ventilator (yuv420p as decoded): one part per plane, or in
 // shared memory (no part) at the result's offsets.
-bool valid_planes(const protocol::Result& result, const protocol::Parts& parts,
+bool valid_planes(const protocol::Result& result, std::span<zmq::message_t> planes,
                   const protocol::SharedMemory* shared) {
   const auto shape = protocol::yuv420p_shape(result.width, result.height);
   if (shared) {
-    return parts.size() == 1 && protocol::check_planes_in_object(shape, result.linesizes, {},
-                                                                 result.offsets, shared->size())
-                                    .empty();
+    return planes.empty() && protocol::check_planes_in_object(shape, result.linesizes, {},
+                                                              result.offsets, shared->size())
+                                 .empty();
   }
   std::vector<std::size_t> part_sizes;
-  for (std::size_t i = 1; i < parts.size(); ++i) part_sizes.push_back(parts[i].size());
+  for (const auto& plane : planes) part_sizes.push_back(plane.size());
   return protocol::check_planes_in_parts(shape, result.linesizes, {}, part_sizes).empty();
 }
 
@@ -141,22 +142,15 @@ struct Job {
   // mapped until the job ends (the ventilator reuses a window's worth of them). Declared before
   // the writer and the reorder buffer, whose frames point into them.
   std::map<std::string, protocol::SharedMemory> mappings;
-  std::set<int64_t> held;  // frames read in shared memory that the encoder still references
   bool shared = false;     // frames may come by reference (the ventilator's probe was read)
   std::unique_ptr<media::Writer> writer;
-  ReorderBuffer<Pending> reorder;
-  int64_t total = -1;
+  JobTracker<Pending> tracker;
   int64_t started_ms = 0;
-  int64_t fps_sample_ms = 0;
-  int64_t fps_sample_frames = 0;
-  double fps = 0;
   double encode_ms = 0;
-  int64_t duplicates = 0;
   int64_t skipped_packets = 0;  // the ventilator's count of damaged video it skipped
-  int unlisted = 0;             // VentilatorAlive messages in a row that did not list this job
-  int64_t acknowledged = 0;     // frames_done of the last FramesEncoded
 
-  Job(protocol::JobStart job, int64_t capacity) : start(std::move(job)), reorder(capacity) {}
+  Job(protocol::JobStart job, int64_t capacity, int64_t now)
+      : start(std::move(job)), tracker(capacity, now) {}
 };
 
 class Sink {
@@ -169,6 +163,7 @@ class Sink {
     results_.bind(config_.results_bind);
     protocol::configure(progress_, 10'000, 1000);
     progress_.bind(config_.progress_bind);
+    route_messages();
   }
 
   int run() {
@@ -183,9 +178,7 @@ class Sink {
       // results and a slow encoder (veryslow takes 40 ms a frame even at 360p).
       const int64_t batch_start = now_ms();
       for (int i = 0; i < kMaxBatchMessages && now_ms() - batch_start < kMaxBatchMs; ++i) {
-        auto parts = protocol::receive(results_);
-        if (!parts) break;
-        on_message(*parts);
+        if (inbound_.dispatch(results_, 1) == 0) break;
       }
       const int64_t now = now_ms();
       if (now - last_publish >= protocol::kProgressIntervalMs) {
@@ -210,33 +203,19 @@ class Sink {
   }
 
  private:
-  void on_message(protocol::Parts& parts) {
-    std::string why;
-    auto envelope = parts.empty() ? std::nullopt : protocol::open(parts.front(), &why);
-    if (!envelope) {
-      untrusted_log_.warn("sink: discarded a message: {}", why);
-      return;
-    }
-    switch (envelope->type()) {
-      case protocol::Type::result:
-        if (auto result = envelope->body<protocol::Result>(&why)) on_result(*result, parts, why);
-        break;
-      case protocol::Type::job_start:
-        if (auto start = envelope->body<protocol::JobStart>(&why)) on_start(std::move(*start));
-        break;
-      case protocol::Type::job_end:
-        if (auto end = envelope->body<protocol::JobEnd>(&why)) on_end(*end);
-        break;
-      case protocol::Type::job_abort:
-        if (auto abort = envelope->body<protocol::JobAbort>(&why)) on_abort(*abort);
-        break;
-      case protocol::Type::ventilator_alive:
-        if (auto alive = envelope->body<protocol::VentilatorAlive>(&why)) on_ventilator(*alive);
-        break;
-      default:
-        why = "unexpected message type";
-    }
-    if (!why.empty()) untrusted_log_.warn("sink: discarded a message: {}", why);
+  // Who handles what: results (with up to three planes) from workers and the ventilator, and the
+  // ventilator's job messages.
+  void route_messages() {
+    using protocol::Inbound;
+    inbound_.on<protocol::Result>(
+        [this](protocol::Result&& result, Inbound& inbound) { on_result(result, inbound); }, 3);
+    inbound_.on<protocol::JobStart>(
+        [this](protocol::JobStart&& start, Inbound&) { on_start(std::move(start)); });
+    inbound_.on<protocol::JobEnd>([this](protocol::JobEnd&& end, Inbound&) { on_end(end); });
+    inbound_.on<protocol::JobAbort>(
+        [this](protocol::JobAbort&& abort, Inbound&) { on_abort(abort); });
+    inbound_.on<protocol::VentilatorAlive>(
+        [this](protocol::VentilatorAlive&& alive, Inbound&) { on_ventilator(alive); });
   }
 
   void on_start(protocol::JobStart start) {
@@ -252,7 +231,7 @@ class Sink {
       spdlog::warn("sink: refused job {}: bad description", id);
       return;
     }
-    Job job(std::move(start), config_.reorder_capacity);
+    Job job(std::move(start), config_.reorder_capacity, now_ms());
     media::OutputSpec spec;
     spec.path = partial_path(job.start.output_path);
     spec.width = job.start.width;
@@ -274,7 +253,7 @@ class Sink {
              std::string("cannot start encoding: ") + e.what());
       return;
     }
-    job.started_ms = job.fps_sample_ms = now_ms();
+    job.started_ms = now_ms();
     job.shared = protocol::reads_shared_probe(job.start.shared_prefix, job.start.shared_token);
     spdlog::info("sink: job {} encoding {}x{} H.264 {} crf {}, audio: {}{}", id, spec.width,
                  spec.height, spec.encoder.preset, spec.encoder.crf, job.writer->audio_mode(),
@@ -307,15 +286,17 @@ class Sink {
     }
   }
 
-  void on_result(const protocol::Result& result, protocol::Parts& parts, std::string& why) {
+  void on_result(const protocol::Result& result, protocol::Inbound& inbound) {
+    std::string& why = inbound.why;
+    const std::span<zmq::message_t> planes = inbound.payload;
     auto it = jobs_.find(result.job_id);
     if (it == jobs_.end()) {
       if (!finished_.count(result.job_id)) why = "result for unknown job " + result.job_id;
       return;  // a late duplicate of a finished job is normal
     }
     Job& job = it->second;
-    if (result.index >= 0 && result.index < job.reorder.next_index()) {  // a late duplicate
-      ++job.duplicates;
+    if (job.tracker.is_duplicate(result.index)) {  // a late duplicate
+      job.tracker.count_duplicate();
       ++duplicates_dropped_;
       return;
     }
@@ -324,28 +305,30 @@ class Sink {
         (shared = shared_object(job, result.shared_name, why)) == nullptr) {
       return;
     }
-    const bool one_part = !shared && parts.size() == 2 &&
-                          parts[1].size() == yuv420p_bytes(job.start.width, job.start.height);
-    if ((!one_part && !valid_planes(result, parts, shared)) || result.width != job.start.width ||
-        result.height != job.start.height || result.index < 0 ||
-        (job.total >= 0 && result.index >= job.total)) {
+    const bool one_part = !shared && planes.size() == 1 &&
+                          planes[0].size() == yuv420p_bytes(job.start.width, job.start.height);
+    if ((!one_part && !valid_planes(result, planes, shared)) || result.width != job.start.width ||
+        result.height != job.start.height) {
       why = "result of job " + result.job_id + " frame " + std::to_string(result.index) +
             " does not match the job";
       return;
     }
     std::vector<zmq::message_t> pixels;
-    for (std::size_t i = 1; i < parts.size(); ++i) pixels.push_back(std::move(parts[i]));
-    switch (job.reorder.insert(result.index, Pending{result.pts, std::move(pixels),
-                                                     result.linesizes, shared, result.offsets})) {
-      case Admission::accepted:
+    for (auto& plane : planes) pixels.push_back(std::move(plane));
+    switch (job.tracker.offer(result.index, Pending{result.pts, std::move(pixels), result.linesizes,
+                                                    shared, result.offsets})) {
+      case Verdict::accepted:
         if (shared) ++frames_shared_;
         break;
-      case Admission::duplicate:
-        ++job.duplicates;
+      case Verdict::duplicate:
         ++duplicates_dropped_;
         return;
-      case Admission::too_far_ahead:
+      case Verdict::too_far_ahead:
         why = "result too far ahead of the encoder";
+        return;
+      case Verdict::out_of_range:
+        why = "result of job " + result.job_id + " frame " + std::to_string(result.index) +
+              " is not one of its frames";
         return;
     }
     encode_ready(result.job_id, job);
@@ -354,12 +337,12 @@ class Sink {
   void encode_ready(const std::string& id, Job& job) {
     try {
       while (true) {
-        const int64_t index = job.reorder.next_index();
-        auto pending = job.reorder.pop();
+        const int64_t index = job.tracker.encoded();
+        auto pending = job.tracker.next();
         if (!pending) break;
         const auto started = std::chrono::steady_clock::now();
         auto frame =
-            wrap_pixels(std::move(*pending), job.start.width, job.start.height, index, job.held);
+            wrap_pixels(std::move(*pending), job.start.width, job.start.height, index, job.tracker);
         job.writer->write(frame.get());
         const double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
@@ -369,7 +352,7 @@ class Sink {
         ++frames_encoded_;
       }
       acknowledge(job);
-      if (job.total >= 0 && job.reorder.next_index() >= job.total) {
+      if (job.tracker.complete()) {
         job.writer->finish();
         job.writer.reset();
         std::filesystem::rename(partial_path(job.start.output_path), job.start.output_path);
@@ -382,12 +365,11 @@ class Sink {
 
   void on_end(const protocol::JobEnd& end) {
     auto it = jobs_.find(end.job_id);
-    if (it == jobs_.end() || end.total_frames < 0) return;
+    if (it == jobs_.end()) return;
     Job& job = it->second;
-    if (job.total >= 0) return;
-    job.total = end.total_frames;
+    if (!job.tracker.set_total(end.total_frames)) return;
     job.skipped_packets = std::max<int64_t>(0, end.skipped_packets);
-    spdlog::info("sink: job {} has {} frames", end.job_id, job.total);
+    spdlog::info("sink: job {} has {} frames", end.job_id, end.total_frames);
     encode_ready(end.job_id, job);
   }
 
@@ -415,8 +397,7 @@ class Sink {
     std::vector<std::string> lost;
     for (auto& [id, job] : jobs_) {
       const bool listed = std::find(alive.jobs.begin(), alive.jobs.end(), id) != alive.jobs.end();
-      job.unlisted = listed ? 0 : job.unlisted + 1;
-      if (job.unlisted >= 2) lost.push_back(id);
+      if (job.tracker.lost_by_ventilator(listed)) lost.push_back(id);
     }
     for (const auto& id : lost) {
       finish(id, jobs_.at(id), protocol::JobState::failed,
@@ -433,15 +414,15 @@ class Sink {
     progress.state = state;
     progress.error = error;
     if (state == protocol::JobState::done) {
-      progress.frames_total = job.total;
+      progress.frames_total = job.tracker.total();
       progress.output_bytes =
           static_cast<int64_t>(std::filesystem::file_size(job.start.output_path, ignored));
       const double seconds = std::max<int64_t>(1, now_ms() - job.started_ms) / 1000.0;
-      progress.fps = job.total / seconds;
+      progress.fps = static_cast<double>(job.tracker.total()) / seconds;
       spdlog::info(
           "sink: job {} done: {} frames in {:.1f} s ({:.1f} frames/s), {} duplicates "
           "dropped",
-          id, job.total, seconds, progress.fps, job.duplicates);
+          id, job.tracker.total(), seconds, progress.fps, job.tracker.duplicates());
     } else if (state == protocol::JobState::failed) {
       spdlog::warn("sink: job {} failed: {}", id, error);
     } else {
@@ -463,10 +444,9 @@ class Sink {
     progress.skipped_packets = job.skipped_packets;
     // Not past a frame whose shared buffer the encoder still reads (x264 copies its input, so in
     // practice none): the ventilator reuses the buffers of frames reported done.
-    progress.frames_done = job.reorder.next_index();
-    if (!job.held.empty()) progress.frames_done = std::min(progress.frames_done, *job.held.begin());
-    progress.frames_total = std::max<int64_t>(job.total, 0);
-    progress.fps = job.fps;
+    progress.frames_done = job.tracker.frames_done();
+    progress.frames_total = std::max<int64_t>(job.tracker.total(), 0);
+    progress.fps = job.tracker.fps();
     progress.encode_ms = job.encode_ms;
     progress.shared_memory = job.shared;
     return progress;
@@ -477,21 +457,14 @@ class Sink {
   // Tells the ventilator at once that frames were encoded, so that it frees their window slots
   // and sends more: frames flow at the encoder's pace, not at the pace of progress reports.
   void acknowledge(Job& job) {
-    const int64_t done = progress_of(job).frames_done;
-    if (done <= job.acknowledged) return;
-    job.acknowledged = done;
-    protocol::send_message(progress_, protocol::FramesEncoded{job.start.job_id, done});
+    if (auto done = job.tracker.take_acknowledgement()) {
+      protocol::send_message(progress_, protocol::FramesEncoded{job.start.job_id, *done});
+    }
   }
 
   void publish_all(int64_t now) {
     for (auto& [id, job] : jobs_) {
-      const int64_t elapsed = now - job.fps_sample_ms;
-      if (elapsed >= 1000) {
-        const double recent = (job.reorder.next_index() - job.fps_sample_frames) * 1000.0 / elapsed;
-        job.fps = job.fps == 0 ? recent : 0.5 * job.fps + 0.5 * recent;
-        job.fps_sample_ms = now;
-        job.fps_sample_frames = job.reorder.next_index();
-      }
+      job.tracker.sample_fps(now);
       publish(job);
     }
     for (auto it = finished_.begin(); it != finished_.end();) {
@@ -521,6 +494,7 @@ class Sink {
   int64_t frames_shared_ = 0;
   protocol::Histogram encode_latency_;
   protocol::LogThrottle untrusted_log_;  // lines about what peers send
+  protocol::Dispatcher inbound_{"sink", false, untrusted_log_};
   const uint64_t instance_ = protocol::new_instance_id();
 };
 

@@ -17,11 +17,12 @@ extern "C" {
 #include "framepipe/chain/chain.hpp"
 #include "framepipe/chain/geometry.hpp"
 #include "framepipe/media/decoder.hpp"
+#include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
-#include "framepipe/ventilator/window.hpp"
+#include "framepipe/ventilator/scheduler.hpp"
 
 namespace framepipe::ventilator {
 
@@ -37,6 +38,7 @@ constexpr int64_t kJobEndRetryMs = 5000;
 constexpr int64_t kRegistryPollMs = 1000;
 constexpr int64_t kDeadlineCheckMs = 500;
 constexpr int64_t kAliveIntervalMs = 1000;
+constexpr int kMaxBatchMessages = 256;  // read from one socket before the others are served
 
 // Zero-copy hand-off of decoded planes to ZeroMQ: the message holds a reference to the frame's
 // buffer and releases it when ZeroMQ is done with the bytes (on its I/O thread; av_buffer_unref
@@ -74,20 +76,13 @@ bool frame_planes(const AVFrame& frame, protocol::Frame& header, protocol::Parts
   return true;
 }
 
-struct SentFrame {
-  std::string worker;
-  int64_t sent_ms = 0;
-};
-
 struct Job {
   enum class Phase { queued, starting, streaming, finishing };
   protocol::SubmitJob submit;
   protocol::SubmitReply reply;
   std::unique_ptr<media::Decoder> decoder;
-  FrameWindow<media::FramePtr> window;
-  std::map<int64_t, SentFrame> at_workers;  // sent, the worker has not reported them filtered
-  std::map<int64_t, SentFrame> reported;    // the worker sent the result; the sink has not acked it
-  int64_t last_ack_ms = 0;                  // when the sink last reported progress on this job
+  // The decoded frames of its window (the scheduler says which), kept until the sink encodes them.
+  std::map<int64_t, media::FramePtr> frames;
   Phase phase = Phase::queued;
   bool end_of_input = false;
   int64_t last_start_sent_ms = 0;
@@ -100,18 +95,14 @@ struct Job {
   std::string shared_prefix;  // of the decoder's shared-memory frames; "" when it has none
   bool sink_shares = false;   // the sink said it reads them: direct frames go by reference
 
-  Job(protocol::SubmitJob job, int window_frames) : submit(std::move(job)), window(window_frames) {}
-};
-
-struct WorkerSlot {
-  int credit = 0;
-  int64_t last_seen_ms = 0;
-  bool reads_shared = false;  // on this machine: frames go by reference in shared memory
+  explicit Job(protocol::SubmitJob job) : submit(std::move(job)) {}
 };
 
 class Ventilator {
  public:
-  explicit Ventilator(const Config& config) : config_(config) {
+  explicit Ventilator(const Config& config)
+      : config_(config),
+        scheduler_({config.window_frames, config.min_deadline_ms, kMaxWorkerCredit}) {
     if (config_.curve.enabled()) authenticator_.emplace(context_, config_.curve);
     protocol::secure_server(frames_, config_.curve);
     protocol::secure_server(control_, config_.curve);
@@ -129,6 +120,7 @@ class Ventilator {
     progress_.connect(config_.progress_endpoint);
     connect_registry();
     if (config_.shared_memory) open_probe();
+    route_messages();
   }
 
   int run() {
@@ -143,10 +135,10 @@ class Ventilator {
                                  {progress_.handle(), 0, ZMQ_POLLIN, 0},
                                  {registry_.handle(), 0, ZMQ_POLLIN, 0}};
       protocol::poll(items, 4, std::chrono::milliseconds(has_decode_work() ? 0 : 50));
-      if (items[0].revents & ZMQ_POLLIN) read_control();
-      if (items[1].revents & ZMQ_POLLIN) read_workers();
-      if (items[2].revents & ZMQ_POLLIN) read_progress();
-      if (items[3].revents & ZMQ_POLLIN) read_registry();
+      if (items[0].revents & ZMQ_POLLIN) from_http_.dispatch(control_, kMaxBatchMessages);
+      if (items[1].revents & ZMQ_POLLIN) from_workers_.dispatch(frames_, kMaxBatchMessages);
+      if (items[2].revents & ZMQ_POLLIN) from_sink_.dispatch(progress_, kMaxBatchMessages);
+      if (items[3].revents & ZMQ_POLLIN) from_registry_.dispatch(registry_, kMaxBatchMessages);
       const int64_t now = now_ms();
       if (now - last_registry_poll_ms_ >= kRegistryPollMs) poll_registry(now);
       activate_jobs(now);
@@ -161,38 +153,37 @@ class Ventilator {
   }
 
  private:
-  // ---- the http-frontend ----
-  void read_control() {
-    while (auto parts = protocol::receive(control_)) {
-      std::string why;
-      auto envelope = parts->size() == 2 ? protocol::open((*parts)[1], &why) : std::nullopt;
-      if (!envelope) {
-        untrusted_log_.warn("ventilator: discarded a control message: {}",
-                            why.empty() ? "wrong part count" : why);
-        continue;
+  // Who handles what each peer sends.
+  void route_messages() {
+    using protocol::Inbound;
+    from_http_.on<protocol::SubmitJob>([this](protocol::SubmitJob&& submit, Inbound& inbound) {
+      protocol::send_to(control_, inbound.peer, on_submit(std::move(submit)));
+    });
+    from_http_.on<protocol::CancelJob>(
+        [this](protocol::CancelJob&& cancel, Inbound&) { on_cancel(cancel.job_id); });
+    from_http_.on<protocol::Ping>([this](protocol::Ping&& ping, Inbound& inbound) {
+      protocol::send_to(control_, inbound.peer, pong(ping.nonce));
+    });
+    from_workers_.on<protocol::Ready>([this](protocol::Ready&& ready, Inbound& inbound) {
+      if (ready.name != inbound.peer) return inbound.discard("a Ready in another worker's name");
+      on_ready(inbound.peer, ready);
+    });
+    from_sink_.on<protocol::SinkAlive>(
+        [this](protocol::SinkAlive&& alive, Inbound&) { on_sink_alive(alive); });
+    from_sink_.on<protocol::FramesEncoded>([this](protocol::FramesEncoded&& encoded, Inbound&) {
+      if (auto it = jobs_.find(encoded.job_id); it != jobs_.end()) {
+        acknowledge(it->second, encoded.frames_done);
       }
-      const std::string peer = (*parts)[0].to_string();
-      switch (envelope->type()) {
-        case protocol::Type::submit_job:
-          if (auto submit = envelope->body<protocol::SubmitJob>(&why)) {
-            protocol::send_to(control_, peer, on_submit(std::move(*submit)));
-          }
-          break;
-        case protocol::Type::cancel_job:
-          if (auto cancel = envelope->body<protocol::CancelJob>(&why)) on_cancel(cancel->job_id);
-          break;
-        case protocol::Type::ping:
-          if (auto ping = envelope->body<protocol::Ping>(&why)) {
-            protocol::send_to(control_, peer, pong(ping->nonce));
-          }
-          break;
-        default:
-          why = "unexpected message type on the control socket";
-      }
-      if (!why.empty()) untrusted_log_.warn("ventilator: discarded a control message: {}", why);
-    }
+    });
+    from_sink_.on<protocol::JobProgress>(
+        [this](protocol::JobProgress&& progress, Inbound&) { on_progress(progress); });
+    from_registry_.on<protocol::WorkerList>([this](protocol::WorkerList&& list, Inbound&) {
+      awaiting_registry_ = false;
+      for (const auto& dead : list.dead) drop_worker(dead, "was declared dead by the registry");
+    });
   }
 
+  // ---- the http-frontend ----
   protocol::SubmitReply on_submit(protocol::SubmitJob submit) {
     if (auto known = jobs_.find(submit.job_id); known != jobs_.end()) return known->second.reply;
     if (auto done = finished_.find(submit.job_id); done != finished_.end()) return done->second;
@@ -211,7 +202,7 @@ class Ventilator {
     }
     auto parsed = chain::parse_chain(submit.chain);
     if (!parsed.ok()) return refuse("bad filter chain: " + parsed.error);
-    auto job = std::make_unique<Job>(std::move(submit), config_.window_frames);
+    auto job = std::make_unique<Job>(std::move(submit));
     try {
       open_decoder(*job);
     } catch (const media::MediaError& e) {
@@ -262,167 +253,79 @@ class Ventilator {
       } else {
         ++pong.jobs_active;
       }
-      pong.frames_in_flight += job.window.in_window();
+      if (scheduler_.has_job(id)) pong.frames_in_flight += scheduler_.window(id).in_window();
       pong.jobs.push_back(id);
     }
-    pong.workers_ready = static_cast<int32_t>(workers_.size());
+    pong.workers_ready = static_cast<int32_t>(scheduler_.workers());
     pong.frames_decoded = frames_decoded_;
-    pong.frames_resent = frames_resent_;
+    pong.frames_resent = scheduler_.frames_resent();
     pong.decode_ms = decode_ms_;
     pong.decode_latency = decode_latency_;
     return pong;
   }
 
   // ---- workers ----
-  void read_workers() {
-    while (auto parts = protocol::receive(frames_)) {
-      std::string why;
-      auto envelope = parts->size() == 2 ? protocol::open((*parts)[1], &why) : std::nullopt;
-      std::optional<protocol::Ready> ready;
-      if (envelope) ready = envelope->body<protocol::Ready>(&why);
-      const std::string peer = parts->empty() ? std::string() : (*parts)[0].to_string();
-      if (!ready || ready->name != peer) {
-        untrusted_log_.warn("ventilator: discarded a message from a worker: {}",
-                            why.empty() ? "malformed" : why);
-        continue;
-      }
-      on_ready(peer, *ready);
-    }
-  }
-
   void on_ready(const std::string& name, const protocol::Ready& ready) {
-    auto [it, fresh] = workers_.try_emplace(name);
-    WorkerSlot& slot = it->second;
-    if (fresh) spdlog::info("ventilator: worker {} asks for frames", name);
-    slot.last_seen_ms = now_ms();
-    const bool reads_shared = probe_ && ready.shared_token == instance_;
-    if (reads_shared != slot.reads_shared) {
+    WorkerReport report;
+    report.job_id = ready.job_id;
+    report.index = ready.index;
+    report.credit = ready.credit;
+    report.idle = ready.idle;
+    report.reads_shared = probe_ && ready.shared_token == instance_;
+    report.filter_us = ready.filter_us;
+    const ReadyOutcome outcome = scheduler_.on_ready(name, report, now_ms());
+    if (outcome.new_worker) spdlog::info("ventilator: worker {} asks for frames", name);
+    if (outcome.sharing_changed) {
       spdlog::info("ventilator: worker {} {} frames by shared memory", name,
-                   reads_shared ? "takes" : "no longer takes");
+                   report.reads_shared ? "takes" : "no longer takes");
     }
-    if (slot.reads_shared && !reads_shared) {
-      // It could not read a frame by reference: the frames it holds come again, with planes.
-      take_back_frames(name, false);
+    if (outcome.taken_back > 0) {
+      spdlog::warn("ventilator: worker {} should hold {} frame(s) it does not have: sending again",
+                   name, outcome.taken_back);
     }
-    slot.reads_shared = reads_shared;
-    if (!ready.job_id.empty()) {
-      if (auto job = jobs_.find(ready.job_id); job != jobs_.end()) {
-        // The result may still be queued at the worker: the frame stays retained (and is sent
-        // again if the worker dies) until the sink acknowledges it.
-        if (auto sent = job->second.at_workers.find(ready.index);
-            sent != job->second.at_workers.end()) {
-          const double round_trip = static_cast<double>(now_ms() - sent->second.sent_ms);
-          round_trip_ms_ =
-              round_trip_ms_ == 0 ? round_trip : 0.95 * round_trip_ms_ + 0.05 * round_trip;
-          job->second.reported[ready.index] = SentFrame{name, now_ms()};
-          job->second.at_workers.erase(sent);
-        }
-      }
-      if (ready.filter_us > 0) {
-        filter_ms_ = filter_ms_ == 0 ? ready.filter_us / 1000.0
-                                     : 0.95 * filter_ms_ + 0.05 * (ready.filter_us / 1000.0);
-      }
-    }
-    if (ready.idle) {
-      const int lost = take_back_frames(name, false);
-      if (lost > 0) {
-        spdlog::warn("ventilator: worker {} is idle but should hold {} frame(s): sending again",
-                     name, lost);
-      }
-      slot.credit = 0;
-    }
-    const int credit = std::clamp(ready.credit, 0, kMaxWorkerCredit - slot.credit);
-    slot.credit += credit;
-    for (int i = 0; i < credit; ++i) ready_queue_.push_back(name);
-  }
-
-  // Puts every frame `worker` holds back in line; returns how many. With `dead`, also the frames
-  // it reported filtered that the sink has not acknowledged: their results may have died in the
-  // worker's send queue.
-  int take_back_frames(const std::string& worker, bool dead) {
-    int count = 0;
-    const auto take_back = [&](Job& job, std::map<int64_t, SentFrame>& frames) {
-      for (auto it = frames.begin(); it != frames.end();) {
-        if (it->second.worker == worker) {
-          job.window.resend(it->first);
-          it = frames.erase(it);
-          ++count;
-        } else {
-          ++it;
-        }
-      }
-    };
-    for (auto& [id, job] : jobs_) {
-      take_back(job, job.at_workers);
-      if (dead) take_back(job, job.reported);
-    }
-    frames_resent_ += count;
-    return count;
   }
 
   void drop_worker(const std::string& name, const char* reason) {
-    if (workers_.erase(name) == 0) return;
-    const int lost = take_back_frames(name, true);
+    const int lost = scheduler_.drop_worker(name);
+    if (lost < 0) return;
     spdlog::warn("ventilator: worker {} {}: {} frame(s) to send again", name, reason, lost);
   }
 
   // ---- the sink ----
-  void read_progress() {
-    while (auto parts = protocol::receive(progress_)) {
-      std::string why;
-      auto envelope = parts->size() == 1 ? protocol::open(parts->front(), &why) : std::nullopt;
-      if (!envelope) {
-        untrusted_log_.warn("ventilator: discarded a progress message: {}", why);
-        continue;
-      }
-      if (envelope->type() == protocol::Type::sink_alive) {
-        if (auto alive = envelope->body<protocol::SinkAlive>(&why)) on_sink_alive(*alive);
-        continue;
-      }
-      if (envelope->type() == protocol::Type::frames_encoded) {
-        if (auto encoded = envelope->body<protocol::FramesEncoded>(&why)) {
-          if (auto it = jobs_.find(encoded->job_id); it != jobs_.end()) {
-            acknowledge(it->second, encoded->frames_done);
-          }
-        }
-        continue;
-      }
-      if (envelope->type() != protocol::Type::job_progress) continue;
-      auto progress = envelope->body<protocol::JobProgress>(&why);
-      if (!progress) continue;
-      auto it = jobs_.find(progress->job_id);
-      if (it == jobs_.end()) continue;
-      Job& job = it->second;
-      if (job.phase == Job::Phase::starting) {
-        job.phase = Job::Phase::streaming;
-        spdlog::info("ventilator: job {} started{}", job.submit.job_id,
-                     progress->shared_memory ? "; frames go to the sink by shared memory" : "");
-      }
-      if (job.sink_shares && !progress->shared_memory) {
-        // The sink could not read a frame by reference: it reads none of them any more, so the
-        // frames sent so might as well never have been; they go again, over the network.
-        spdlog::warn("ventilator: job {}: the sink stopped reading shared memory",
-                     job.submit.job_id);
-        for (int64_t index = job.window.done(); index < job.window.decoded(); ++index) {
-          job.window.resend(index);
-        }
-      }
-      job.sink_shares = progress->shared_memory && !job.shared_prefix.empty();
-      acknowledge(job, progress->frames_done);
-      if (protocol::is_final(progress->state)) {
-        spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id,
-                     protocol::to_string(progress->state), job.window.decoded());
-        forget(job.submit.job_id);
-      }
+  void on_progress(const protocol::JobProgress& progress) {
+    auto it = jobs_.find(progress.job_id);
+    if (it == jobs_.end()) return;
+    Job& job = it->second;
+    if (job.phase == Job::Phase::starting) {
+      job.phase = Job::Phase::streaming;
+      spdlog::info("ventilator: job {} started{}", job.submit.job_id,
+                   progress.shared_memory ? "; frames go to the sink by shared memory" : "");
+    }
+    if (job.sink_shares && !progress.shared_memory) {
+      // The sink could not read a frame by reference: it reads none of them any more, so the
+      // frames sent so might as well never have been; they go again, over the network.
+      spdlog::warn("ventilator: job {}: the sink stopped reading shared memory", job.submit.job_id);
+      scheduler_.resend_window(job.submit.job_id);
+    }
+    job.sink_shares = progress.shared_memory && !job.shared_prefix.empty();
+    acknowledge(job, progress.frames_done);
+    if (protocol::is_final(progress.state)) {
+      spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id,
+                   protocol::to_string(progress.state), decoded(job));
+      forget(job.submit.job_id);
     }
   }
 
   // The sink encoded frames [0, frames_done): their window slots (and shared buffers) are free.
   void acknowledge(Job& job, int64_t frames_done) {
-    if (job.window.acknowledge(frames_done) == 0) return;
-    job.last_ack_ms = now_ms();
-    job.at_workers.erase(job.at_workers.begin(), job.at_workers.lower_bound(job.window.done()));
-    job.reported.erase(job.reported.begin(), job.reported.lower_bound(job.window.done()));
+    if (scheduler_.acknowledge(job.submit.job_id, frames_done, now_ms()) == 0) return;
+    const int64_t done = scheduler_.window(job.submit.job_id).done();
+    job.frames.erase(job.frames.begin(), job.frames.lower_bound(done));
+  }
+
+  int64_t decoded(const Job& job) const {
+    return scheduler_.has_job(job.submit.job_id) ? scheduler_.window(job.submit.job_id).decoded()
+                                                 : 0;
   }
 
   // A new sink lost the jobs the old one was encoding: they start again from their first frame
@@ -472,9 +375,8 @@ class Ventilator {
            std::string("the sink restarted and the input could not be read again: ") + e.what());
       return;
     }
-    job.window = FrameWindow<media::FramePtr>(config_.window_frames);
-    job.at_workers.clear();
-    job.reported.clear();
+    job.frames.clear();
+    scheduler_.start_job(job.submit.job_id, now_ms());
     job.end_of_input = false;
     job.phase = Job::Phase::starting;
     job.last_start_sent_ms = 0;
@@ -510,28 +412,17 @@ class Ventilator {
     protocol::send_message(registry_, protocol::ListWorkers{});
   }
 
-  void read_registry() {
-    while (auto parts = protocol::receive(registry_)) {
-      std::string why;
-      auto envelope = parts->size() == 1 ? protocol::open(parts->front(), &why) : std::nullopt;
-      auto list = envelope ? envelope->body<protocol::WorkerList>(&why) : std::nullopt;
-      if (!list) {
-        untrusted_log_.warn("ventilator: discarded a registry message: {}", why);
-        continue;
-      }
-      awaiting_registry_ = false;
-      for (const auto& dead : list->dead) drop_worker(dead, "was declared dead by the registry");
-    }
-  }
-
   // ---- jobs ----
   void activate_jobs(int64_t now) {
     int active = 0;
     for (const auto& id : order_) {
       Job& job = jobs_.at(id);
       if (job.phase == Job::Phase::queued) {
-        if ((workers_.empty() && !job.direct) || active >= config_.max_active_jobs) continue;
+        if ((scheduler_.workers() == 0 && !job.direct) || active >= config_.max_active_jobs) {
+          continue;
+        }
         job.phase = Job::Phase::starting;
+        scheduler_.start_job(id, now);
         spdlog::info("ventilator: job {} starting{}", id,
                      job.direct ? " (pixels unchanged: frames go straight to the sink)" : "");
       }
@@ -561,8 +452,8 @@ class Ventilator {
         job.last_start_sent_ms = now;
       }
       if (job.end_of_input && now - job.last_end_sent_ms >= kJobEndRetryMs) {
-        protocol::send_message(
-            sink_, protocol::JobEnd{id, job.window.decoded(), job.decoder->damaged_packets()});
+        protocol::send_message(sink_,
+                               protocol::JobEnd{id, decoded(job), job.decoder->damaged_packets()});
         job.last_end_sent_ms = now;
       }
     }
@@ -574,7 +465,7 @@ class Ventilator {
 
   // Decodes the next frame of `job` into its window. Returns false when nothing was decoded.
   bool decode_one(Job& job) {
-    if (job.end_of_input || !job.window.has_room()) return false;
+    if (job.end_of_input || !scheduler_.window(job.submit.job_id).has_room()) return false;
     media::FramePtr frame;
     const auto started = std::chrono::steady_clock::now();
     try {
@@ -591,19 +482,19 @@ class Ventilator {
     if (!frame) {
       job.end_of_input = true;
       job.phase = Job::Phase::finishing;
-      if (job.window.decoded() == 0) {
+      if (decoded(job) == 0) {
         fail(job, "the file has no decodable video frame");
         return false;
       }
       spdlog::info("ventilator: job {} fully decoded: {} frames ({} damaged packets skipped)",
-                   job.submit.job_id, job.window.decoded(), job.decoder->damaged_packets());
-      protocol::send_message(sink_, protocol::JobEnd{job.submit.job_id, job.window.decoded(),
-                                                     job.decoder->damaged_packets()});
+                   job.submit.job_id, decoded(job), job.decoder->damaged_packets());
+      protocol::send_message(
+          sink_, protocol::JobEnd{job.submit.job_id, decoded(job), job.decoder->damaged_packets()});
       job.last_end_sent_ms = now_ms();
       return false;
     }
     ++frames_decoded_;
-    job.window.add(std::move(frame));
+    job.frames.emplace(scheduler_.add_frame(job.submit.job_id), std::move(frame));
     return true;
   }
 
@@ -617,8 +508,9 @@ class Ventilator {
   }
 
   bool wants_decoding(const Job& job) const {
-    return streaming(job) && !job.end_of_input && job.window.has_room() &&
-           job.window.pending_sends() < kDecodeAhead;
+    if (!streaming(job) || job.end_of_input) return false;
+    const FrameWindow& window = scheduler_.window(job.submit.job_id);
+    return window.has_room() && window.pending_sends() < kDecodeAhead;
   }
 
   bool has_decode_work() const {
@@ -637,20 +529,23 @@ class Ventilator {
 
   // Deals frames to workers that asked for them, taking jobs in turn.
   void dispatch() {
-    while (!ready_queue_.empty()) {
+    while (scheduler_.has_credit()) {
       Job* job = next_job_with_frames();
       if (!job) break;
-      const std::string worker = ready_queue_.front();
-      ready_queue_.pop_front();
-      auto slot = workers_.find(worker);
-      if (slot == workers_.end() || slot->second.credit <= 0) continue;
-      auto index = job->window.next_to_send();
-      if (!index) continue;
-      if (send_frame(*job, *index, worker, slot->second.reads_shared)) {
-        --slot->second.credit;
-      } else {
-        job->window.resend(*index);
-        drop_worker(worker, "is unreachable");
+      auto assignment = scheduler_.assign(job->submit.job_id);
+      if (!assignment) continue;
+      switch (send_frame(*job, *assignment)) {
+        case Sent::sent:
+          scheduler_.sent(*assignment, now_ms());
+          break;
+        case Sent::unreachable: {
+          const int lost = scheduler_.unreachable(*assignment);
+          spdlog::warn("ventilator: worker {} is unreachable: {} frame(s) to send again",
+                       assignment->worker, lost);
+          break;
+        }
+        case Sent::not_sent:
+          break;
       }
     }
     flush_forgotten();
@@ -662,17 +557,17 @@ class Ventilator {
   void send_direct() {
     for (auto& [id, job] : jobs_) {
       if (!job.direct || !streaming(job)) continue;
-      while (auto index = job.window.next_to_send()) {
-        const media::FramePtr* stored = job.window.get(*index);
-        if (!stored) continue;
-        const AVFrame& frame = **stored;
+      while (auto index = scheduler_.next_direct(id)) {
+        auto stored = job.frames.find(*index);
+        if (stored == job.frames.end()) continue;
+        const AVFrame& frame = *stored->second;
         if (!plain_yuv420p(frame, job.reply.out_width, job.reply.out_height)) {
           spdlog::info(
               "ventilator: job {}: frame {} is not plain yuv420p of the job's size; "
               "workers take the job's frames from here",
               id, *index);
           job.direct = false;
-          job.window.resend(*index);
+          scheduler_.put_back(id, *index);
           break;
         }
         protocol::Result result;
@@ -699,7 +594,7 @@ class Ventilator {
         parts.push_back(protocol::pack(result));
         for (auto& plane : planes) parts.push_back(std::move(plane));
         if (!protocol::send(sink_, parts, true)) {  // the sink is not keeping up: later
-          job.window.resend(*index);
+          scheduler_.put_back(id, *index);
           break;
         }
       }
@@ -725,18 +620,22 @@ class Ventilator {
       rotation_ = (rotation_ + 1) % order_.size();
       Job& job = jobs_.at(order_[rotation_]);
       if (!streaming(job) || job.direct) continue;
-      if (!job.window.has_to_send()) decode_one(job);
-      if (job.window.has_to_send()) return &job;
+      const FrameWindow& window = scheduler_.window(job.submit.job_id);
+      if (!window.has_to_send()) decode_one(job);
+      if (window.has_to_send()) return &job;
     }
     return nullptr;
   }
 
-  // Sends frame `index` to `worker`: by reference when the worker reads this process's shared
-  // memory and the frame is there, with its planes otherwise.
-  bool send_frame(Job& job, int64_t index, const std::string& worker, bool by_reference) {
-    const media::FramePtr* stored = job.window.get(index);
-    if (!stored) return true;  // released meanwhile: nothing to send
-    const AVFrame& frame = **stored;
+  enum class Sent { sent, not_sent, unreachable };
+
+  // Sends an assigned frame to its worker: by reference when the worker reads this process's
+  // shared memory and the frame is there, with its planes otherwise.
+  Sent send_frame(Job& job, const Assignment& assignment) {
+    const int64_t index = assignment.index;
+    auto stored = job.frames.find(index);
+    if (stored == job.frames.end()) return Sent::not_sent;  // released meanwhile
+    const AVFrame& frame = *stored->second;
     protocol::Frame header;
     header.job_id = job.submit.job_id;
     header.index = index;
@@ -752,7 +651,7 @@ class Ventilator {
       header.shared_prefix = job.shared_prefix;
       header.shared_token = instance_;
     }
-    auto shared = by_reference ? decoded_in_shared_memory(job, frame) : std::nullopt;
+    auto shared = assignment.by_reference ? decoded_in_shared_memory(job, frame) : std::nullopt;
     if (shared) {
       header.shared_name = std::move(shared->name);
       header.offsets.assign(shared->offsets.begin(), shared->offsets.end());
@@ -760,56 +659,33 @@ class Ventilator {
     protocol::Parts planes;
     if (!frame_planes(frame, header, shared ? nullptr : &planes)) {
       fail(job, "a decoded frame has a layout framepipe cannot send");
-      return true;
+      return Sent::not_sent;
     }
     protocol::Parts parts;
     parts.reserve(planes.size() + 2);
-    parts.emplace_back(worker.data(), worker.size());
+    parts.emplace_back(assignment.worker.data(), assignment.worker.size());
     parts.push_back(protocol::pack(header));
     for (auto& plane : planes) parts.push_back(std::move(plane));
-    if (!protocol::send(frames_, parts, true)) return false;
-    job.at_workers[index] = SentFrame{worker, now_ms()};
-    return true;
+    if (!protocol::send(frames_, parts, true)) return Sent::unreachable;
+    return Sent::sent;
   }
 
-  // How long a frame may stay unanswered before it is sent elsewhere: many times the measured
-  // round trip (queueing at the worker included) and the filter time, and never less than the
-  // configured floor, so that one slow or stuck machine cannot hold a job hostage.
-  int64_t resend_deadline_ms() const {
-    return std::max({static_cast<int64_t>(config_.min_deadline_ms),
-                     static_cast<int64_t>(8 * round_trip_ms_),
-                     static_cast<int64_t>(20 * filter_ms_)});
-  }
-
-  // A frame a worker has held far longer than frames usually take is sent again elsewhere; so is
-  // the frame a stalled job waits for when its result never reached the sink.
+  // A frame a worker has held far longer than frames usually take is sent again elsewhere, so that
+  // one slow or stuck machine cannot hold a job hostage; so is the frame a stalled job waits for
+  // when its result never reached the sink.
   void check_deadlines(int64_t now) {
     last_deadline_check_ms_ = now;
-    const int64_t deadline = resend_deadline_ms();
-    for (auto& [id, job] : jobs_) {
-      for (auto it = job.at_workers.begin(); it != job.at_workers.end();) {
-        if (now - it->second.sent_ms > deadline) {
-          spdlog::warn(
-              "ventilator: job {} frame {} held by {} for {} ms (deadline {} ms): sending "
-              "again",
-              id, it->first, it->second.worker, now - it->second.sent_ms, deadline);
-          job.window.resend(it->first);
-          ++frames_resent_;
-          it = job.at_workers.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      auto waited = job.reported.find(job.window.done());
-      if (waited != job.reported.end() && now - waited->second.sent_ms > deadline &&
-          now - job.last_ack_ms > deadline) {
+    const int64_t deadline = scheduler_.deadline_ms();
+    for (const LateFrame& late : scheduler_.check_deadlines(now)) {
+      if (late.reported) {
         spdlog::warn(
-            "ventilator: job {} frame {}: {} reported it filtered {} ms ago but the sink "
-            "never got it: sending again",
-            id, waited->first, waited->second.worker, now - waited->second.sent_ms);
-        job.window.resend(waited->first);
-        ++frames_resent_;
-        job.reported.erase(waited);
+            "ventilator: job {} frame {}: {} reported it filtered {} ms ago but the sink never got "
+            "it: sending again",
+            late.job_id, late.index, late.worker, late.waited_ms);
+      } else {
+        spdlog::warn(
+            "ventilator: job {} frame {} held by {} for {} ms (deadline {} ms): sending again",
+            late.job_id, late.index, late.worker, late.waited_ms, deadline);
       }
     }
   }
@@ -827,6 +703,7 @@ class Ventilator {
       auto it = jobs_.find(id);
       if (it == jobs_.end()) continue;
       remember_finished(it->second.reply);
+      scheduler_.end_job(id);
       jobs_.erase(it);
       std::erase(order_, id);
     }
@@ -835,6 +712,7 @@ class Ventilator {
   }
 
   Config config_;
+  Scheduler scheduler_;
   zmq::context_t context_{1};
   zmq::socket_t frames_{context_, zmq::socket_type::router};   // workers
   zmq::socket_t control_{context_, zmq::socket_type::router};  // http-frontend
@@ -846,17 +724,12 @@ class Ventilator {
   std::vector<std::string> order_;  // submission order: queued jobs start first come, first served
   std::vector<std::string> pending_forget_;
   std::map<std::string, protocol::SubmitReply> finished_;
-  std::map<std::string, WorkerSlot> workers_;
-  std::deque<std::string> ready_queue_;  // one entry per credit, oldest first
   std::size_t rotation_ = 0;
   int64_t last_registry_poll_ms_ = 0;
   bool awaiting_registry_ = false;
   int64_t last_deadline_check_ms_ = 0;
   int64_t frames_decoded_ = 0;
-  int64_t frames_resent_ = 0;
   double decode_ms_ = 0;
-  double filter_ms_ = 0;
-  double round_trip_ms_ = 0;  // frame sent -> worker reports it filtered, recent mean
   protocol::Histogram decode_latency_;
   const uint64_t instance_ = protocol::new_instance_id();
   std::optional<protocol::SharedMemory> probe_;  // holds instance_; none without shared memory
@@ -864,6 +737,10 @@ class Ventilator {
   uint64_t sink_instance_ = 0;
   int64_t last_alive_sent_ms_ = 0;
   protocol::LogThrottle untrusted_log_;  // lines about what peers send
+  protocol::Dispatcher from_http_{"ventilator (control)", true, untrusted_log_};
+  protocol::Dispatcher from_workers_{"ventilator (workers)", true, untrusted_log_};
+  protocol::Dispatcher from_sink_{"ventilator (sink)", false, untrusted_log_};
+  protocol::Dispatcher from_registry_{"ventilator (registry)", false, untrusted_log_};
 };
 
 }  // namespace

@@ -1,18 +1,15 @@
-// The per-job window of frames between the ventilator and the sink: frames are decoded into it,
-// kept while they travel (so any of them can be sent again), and released when the sink reports
-// them encoded. Its size bounds memory whatever the video's length; when full, decoding waits
-// (policy: block the producer).
+// The per-job window of frames between the ventilator and the sink, by index: frames enter it when
+// decoded, stay while they travel (so that any of them can be sent again), and leave when the sink
+// reports them encoded. Its size bounds memory whatever the video's length; when full, decoding
+// waits (policy: block the producer). The frames themselves are the caller's; it frees [0, done()).
 #pragma once
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <optional>
 #include <set>
-#include <utility>
 
 namespace framepipe::ventilator {
 
-template <class Frame>
 class FrameWindow {
  public:
   explicit FrameWindow(int64_t capacity) : capacity_(capacity > 0 ? capacity : 1) {}
@@ -25,14 +22,13 @@ class FrameWindow {
   bool has_room() const { return in_window() < capacity_; }
 
   // Adds the next decoded frame (index decoded()) and queues it for sending. Precondition: room.
-  int64_t add(Frame frame) {
+  int64_t add() {
     const int64_t index = decoded_++;
-    frames_.emplace(index, std::move(frame));
     to_send_.push_back(index);
     return index;
   }
 
-  // The next frame to send (re-sends first), or nothing.
+  // The next frame to send (re-sends first), or nothing. It leaves the line.
   std::optional<int64_t> next_to_send() {
     while (!resend_.empty()) {
       const int64_t index = *resend_.begin();
@@ -49,31 +45,24 @@ class FrameWindow {
   bool has_to_send() const { return !resend_.empty() || !to_send_.empty(); }
   std::size_t pending_sends() const { return resend_.size() + to_send_.size(); }
 
-  // Puts a frame back in line (it was lost or is late). Ignored if already released.
+  // Puts a frame back in line (it was lost or is late). Ignored if released or never decoded.
   void resend(int64_t index) {
     if (index >= done_ && index < decoded_) resend_.insert(index);
   }
 
-  // The sink has encoded [0, done): release those frames. Returns how many were released.
+  // The sink has encoded [0, done): those frames leave the window. Returns how many left.
   int64_t acknowledge(int64_t done) {
     if (done <= done_) return 0;
     if (done > decoded_) done = decoded_;  // a confused or hostile report cannot release the future
     const int64_t released = done - done_;
-    frames_.erase(frames_.begin(), frames_.lower_bound(done));
     done_ = done;
     return released;
-  }
-
-  const Frame* get(int64_t index) const {
-    auto it = frames_.find(index);
-    return it == frames_.end() ? nullptr : &it->second;
   }
 
  private:
   int64_t capacity_;
   int64_t decoded_ = 0;
   int64_t done_ = 0;
-  std::map<int64_t, Frame> frames_;
   std::deque<int64_t> to_send_;
   std::set<int64_t> resend_;
 };

@@ -1,0 +1,194 @@
+#include "framepipe/ventilator/scheduler.hpp"
+
+#include <algorithm>
+
+namespace framepipe::ventilator {
+
+namespace {
+
+double moving_mean(double mean, double sample, double weight) {
+  return mean == 0 ? sample : (1 - weight) * mean + weight * sample;
+}
+
+}  // namespace
+
+void Scheduler::start_job(const std::string& job_id, int64_t now_ms) {
+  jobs_.insert_or_assign(job_id, JobFrames(settings_.window_frames)).first->second.last_ack_ms =
+      now_ms;
+}
+
+void Scheduler::end_job(const std::string& job_id) {
+  jobs_.erase(job_id);
+}
+
+int64_t Scheduler::add_frame(const std::string& job_id) {
+  return jobs_.at(job_id).window.add();
+}
+
+std::optional<int64_t> Scheduler::next_direct(const std::string& job_id) {
+  auto job = jobs_.find(job_id);
+  if (job == jobs_.end()) return std::nullopt;
+  return job->second.window.next_to_send();
+}
+
+void Scheduler::put_back(const std::string& job_id, int64_t index) {
+  if (auto job = jobs_.find(job_id); job != jobs_.end()) job->second.window.resend(index);
+}
+
+int64_t Scheduler::acknowledge(const std::string& job_id, int64_t frames_done, int64_t now_ms) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return 0;
+  JobFrames& job = it->second;
+  const int64_t released = job.window.acknowledge(frames_done);
+  if (released == 0) return 0;
+  job.last_ack_ms = now_ms;
+  const int64_t done = job.window.done();
+  job.at_workers.erase(job.at_workers.begin(), job.at_workers.lower_bound(done));
+  job.reported.erase(job.reported.begin(), job.reported.lower_bound(done));
+  return released;
+}
+
+void Scheduler::resend_window(const std::string& job_id) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return;
+  FrameWindow& window = it->second.window;
+  for (int64_t index = window.done(); index < window.decoded(); ++index) window.resend(index);
+}
+
+ReadyOutcome Scheduler::on_ready(const std::string& worker, const WorkerReport& report,
+                                 int64_t now_ms) {
+  ReadyOutcome outcome;
+  auto [it, fresh] = workers_.try_emplace(worker);
+  WorkerSlot& slot = it->second;
+  outcome.new_worker = fresh;
+  slot.last_seen_ms = now_ms;
+  outcome.sharing_changed = !fresh && report.reads_shared != slot.reads_shared;
+  if (fresh) outcome.sharing_changed = report.reads_shared;
+  // It could not read a frame by reference: the frames it holds come again, with planes.
+  if (slot.reads_shared && !report.reads_shared) outcome.taken_back += take_back(worker, false);
+  slot.reads_shared = report.reads_shared;
+  if (!report.job_id.empty()) {
+    if (auto job = jobs_.find(report.job_id); job != jobs_.end()) {
+      // The result may still be queued at the worker: the frame stays retained (and is sent again
+      // if the worker dies) until the sink acknowledges it.
+      auto& at_workers = job->second.at_workers;
+      if (auto held = at_workers.find(report.index);
+          held != at_workers.end() && held->second.worker == worker) {
+        round_trip_ms_ =
+            moving_mean(round_trip_ms_, static_cast<double>(now_ms - held->second.since_ms), 0.05);
+        job->second.reported[report.index] = Held{worker, now_ms};
+        at_workers.erase(held);
+      }
+    }
+    if (report.filter_us > 0) filter_ms_ = moving_mean(filter_ms_, report.filter_us / 1000.0, 0.05);
+  }
+  if (report.idle) {
+    // Whatever it should hold was lost on the way (or it restarted): those frames go again, and
+    // its credit starts afresh from what it asks now.
+    outcome.taken_back += take_back(worker, false);
+    forget_credit(worker);
+  }
+  const int credit = std::clamp(report.credit, 0, settings_.max_worker_credit - slot.credit);
+  slot.credit += credit;
+  for (int i = 0; i < credit; ++i) ready_queue_.push_back(worker);
+  return outcome;
+}
+
+int Scheduler::drop_worker(const std::string& worker) {
+  if (workers_.count(worker) == 0) return -1;
+  forget_credit(worker);
+  workers_.erase(worker);
+  // Its reported results may have died in its send queue.
+  return take_back(worker, true);
+}
+
+int Scheduler::credit(const std::string& worker) const {
+  auto it = workers_.find(worker);
+  return it == workers_.end() ? 0 : it->second.credit;
+}
+
+bool Scheduler::has_credit() const {
+  return !ready_queue_.empty();
+}
+
+std::optional<Assignment> Scheduler::assign(const std::string& job_id) {
+  if (ready_queue_.empty()) return std::nullopt;
+  auto job = jobs_.find(job_id);
+  if (job == jobs_.end()) return std::nullopt;
+  auto index = job->second.window.next_to_send();
+  if (!index) return std::nullopt;
+  const std::string& worker = ready_queue_.front();
+  return Assignment{job_id, *index, worker, workers_.at(worker).reads_shared};
+}
+
+void Scheduler::sent(const Assignment& assignment, int64_t now_ms) {
+  ready_queue_.pop_front();
+  --workers_.at(assignment.worker).credit;
+  if (auto job = jobs_.find(assignment.job_id); job != jobs_.end()) {
+    job->second.at_workers[assignment.index] = Held{assignment.worker, now_ms};
+  }
+}
+
+int Scheduler::unreachable(const Assignment& assignment) {
+  put_back(assignment.job_id, assignment.index);
+  return std::max(0, drop_worker(assignment.worker));
+}
+
+int64_t Scheduler::deadline_ms() const {
+  return std::max({settings_.min_deadline_ms, static_cast<int64_t>(8 * round_trip_ms_),
+                   static_cast<int64_t>(20 * filter_ms_)});
+}
+
+std::vector<LateFrame> Scheduler::check_deadlines(int64_t now_ms) {
+  std::vector<LateFrame> late;
+  const int64_t deadline = deadline_ms();
+  for (auto& [id, job] : jobs_) {
+    for (auto it = job.at_workers.begin(); it != job.at_workers.end();) {
+      if (now_ms - it->second.since_ms > deadline) {
+        late.push_back({id, it->first, it->second.worker, now_ms - it->second.since_ms, false});
+        job.window.resend(it->first);
+        it = job.at_workers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto waited = job.reported.find(job.window.done());
+    if (waited != job.reported.end() && now_ms - waited->second.since_ms > deadline &&
+        now_ms - job.last_ack_ms > deadline) {
+      late.push_back(
+          {id, waited->first, waited->second.worker, now_ms - waited->second.since_ms, true});
+      job.window.resend(waited->first);
+      job.reported.erase(waited);
+    }
+  }
+  frames_resent_ += static_cast<int64_t>(late.size());
+  return late;
+}
+
+int Scheduler::take_back(const std::string& worker, bool with_reported) {
+  int count = 0;
+  const auto take = [&](FrameWindow& window, std::map<int64_t, Held>& frames) {
+    for (auto it = frames.begin(); it != frames.end();) {
+      if (it->second.worker == worker) {
+        window.resend(it->first);
+        it = frames.erase(it);
+        ++count;
+      } else {
+        ++it;
+      }
+    }
+  };
+  for (auto& [id, job] : jobs_) {
+    take(job.window, job.at_workers);
+    if (with_reported) take(job.window, job.reported);
+  }
+  frames_resent_ += count;
+  return count;
+}
+
+void Scheduler::forget_credit(const std::string& worker) {
+  std::erase(ready_queue_, worker);
+  if (auto it = workers_.find(worker); it != workers_.end()) it->second.credit = 0;
+}
+
+}  // namespace framepipe::ventilator
