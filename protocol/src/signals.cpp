@@ -9,7 +9,9 @@ namespace {
 std::atomic<bool> stop_flag{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 
-extern "C" void on_stop_signal(int) { stop_flag.store(true); }
+extern "C" void on_stop_signal(int) {
+  stop_flag.store(true);
+}
 
 }  // namespace
 
@@ -22,6 +24,8 @@ void install_stop_handlers() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-bool stop_requested() { return stop_flag.load(); }
+bool stop_requested() {
+  return stop_flag.load();
+}
 
 }  // namespace framepipe

@@ -30,7 +30,8 @@ double ProcessSampler::cpu_percent() {
   const int64_t cpu = cpu_us();
   const int64_t wall = wall_us();
   const int64_t elapsed = wall - last_wall_us_;
-  const double percent = elapsed > 0 ? 100.0 * static_cast<double>(cpu - last_cpu_us_) / elapsed : 0;
+  const double percent =
+      elapsed > 0 ? 100.0 * static_cast<double>(cpu - last_cpu_us_) / elapsed : 0;
   last_cpu_us_ = cpu;
   last_wall_us_ = wall;
   return percent;
