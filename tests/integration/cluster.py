@@ -67,12 +67,14 @@ def free_port_range(count):
 
 
 class Cluster:
-    def __init__(self, workers=2, extra=(), data_dir=None, wrapper=(), api_token='', env=None):
+    def __init__(self, workers=2, extra=(), data_dir=None, wrapper=(), api_token='', env=None,
+                 host='127.0.0.1'):
         """`data_dir`: a data directory that outlives the cluster (kept, for a restart on the same
         job list); by default a fresh one under the cluster's own directory, removed with it.
         `wrapper`: a command that runs `framepipe up ...` (its arguments) in its place, by exec.
         `api_token`: the API requires it; given to `up` in a file (--api-token-file, mode 0600).
-        `env`: variables added to `up`'s environment (FRAMEPIPE_API_TOKEN, for one)."""
+        `env`: variables added to `up`'s environment (FRAMEPIPE_API_TOKEN, for one).
+        `host`: the address it binds and is reached at (a head's address in a test network)."""
         self.workers = workers
         self.extra = list(extra)
         self.wrapper = list(wrapper)
@@ -86,8 +88,9 @@ class Cluster:
         self.data_dir = os.path.abspath(data_dir or os.path.join(self.dir, 'data'))
         self.http_port = free_port()
         self.base = free_port_range(5)
-        self.api = f'http://127.0.0.1:{self.http_port}'
-        self.registry = f'tcp://127.0.0.1:{self.base}'
+        self.host = host
+        self.api = f'http://{host}:{self.http_port}'
+        self.registry = f'tcp://{host}:{self.base}'
         self.proc = None
         self.extra_procs = []
         token = api_token or (env or {}).get('FRAMEPIPE_API_TOKEN', '')
@@ -98,7 +101,7 @@ class Cluster:
         self.proc = subprocess.Popen(
             self.wrapper + [FRAMEPIPE, 'up', '--workers', str(self.workers), '--http-port', str(self.http_port),
              '--zmq-port-base', str(self.base), '--data-dir', self.data_dir,
-             '--bind-host', '127.0.0.1'] + self.extra,
+             '--bind-host', self.host] + self.extra,
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env)
         _live_groups.add(self.proc.pid)
         try:
