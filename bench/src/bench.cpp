@@ -202,6 +202,9 @@ void validate(const BenchConfig& config) {
     throw std::invalid_argument("--preset " + config.preset +
                                 ": not an x264 preset (ultrafast ... veryfast ... placebo)");
   }
+  if (!config.link_rate.empty() && config.hosts == 0) {
+    throw std::invalid_argument("--link-rate shapes the head's link of --hosts: give --hosts too");
+  }
   if (config.job_stall_seconds < 1) throw std::invalid_argument("the stall timeout must be >= 1 s");
   if (!config.input.empty() && !std::filesystem::is_regular_file(config.input)) {
     throw std::invalid_argument("--input " + config.input + ": no such file");
@@ -348,17 +351,21 @@ struct ClusterSample {
   ClusterUsage after;   // just after the job is done: peak memory over the roles' whole life
   int http_port = 0;
   int zmq_port_base = 0;
+  std::optional<int64_t> head_link_bytes;  // received and sent on the head's link during the job
 };
 
 ClusterSample measure_cluster_once(const std::string& executable, int workers,
                                    const BenchConfig& config, const std::string& chain,
                                    const InputInfo& input, const std::string& content,
                                    const std::string& directory, const std::string& label,
-                                   Progress& progress) {
-  progress.update(label + ": starting a local cluster");
+                                   Progress& progress, const HostNetwork* network) {
+  progress.update(label + ": starting a " + (network ? "cluster across hosts" : "local cluster"));
   LocalCluster cluster(executable, workers, directory,
                        config.shared_memory ? std::vector<std::string>{}
-                                            : std::vector<std::string>{"--no-shared-memory"});
+                                            : std::vector<std::string>{"--no-shared-memory"},
+                       network);
+  std::pair<int64_t, int64_t> link_before;
+  if (network) link_before = network->head_link_bytes();
   ClusterSample sample;
   sample.http_port = cluster.http_port();
   sample.zmq_port_base = cluster.zmq_port_base();
@@ -366,6 +373,11 @@ ClusterSample measure_cluster_once(const std::string& executable, int workers,
   sample.job = run_job(cluster, std::filesystem::path(input.path).filename(), content, config,
                        chain, input.frames, input.bytes_to_worker > 0, label, progress);
   sample.after = cluster.usage();
+  if (network) {
+    const auto link_after = network->head_link_bytes();
+    sample.head_link_bytes =
+        link_after.first - link_before.first + link_after.second - link_before.second;
+  }
   cluster.stop();
   return sample;
 }
@@ -408,6 +420,11 @@ void add_sample(ClusterRun& run, const ClusterSample& sample, std::vector<double
   run.cpu_sink += used(after.sink, sample.before.sink);
   run.cpu_http += used(after.http, sample.before.http);
   run.cpu_workers += used(after.workers, sample.before.workers);
+  if (sample.head_link_bytes && job.frames > 0) {
+    run.head_link_bytes_per_frame =
+        run.head_link_bytes_per_frame.value_or(0) +
+        static_cast<double>(*sample.head_link_bytes) / static_cast<double>(job.frames);
+  }
   run.load_average = load_average();
 }
 
@@ -426,6 +443,7 @@ void finish_run(ClusterRun& run, int repeat, const std::vector<double>& decode_m
   run.cpu_sink /= repeat;
   run.cpu_http /= repeat;
   run.cpu_workers /= repeat;
+  if (run.head_link_bytes_per_frame) *run.head_link_bytes_per_frame /= repeat;
 }
 
 std::string seconds_text(double seconds) {
@@ -448,6 +466,12 @@ int run(const BenchConfig& config) {
   worker_counts.erase(std::unique(worker_counts.begin(), worker_counts.end()), worker_counts.end());
 
   const std::string executable = self_executable();
+  // With hosts, this thread (and every process it starts) lives on the head from here on.
+  std::unique_ptr<HostNetwork> network;
+  if (config.hosts > 0) {
+    network = std::make_unique<HostNetwork>(config.hosts, config.link_rate);
+    network->enter_head();
+  }
   WorkDirectory work(config.work_dir);
   Progress progress;
 
@@ -458,6 +482,8 @@ int run(const BenchConfig& config) {
   report.preset = config.preset;
   report.crf = config.crf;
   report.repeat = config.repeat;
+  report.hosts = config.hosts;
+  report.link_rate = config.link_rate;
 
   std::string input_path = config.input;
   if (generate) {
@@ -520,7 +546,7 @@ int run(const BenchConfig& config) {
       const ClusterSample sample = measure_cluster_once(
           executable, workers, config, chain, report.input, content,
           work.path() + "/cluster-" + std::to_string(workers) + "-" + std::to_string(repeat), label,
-          progress);
+          progress, network.get());
       add_sample(report.runs[i], sample, figures[i].decode_ms, figures[i].filter_ms,
                  figures[i].encode_ms, figures[i].reported_fps);
       progress.say(label + ": " + std::to_string(sample.job.frames) + " frames in " +

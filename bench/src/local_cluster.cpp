@@ -62,8 +62,9 @@ std::string describe(const httplib::Result& result) {
 }  // namespace
 
 LocalCluster::LocalCluster(const std::string& executable, int workers, const std::string& directory,
-                           const std::vector<std::string>& up_options)
+                           const std::vector<std::string>& up_options, const HostNetwork* network)
     : log_path_(directory + "/up.log") {
+  const std::string host = network ? network->head_address() : "127.0.0.1";
   std::filesystem::create_directories(directory);
   std::mt19937 random(std::random_device{}());
   std::string last_error;
@@ -73,14 +74,22 @@ LocalCluster::LocalCluster(const std::string& executable, int workers, const std
     Command command;
     command.log_path = log_path_;
     command.argv = {executable,        "up",
-                    "--workers",       std::to_string(workers),
+                    "--workers",       std::to_string(network ? 0 : workers),
                     "--http-port",     std::to_string(http_port_),
                     "--zmq-port-base", std::to_string(zmq_port_base_),
                     "--data-dir",      directory + "/data",
-                    "--bind-host",     "127.0.0.1"};
+                    "--bind-host",     host};
     command.argv.insert(command.argv.end(), up_options.begin(), up_options.end());
     launcher_ = std::make_unique<ChildProcess>(command);
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", http_port_);
+    for (int i = 0; network && i < workers; ++i) {
+      Command worker;
+      worker.log_path = directory + "/worker-" + std::to_string(i) + ".log";
+      worker.argv = network->on_worker_host(
+          i % network->worker_hosts(),
+          {executable, "worker", "tcp://" + host + ":" + std::to_string(zmq_port_base_)});
+      remote_workers_.push_back(std::make_unique<ChildProcess>(worker));
+    }
+    client_ = std::make_unique<httplib::Client>(host, http_port_);
     client_->set_keep_alive(true);
     client_->set_connection_timeout(std::chrono::seconds(2));
     client_->set_read_timeout(std::chrono::seconds(120));
@@ -123,6 +132,8 @@ LocalCluster::~LocalCluster() {
 
 void LocalCluster::stop() noexcept {
   client_.reset();
+  for (auto& worker : remote_workers_) worker->stop();
+  remote_workers_.clear();
   if (launcher_) launcher_->stop();
 }
 
@@ -187,6 +198,12 @@ ClusterUsage LocalCluster::usage() const {
     figures->peak_bytes = std::max(figures->peak_bytes, peak_resident_bytes(pid));
     figures->cpu_seconds += cpu_seconds(pid);
     if (role == "worker") ++usage.workers_seen;
+  }
+  for (const auto& worker : remote_workers_) {
+    usage.workers.peak_bytes =
+        std::max(usage.workers.peak_bytes, peak_resident_bytes(worker->pid()));
+    usage.workers.cpu_seconds += cpu_seconds(worker->pid());
+    ++usage.workers_seen;
   }
   return usage;
 }

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host_network.hpp"
 #include "process.hpp"
 
 namespace httplib {
@@ -38,9 +39,13 @@ class LocalCluster {
   // Starts `executable up --workers N ...` and waits until GET /health answers 200 and N workers
   // are listed. Throws std::runtime_error (with the tail of the cluster's log) when it does not
   // come up in time or a stop is requested.
-  // `up` with `workers` workers, data and log in `directory`, and `up_options` added.
+  // `up` with `workers` workers, data and log in `directory`, and `up_options` added. With a
+  // `network`, `up` (in the head's namespace, where the caller must be) starts no worker and
+  // listens on the head's address; the workers run on the worker hosts in turn, each joining with
+  // the registry's endpoint only, as on a LAN.
   LocalCluster(const std::string& executable, int workers, const std::string& directory,
-               const std::vector<std::string>& up_options = {});
+               const std::vector<std::string>& up_options = {},
+               const HostNetwork* network = nullptr);
   ~LocalCluster();
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
@@ -73,6 +78,7 @@ class LocalCluster {
   int http_port_ = 0;
   int zmq_port_base_ = 0;
   std::unique_ptr<ChildProcess> launcher_;
+  std::vector<std::unique_ptr<ChildProcess>> remote_workers_;  // on a network's worker hosts
   std::unique_ptr<httplib::Client> client_;
 };
 

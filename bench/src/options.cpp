@@ -29,6 +29,13 @@ void add_options(CLI::App& command, BenchConfig& config) {
   command.add_flag("!--no-baselines", config.baselines, "skip ffmpeg and the single-process loop");
   command.add_flag("!--no-shared-memory", config.shared_memory,
                    "clusters send frames over TCP, not by shared memory");
+  command
+      .add_option("--hosts", config.hosts,
+                  "run workers on this many hosts built from network namespaces (root), the "
+                  "head's link measured")
+      ->check(CLI::Range(0, 16));
+  command.add_option("--link-rate", config.link_rate,
+                     "with --hosts: shape the head's link, both ways, to this tc rate (200mbit)");
 }
 
 void add_options(CLI::App& command, LocalConfig& config) {

@@ -222,6 +222,9 @@ json to_json(const Report& report) {
           {"to_sink_by_shared_memory", run.shared_memory},
           {"to_worker_by_shared_memory_fraction", run.worker_shared_fraction()},
           {"megabytes_per_second", static_cast<double>(wire) * run.fps / 1e6}}},
+        {"head",
+         {{"cpu_ms_per_frame", run.head_cpu_ms_per_frame()},
+          {"link_bytes_per_frame", optional_number(run.head_link_bytes_per_frame)}}},
         {"load_average", triple(run.load_average)},
         {"http_port", run.http_port},
         {"zmq_port_base", run.zmq_port_base},
@@ -309,6 +312,11 @@ json to_json(const Report& report) {
       {"preset", report.preset},
       {"crf", report.crf},
       {"repeat", report.repeat},
+      {"topology",
+       {{"worker_hosts", report.hosts},
+        {"head_link_rate", report.hosts > 0
+                               ? json(report.link_rate.empty() ? "unshaped" : report.link_rate)
+                               : json(nullptr)}}},
       {"repeat_statistic", report.repeat_statistic},
       {"runs", runs},
       {"baselines", baselines},
@@ -387,6 +395,21 @@ std::string render_table(const Report& report) {
   out += "  on the wire per frame (pixels that crossed a socket, mean):";
   for (const ClusterRun& run : report.runs) {
     out += format(" %d w %.2f MB;", run.workers, static_cast<double>(wire_bytes(input, run)) / 1e6);
+  }
+  out += "\n";
+  if (report.hosts > 0) {
+    out += format(
+        "  across %d worker host(s), the head's link %s; per frame on that link "
+        "(both ways, measured):",
+        report.hosts, report.link_rate.empty() ? "unshaped" : report.link_rate.c_str());
+    for (const ClusterRun& run : report.runs) {
+      out += format(" %d w %.2f MB;", run.workers, run.head_link_bytes_per_frame.value_or(0) / 1e6);
+    }
+    out += "\n";
+  }
+  out += "  the head's CPU per frame (registry, ventilator, sink, http):";
+  for (const ClusterRun& run : report.runs) {
+    out += format(" %d w %.2f ms;", run.workers, run.head_cpu_ms_per_frame());
   }
   out += "\n\n";
 

@@ -77,6 +77,14 @@ struct ClusterRun {
     return cpu_registry + cpu_ventilator + cpu_sink + cpu_http + cpu_workers;
   }
   std::array<double, 3> load_average{};  // at the end of this worker count's runs
+  // Bytes received and sent on the head's link per frame (with --hosts only), mean of repeats.
+  std::optional<double> head_link_bytes_per_frame;
+  // CPU milliseconds the head's processes (registry, ventilator, sink, http) spend per frame.
+  double head_cpu_ms_per_frame() const {
+    return frames > 0 ? 1000.0 * (cpu_registry + cpu_ventilator + cpu_sink + cpu_http) /
+                            static_cast<double>(frames)
+                      : 0.0;
+  }
 };
 
 struct FfmpegBaseline {
@@ -115,6 +123,8 @@ struct Report {
   int crf = 0;
   int repeat = 1;
   std::string repeat_statistic = "median";
+  int hosts = 0;          // worker hosts in network namespaces; 0: loopback on one machine
+  std::string link_rate;  // of the head's link with hosts; "": unshaped
   std::vector<ClusterRun> runs;
   FfmpegBaseline ffmpeg;
   SingleProcessBaseline single_process;
