@@ -31,8 +31,6 @@ constexpr AVRational kFallbackFrameRate{25, 1};
 // Audio that starts before the first picture moves time zero back by at most this much; more
 // is a broken or hostile file, and that audio is then left out of the presentation.
 constexpr double kMaxAudioLeadSeconds = 10.0;
-// The encoder's ticks are at most this long (the MP4 muxer's own rule for its video timescale).
-constexpr int kMinTicksPerSecond = 10'000;
 
 struct OutputContextDeleter {
   void operator()(AVFormatContext* context) const {
@@ -82,40 +80,6 @@ class ChannelLayout {
 
 bool valid_rate(AVRational rate) {
   return rate.num > 0 && rate.den > 0;
-}
-
-// The encoder's time base for frames timed in `source`: 1/(den x 2^k), at least
-// kMinTicksPerSecond ticks a second. A source tick is a whole number of these, so frames keep their
-// exact times; and a frame moved after the one before moves by one of these (at most 0.1 ms), not
-// by a source tick, which is a whole frame in a 1/fps time base (AVI, MP4 with a timescale of 30).
-// It is the timescale the MP4 muxer chooses for `source` itself, so muxing rounds nothing.
-AVRational encoder_time_base(AVRational source) {
-  int den = source.den;
-  while (den < kMinTicksPerSecond) den *= 2;
-  return AVRational{1, den};
-}
-
-// Colour code points that would mislabel a YUV stream become "unspecified".
-void apply_color(const protocol::ColorInfo& color, AVCodecContext& context) {
-  const auto space = static_cast<AVColorSpace>(color.space);
-  context.colorspace =
-      av_color_space_name(space) != nullptr && space != AVCOL_SPC_RGB && space != AVCOL_SPC_RESERVED
-          ? space
-          : AVCOL_SPC_UNSPECIFIED;
-  context.color_range = color.range == AVCOL_RANGE_MPEG || color.range == AVCOL_RANGE_JPEG
-                            ? static_cast<AVColorRange>(color.range)
-                            : AVCOL_RANGE_UNSPECIFIED;
-  const auto primaries = static_cast<AVColorPrimaries>(color.primaries);
-  context.color_primaries = av_color_primaries_name(primaries) != nullptr &&
-                                    primaries != AVCOL_PRI_RESERVED &&
-                                    primaries != AVCOL_PRI_RESERVED0
-                                ? primaries
-                                : AVCOL_PRI_UNSPECIFIED;
-  const auto transfer = static_cast<AVColorTransferCharacteristic>(color.transfer);
-  context.color_trc = av_color_transfer_name(transfer) != nullptr &&
-                              transfer != AVCOL_TRC_RESERVED && transfer != AVCOL_TRC_RESERVED0
-                          ? transfer
-                          : AVCOL_TRC_UNSPECIFIED;
 }
 
 int choose_sample_rate(const AVCodec& encoder, int input_rate) {
@@ -168,7 +132,7 @@ struct Writer::State {
   bool file_opened = false;
   bool finished = false;
 
-  CodecContextPtr video_encoder;
+  std::optional<VideoEncoder> video_encoder;
   AVStream* video_stream = nullptr;  // owned by output
   Limits limits;
   // Every time below is in the encoder's time base, encoder_time_base(spec.time_base).
@@ -180,23 +144,24 @@ struct Writer::State {
   int64_t first_pts = AV_NOPTS_VALUE;  // the first frame's pts from time zero
   int64_t last_pts = AV_NOPTS_VALUE;   // the previous frame's pts after moving, from time zero
   int64_t last_frame_duration = 0;     // the previous frame's own pkt_duration, 0 when unknown
-  // Encoded packets wait here until the frame after theirs tells their duration; the encoder's
-  // delay bounds both containers.
-  std::deque<PacketPtr> waiting_packets;
-  std::map<int64_t, int64_t> durations;  // encoder pts -> duration
   long long video_packets_muxed = 0;
+  // Segments: the first segment's encoder delay (packets before its first frame's time), and the
+  // last `delay` presentation times of the segments muxed so far.
+  int64_t segment_delay = 0;
+  std::deque<int64_t> shown_tail;
 
   std::unique_ptr<AudioTrack> audio;
 
   ~State();
 
   void open_video_encoder();
+  void open_encoded_video_stream();
   void open_audio(std::string& audio_mode);
   void set_origin(int64_t first_frame_pts);
   void open_audio_transcoder(AudioTrack& track, std::string& audio_mode);
 
-  void drain_video_encoder();
-  void release_video_packets(bool final);
+  void release_video_packets();
+  void finish_file();  // the rest of the audio, the trailer
   void mux(AVPacket& packet);
 
   // Moves audio into the output up to `time` (in time_base); all of it when `to_end`.
@@ -232,9 +197,6 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
                      std::to_string(limits.max_pixels) + " pixels");
   }
   if (!valid_rate(spec.time_base)) throw MediaError("the output time base is not valid");
-  if (spec.encoder.crf < 0 || spec.encoder.crf > 51) {
-    throw MediaError("crf " + std::to_string(spec.encoder.crf) + " is outside 0..51");
-  }
   state.frame_time_base = encoder_time_base(spec.time_base);
   const AVRational rate = valid_rate(spec.frame_rate) ? spec.frame_rate : kFallbackFrameRate;
   state.default_frame_ticks =
@@ -247,7 +209,11 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
   if (result < 0) fail("cannot create the MP4 muxer", result);
   state.output.reset(raw_output);
 
-  state.open_video_encoder();
+  if (spec.encoded_video_extradata.empty()) {
+    state.open_video_encoder();
+  } else {
+    state.open_encoded_video_stream();
+  }
   if (!spec.audio_source.empty()) state.open_audio(audio_mode_);
 
   result = avio_open(&state.output->pb, state.url.c_str(), AVIO_FLAG_WRITE);
@@ -264,37 +230,24 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
 Writer::~Writer() = default;
 
 void Writer::State::open_video_encoder() {
-  const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
-  if (codec == nullptr) throw MediaError("the H.264 encoder libx264 is not available");
-  video_encoder.reset(avcodec_alloc_context3(codec));
-  if (!video_encoder) throw std::bad_alloc();
-  AVCodecContext& context = *video_encoder;
-  context.width = spec.width;
-  context.height = spec.height;
-  context.pix_fmt = AV_PIX_FMT_YUV420P;
-  context.time_base = frame_time_base;
-  // Without a rate, libx264 takes one from the time base: the source's, as before the finer one.
-  context.framerate = valid_rate(spec.frame_rate) ? spec.frame_rate : av_inv_q(spec.time_base);
-  apply_color(spec.color, context);
-  if (spec.sample_aspect.num > 0 && spec.sample_aspect.den > 0) {
-    context.sample_aspect_ratio = spec.sample_aspect;
-  }
-  if ((output->oformat->flags & AVFMT_GLOBALHEADER) != 0) {
-    context.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-  }
-  int result = av_opt_set_int(&context, "threads", spec.encoder.threads, 0);
-  if (result >= 0) result = av_opt_set(context.priv_data, "preset", spec.encoder.preset.c_str(), 0);
-  if (result >= 0) result = av_opt_set_double(context.priv_data, "crf", spec.encoder.crf, 0);
-  if (result < 0) fail("cannot configure libx264", result);
-  result = avcodec_open2(&context, codec, nullptr);
-  if (result < 0) fail("cannot start libx264 (preset \"" + spec.encoder.preset + "\")", result);
+  VideoEncoderSpec encoder;
+  encoder.width = spec.width;
+  encoder.height = spec.height;
+  encoder.source_time_base = spec.time_base;
+  encoder.frame_rate = spec.frame_rate;
+  encoder.color = spec.color;
+  encoder.sample_aspect = spec.sample_aspect;
+  encoder.settings = spec.encoder;
+  encoder.global_header = (output->oformat->flags & AVFMT_GLOBALHEADER) != 0;
+  video_encoder.emplace(encoder);
+  const AVCodecContext& context = video_encoder->context();
 
   video_stream = avformat_new_stream(output.get(), nullptr);
   if (video_stream == nullptr) throw std::bad_alloc();
   video_stream->time_base = context.time_base;  // a hint; the muxer picks its own
   video_stream->sample_aspect_ratio = context.sample_aspect_ratio;
   if (valid_rate(spec.frame_rate)) video_stream->avg_frame_rate = spec.frame_rate;
-  result = avcodec_parameters_from_context(video_stream->codecpar, &context);
+  const int result = avcodec_parameters_from_context(video_stream->codecpar, &context);
   if (result < 0) fail("cannot describe the video stream", result);
 }
 
@@ -437,7 +390,6 @@ void Writer::write(AVFrame* frame) {
     // Never drop a frame: one tick after the previous is at most 0.1 ms from its own time when
     // the timestamp repeats (a damaged stream), as ffmpeg -fps_mode passthrough keeps it.
     if (pts <= state.last_pts) pts = state.last_pts + 1;
-    state.durations[state.last_pts] = pts - state.last_pts;
   } else {
     state.first_pts = pts;
   }
@@ -450,15 +402,12 @@ void Writer::write(AVFrame* frame) {
   // A reference, not a copy, when the caller's buffers are refcounted; the caller's frame is
   // left as it was.
   FramePtr input = make_frame();
-  int result = av_frame_ref(input.get(), frame);
+  const int result = av_frame_ref(input.get(), frame);
   if (result < 0) fail("cannot take the frame", result);
   input->pts = pts;
-  input->pict_type = AV_PICTURE_TYPE_NONE;  // the source's frame types must not force x264's
-  result = avcodec_send_frame(state.video_encoder.get(), input.get());
-  if (result < 0) fail("the video encoder refused a frame", result);
+  state.video_encoder->send(*input);
   ++frames_written_;
-  state.drain_video_encoder();
-  state.release_video_packets(false);
+  state.release_video_packets();
 }
 
 void Writer::State::set_origin(int64_t first_frame_pts) {
@@ -483,10 +432,84 @@ void Writer::State::set_origin(int64_t first_frame_pts) {
                                   AVRational{1, AV_TIME_BASE}, audio_time_base);
 }
 
+void Writer::State::open_encoded_video_stream() {
+  VideoEncoderSpec encoder;
+  encoder.width = spec.width;
+  encoder.height = spec.height;
+  encoder.source_time_base = spec.time_base;
+  encoder.frame_rate = spec.frame_rate;
+  encoder.color = spec.color;
+  encoder.sample_aspect = spec.sample_aspect;
+  encoder.settings = spec.encoder;
+  video_stream = avformat_new_stream(output.get(), nullptr);
+  if (video_stream == nullptr) throw std::bad_alloc();
+  encoded_video_parameters(encoder, spec.encoded_video_extradata, *video_stream->codecpar);
+  video_stream->time_base = frame_time_base;  // a hint; the muxer picks its own
+  video_stream->sample_aspect_ratio = video_stream->codecpar->sample_aspect_ratio;
+  if (valid_rate(spec.frame_rate)) video_stream->avg_frame_rate = spec.frame_rate;
+}
+
+void Writer::write_segment(std::vector<PacketPtr>& packets) {
+  State& state = *state_;
+  if (state.finished) throw MediaError("write_segment() after finish()");
+  if (state.spec.encoded_video_extradata.empty()) {
+    throw MediaError("this output encodes frames; it takes no segment");
+  }
+  if (packets.empty()) throw MediaError("an empty segment was written");
+  std::vector<int64_t> shown;
+  shown.reserve(packets.size());
+  for (const auto& packet : packets) shown.push_back(packet->pts);
+  std::sort(shown.begin(), shown.end());
+  if (std::adjacent_find(shown.begin(), shown.end()) != shown.end()) {
+    throw MediaError("a segment has two frames at the same time");
+  }
+  const bool first = state.origin == AV_NOPTS_VALUE;
+  if (first) {
+    state.set_origin(shown.front());
+    state.segment_delay = std::count_if(packets.begin(), packets.end(), [&](const auto& packet) {
+      return packet->dts < shown.front();
+    });
+  } else if (shown.front() - state.origin <= state.last_pts) {
+    throw MediaError("a segment starts before the end of the one before");
+  }
+  // Presentation times from `delay` places before this segment's first packet on.
+  std::vector<int64_t> presented(state.shown_tail.begin(), state.shown_tail.end());
+  presented.insert(presented.end(), shown.begin(), shown.end());
+  const auto delay = static_cast<std::size_t>(state.segment_delay);
+  for (std::size_t i = 0; i < packets.size(); ++i) {
+    AVPacket& packet = *packets[i];
+    if (!first || i >= delay) {
+      // The index in `presented` of the frame `delay` places before packet i of this segment.
+      const std::size_t at = state.shown_tail.size() + i - delay;
+      if (at >= presented.size() || presented[at] > packet.pts) {
+        throw MediaError("the segment's timestamps cannot follow the one before");
+      }
+      packet.dts = presented[at];
+    }
+    packet.pts -= state.origin;
+    packet.dts -= state.origin;
+    packet.stream_index = state.video_stream->index;
+    av_packet_rescale_ts(&packet, state.frame_time_base, state.video_stream->time_base);
+    if (state.audio) state.advance_audio(packet.dts, state.video_stream->time_base, false);
+    state.mux(packet);
+    ++state.video_packets_muxed;
+    ++frames_written_;
+  }
+  state.last_pts = shown.back() - state.origin;
+  for (int64_t pts : shown) {
+    state.shown_tail.push_back(pts);
+    if (state.shown_tail.size() > delay) state.shown_tail.pop_front();
+  }
+}
+
 void Writer::finish() {
   State& state = *state_;
   if (state.finished) return;
   if (frames_written_ == 0) throw MediaError("no video frame was written");
+  if (!state.video_encoder) {  // segments: every packet is muxed already
+    state.finish_file();
+    return;
+  }
 
   // The last frame lasts as long as it says, or as long as the average frame.
   int64_t last_duration = state.last_frame_duration;
@@ -495,53 +518,32 @@ void Writer::finish() {
         (state.last_pts - state.first_pts + (frames_written_ - 1) / 2) / (frames_written_ - 1);
   }
   if (last_duration <= 0) last_duration = state.default_frame_ticks;
-  state.durations[state.last_pts] = last_duration;
-
-  int result = avcodec_send_frame(state.video_encoder.get(), nullptr);
-  if (result < 0) fail("cannot flush the video encoder", result);
-  state.drain_video_encoder();
-  state.release_video_packets(true);
+  state.video_encoder->finish(last_duration);
+  state.release_video_packets();
   if (state.video_packets_muxed != frames_written_) {
     throw MediaError("the encoder gave " + std::to_string(state.video_packets_muxed) +
                      " packets for " + std::to_string(frames_written_) + " frames");
   }
-  if (state.audio) state.advance_audio(0, AVRational{1, 1}, true);
+  state.finish_file();
+}
 
-  result = av_write_trailer(state.output.get());
+void Writer::State::finish_file() {
+  if (audio) advance_audio(0, AVRational{1, 1}, true);
+  int result = av_write_trailer(output.get());
   if (result < 0) fail("cannot finish the MP4 file", result);
-  result = avio_closep(&state.output->pb);
-  if (result < 0) fail("cannot close " + state.spec.path, result);
-  state.finished = true;
+  result = avio_closep(&output->pb);
+  if (result < 0) fail("cannot close " + spec.path, result);
+  finished = true;
 }
 
-void Writer::State::drain_video_encoder() {
-  while (true) {
-    PacketPtr packet = make_packet();
-    const int result = avcodec_receive_packet(video_encoder.get(), packet.get());
-    if (result == AVERROR(EAGAIN) || result == AVERROR_EOF) return;
-    if (result < 0) fail("the video encoder failed", result);
-    waiting_packets.push_back(std::move(packet));
-  }
-}
-
-void Writer::State::release_video_packets(bool final) {
-  while (!waiting_packets.empty()) {
-    AVPacket& packet = *waiting_packets.front();
-    const auto duration = durations.find(packet.pts);
-    if (duration != durations.end()) {
-      packet.duration = duration->second;
-      durations.erase(duration);
-    } else if (final) {
-      packet.duration = default_frame_ticks;  // not reached: x264 keeps every pts
-    } else {
-      return;
-    }
+void Writer::State::release_video_packets() {
+  while (auto encoded = video_encoder->next_packet()) {
+    AVPacket& packet = **encoded;
     packet.stream_index = video_stream->index;
-    av_packet_rescale_ts(&packet, video_encoder->time_base, video_stream->time_base);
+    av_packet_rescale_ts(&packet, video_encoder->time_base(), video_stream->time_base);
     if (audio) advance_audio(packet.dts, video_stream->time_base, false);
     mux(packet);
     ++video_packets_muxed;
-    waiting_packets.pop_front();
   }
 }
 

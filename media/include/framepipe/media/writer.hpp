@@ -7,17 +7,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "framepipe/media/av.hpp"
+#include "framepipe/media/encoder.hpp"
 #include "framepipe/protocol/color.hpp"
 
 namespace framepipe::media {
-
-struct EncoderSettings {
-  std::string preset = "veryfast";  // x264 preset
-  int crf = 20;                     // 0..51
-  int threads = 0;                  // 0: libx264 chooses
-};
 
 struct OutputSpec {
   std::string path;              // the .mp4 to write (a temporary name; the caller renames it)
@@ -29,6 +25,9 @@ struct OutputSpec {
   AVRational sample_aspect{0, 1};  // pixel shape of the frames; {0,1}: unknown (not written)
   std::string audio_source;        // file to take the first audio stream from; "" for none
   EncoderSettings encoder;
+  // Segments: the video comes already encoded by VideoEncoders of this spec elsewhere (workers),
+  // through write_segment(), with these parameter sets; empty: frames come through write().
+  std::vector<uint8_t> encoded_video_extradata;
 };
 
 class Writer {
@@ -44,6 +43,14 @@ class Writer {
   // just after it (by at most 0.1 ms, however coarse the time base), so that no frame is ever
   // dropped. The frame may be refcounted (zero-copy). Throws MediaError.
   void write(AVFrame* frame);
+
+  // Muxes the next segment's packets, as a VideoEncoder of this spec gave them (decode order,
+  // timestamps in encoder_time_base(time_base)). Segments come in order, each shown after the one
+  // before. Decode timestamps are joined as one continuous encode has them: after the first
+  // segment's encoder delay, a packet's dts is the pts of the frame that many places before it in
+  // presentation order, so they rise strictly across the joins and never pass a pts. Throws
+  // MediaError (segments that cannot be joined, write errors).
+  void write_segment(std::vector<PacketPtr>& packets);
 
   // Flushes the encoder, writes the remaining audio and the trailer. Throws MediaError.
   void finish();
