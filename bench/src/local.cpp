@@ -6,10 +6,6 @@
 
 #include <opencv2/core.hpp>
 
-extern "C" {
-#include <libavutil/pixdesc.h>
-}
-
 #include "framepipe/chain/chain.hpp"
 #include "framepipe/chain/geometry.hpp"
 #include "framepipe/filters/frame_processor.hpp"
@@ -22,19 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-filters::PlanarImage planar_view(const AVFrame& frame, const protocol::ColorInfo& color) {
-  filters::PlanarImage image;
-  image.pixel_format = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame.format));
-  image.width = frame.width;
-  image.height = frame.height;
-  image.color = color;
-  for (int i = 0; i < 4; ++i) {
-    image.data[i] = frame.data[i];
-    image.linesize[i] = frame.linesize[i];
-  }
-  return image;
 }
 
 }  // namespace
@@ -75,7 +58,8 @@ LocalResult process_locally(const LocalConfig& config) {
     result.decode_seconds += seconds_since(step);
     if (!frame) break;
     step = Clock::now();
-    processor.process(planar_view(*frame, info.color), chain, out.width, out.height, pixels.data());
+    processor.process(filters::planar_view(*frame, info.color), chain, out.width, out.height,
+                      pixels.data());
     result.filter_seconds += seconds_since(step);
     step = Clock::now();
     const int luma = out.width * out.height;

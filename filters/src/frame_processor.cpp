@@ -3,7 +3,26 @@
 #include <stdexcept>
 #include <string>
 
+extern "C" {
+#include <libavutil/frame.h>
+#include <libavutil/pixdesc.h>
+}
+
 namespace framepipe::filters {
+
+PlanarImage planar_view(const AVFrame& frame, const protocol::ColorInfo& color) {
+  PlanarImage image;
+  const char* name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame.format));
+  image.pixel_format = name != nullptr ? name : "";
+  image.width = frame.width;
+  image.height = frame.height;
+  image.color = color;
+  for (int i = 0; i < 4; ++i) {
+    image.data[i] = frame.data[i];
+    image.linesize[i] = frame.linesize[i];
+  }
+  return image;
+}
 
 void FrameProcessor::process(const PlanarImage& image, Chain& chain, int out_width, int out_height,
                              uint8_t* out) {

@@ -154,6 +154,7 @@ struct Writer::State {
 
   ~State();
 
+  VideoEncoderSpec encoder_spec() const;  // what the spec asks of the video encoder
   void open_video_encoder();
   void open_encoded_video_stream();
   void open_audio(std::string& audio_mode);
@@ -229,7 +230,7 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
 
 Writer::~Writer() = default;
 
-void Writer::State::open_video_encoder() {
+VideoEncoderSpec Writer::State::encoder_spec() const {
   VideoEncoderSpec encoder;
   encoder.width = spec.width;
   encoder.height = spec.height;
@@ -239,7 +240,11 @@ void Writer::State::open_video_encoder() {
   encoder.sample_aspect = spec.sample_aspect;
   encoder.settings = spec.encoder;
   encoder.global_header = (output->oformat->flags & AVFMT_GLOBALHEADER) != 0;
-  video_encoder.emplace(encoder);
+  return encoder;
+}
+
+void Writer::State::open_video_encoder() {
+  video_encoder.emplace(encoder_spec());
   const AVCodecContext& context = video_encoder->context();
 
   video_stream = avformat_new_stream(output.get(), nullptr);
@@ -433,17 +438,9 @@ void Writer::State::set_origin(int64_t first_frame_pts) {
 }
 
 void Writer::State::open_encoded_video_stream() {
-  VideoEncoderSpec encoder;
-  encoder.width = spec.width;
-  encoder.height = spec.height;
-  encoder.source_time_base = spec.time_base;
-  encoder.frame_rate = spec.frame_rate;
-  encoder.color = spec.color;
-  encoder.sample_aspect = spec.sample_aspect;
-  encoder.settings = spec.encoder;
   video_stream = avformat_new_stream(output.get(), nullptr);
   if (video_stream == nullptr) throw std::bad_alloc();
-  encoded_video_parameters(encoder, spec.encoded_video_extradata, *video_stream->codecpar);
+  encoded_video_parameters(encoder_spec(), spec.encoded_video_extradata, *video_stream->codecpar);
   video_stream->time_base = frame_time_base;  // a hint; the muxer picks its own
   video_stream->sample_aspect_ratio = video_stream->codecpar->sample_aspect_ratio;
   if (valid_rate(spec.frame_rate)) video_stream->avg_frame_rate = spec.frame_rate;

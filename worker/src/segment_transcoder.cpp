@@ -2,29 +2,7 @@
 
 #include <algorithm>
 
-extern "C" {
-#include <libavutil/pixdesc.h>
-}
-
 namespace framepipe::worker {
-
-namespace {
-
-filters::PlanarImage planar_view(const AVFrame& frame, const protocol::ColorInfo& color) {
-  filters::PlanarImage image;
-  const char* name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame.format));
-  image.pixel_format = name != nullptr ? name : "";
-  image.width = frame.width;
-  image.height = frame.height;
-  image.color = color;
-  for (int i = 0; i < 4; ++i) {
-    image.data[i] = frame.data[i];
-    image.linesize[i] = frame.linesize[i];
-  }
-  return image;
-}
-
-}  // namespace
 
 EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan& plan,
                                  const std::vector<media::PacketPtr>& packets,
@@ -53,7 +31,7 @@ EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan
   std::vector<uint8_t> pixels(filters::yuv420p_size(job.out_width, job.out_height));
   int64_t last_frame_duration = 0;
   out.frames = decoder.decode(plan, packets, [&](media::FramePtr frame) {
-    processor.process(planar_view(*frame, job.color), chain, job.out_width, job.out_height,
+    processor.process(filters::planar_view(*frame, job.color), chain, job.out_width, job.out_height,
                       pixels.data());
     // The encoder keeps a reference to what it is given: a fresh buffer for every frame.
     if (av_frame_make_writable(picture.get()) < 0) throw std::bad_alloc();

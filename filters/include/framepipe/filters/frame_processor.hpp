@@ -6,7 +6,12 @@
 #include "framepipe/filters/convert.hpp"
 #include "framepipe/filters/filters.hpp"
 
+struct AVFrame;
+
 namespace framepipe::filters {
+
+// A decoded frame's planes as the processor takes them (no copy: the view borrows the frame).
+PlanarImage planar_view(const AVFrame& frame, const protocol::ColorInfo& color);
 
 class FrameProcessor {
  public:
