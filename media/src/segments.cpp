@@ -42,6 +42,12 @@ SegmentedVideo refuse(SegmentedVideo video, std::string why) {
 
 }  // namespace
 
+bool is_segment_codec(std::string_view codec) {
+  static constexpr std::string_view kCodecs[] = {"h264", "hevc",       "vp8",        "vp9",
+                                                 "av1",  "mpeg2video", "mpeg1video", "mpeg4"};
+  return std::find(std::begin(kCodecs), std::end(kCodecs), codec) != std::end(kCodecs);
+}
+
 SegmentedVideo plan_segments(const std::string& path, const Limits& limits,
                              const SegmentLimits& segment_limits) {
   FormatContextPtr format = open_input(path, limits);
@@ -50,6 +56,11 @@ SegmentedVideo plan_segments(const std::string& path, const Limits& limits,
   video.time_base = format->streams[stream]->time_base;
   if (video.time_base.num <= 0 || video.time_base.den <= 0) {
     return refuse(std::move(video), "the video stream has no time base");
+  }
+  const char* codec = avcodec_get_name(format->streams[stream]->codecpar->codec_id);
+  if (!is_segment_codec(codec)) {
+    return refuse(std::move(video), std::string("the video codec ") + codec +
+                                        " is not one workers decode from segments");
   }
   Packets packets;
   PacketPtr packet = make_packet();
@@ -113,7 +124,8 @@ SegmentedVideo plan_segments(const std::string& path, const Limits& limits,
       plan.bytes += packets.bytes[i];
       if (packets.pts[i] >= plan.start_pts && packets.pts[i] < plan.end_pts) ++plan.frames;
     }
-    if (plan.bytes > segment_limits.max_bytes) {
+    if (plan.bytes > segment_limits.max_bytes ||
+        plan.end_packet - plan.first_packet > segment_limits.max_packets) {
       return refuse(std::move(video), "keyframes are too far apart: a segment would hold " +
                                           std::to_string(plan.bytes >> 20) + " MiB");
     }

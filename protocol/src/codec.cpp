@@ -27,6 +27,8 @@ bool known_type(uint8_t value) {
     case Type::sink_alive:
     case Type::ventilator_alive:
     case Type::frames_encoded:
+    case Type::segment:
+    case Type::segment_result:
       return true;
   }
   return false;

@@ -42,5 +42,22 @@ int main(int argc, char** argv) {
   write(dir, "abort", JobAbort{"job", AbortReason::failed, "cannot decode"});
   write(dir, "pong", Pong{});
   write(dir, "frames-encoded", FramesEncoded{"job", 48});
+  Segment segment;
+  segment.job_id = "job";
+  segment.codec = "h264";
+  segment.extradata = {1, 100, 0, 13};
+  segment.packet_sizes = {100, 20};
+  segment.packet_pts = {0, 1};
+  segment.packet_dts = {-1, 0};
+  segment.packet_flags = {1, 0};
+  write(dir, "segment", segment);
+  SegmentResult result;
+  result.job_id = "job";
+  result.packet_sizes = {100};
+  result.packet_pts = {0};
+  result.packet_dts = {0};
+  result.packet_durations = {1};
+  result.packet_flags = {1};
+  write(dir, "segment-result", result);
   return 0;
 }

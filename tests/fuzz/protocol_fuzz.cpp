@@ -23,6 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!envelope) return 0;
   try_bodies<Hello, Welcome, Heartbeat, HeartbeatAck, Reregister, ListWorkers, WorkerList, Ready,
              Frame, Result, SubmitJob, SubmitReply, CancelJob, Ping, Pong, JobStart, JobEnd,
-             JobAbort, JobProgress, SinkAlive, VentilatorAlive, FramesEncoded>(*envelope);
+             JobAbort, JobProgress, SinkAlive, VentilatorAlive, FramesEncoded, Segment,
+             SegmentResult>(*envelope);
   return 0;
 }

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "framepipe/media/av.hpp"
@@ -44,9 +45,15 @@ struct SegmentedVideo {
 
 // Limits of one segment, so that memory is bounded by a window of segments.
 struct SegmentLimits {
-  double seconds = 4;  // cut at the first keyframe this long after the last cut
-  int64_t max_bytes = 256LL * 1024 * 1024;  // a segment's packets; beyond it the stream is not cut
+  double seconds = 4;                      // cut at the first keyframe this long after the last cut
+  int64_t max_bytes = 64LL * 1024 * 1024;  // a segment's packets; beyond it the stream is not cut
+  int64_t max_packets = 4000;              // likewise (a message lists each packet)
 };
+
+// The video codecs whose streams are cut into segments (by libavcodec's name: "h264", "hevc",
+// "vp9"...): those with keyframes a decoder can start from and one frame per packet. Workers
+// decode only these; other streams go frame by frame.
+bool is_segment_codec(std::string_view codec);
 
 // Plans the segments of the file's first video stream. Throws MediaError when the file cannot be
 // read at all (as Decoder does); a stream that cannot be cut gives a refusal instead.

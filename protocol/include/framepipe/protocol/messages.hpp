@@ -13,6 +13,8 @@
 //   ventilator --VentilatorAlive--> sink (PULL), every second
 //   sink    --JobProgress/SinkAlive--> PUB (ventilator and http subscribe)
 //   sink    --FramesEncoded--> PUB, as soon as frames are encoded (the ventilator's flow control)
+//   ventilator --Segment + packets--> worker; worker --SegmentResult + packets--> sink (PULL):
+//   a job distributed as compressed segments that workers decode, filter and encode
 #pragma once
 #include <array>
 #include <cstdint>
@@ -29,8 +31,8 @@ namespace framepipe::protocol {
 
 inline constexpr std::string_view kSignature = "FPP";
 // 2: Frame lost its unused `threads`. 3: JobProgress.state and JobAbort.reason are enums
-// (integers), JobAbort has a message.
-inline constexpr uint16_t kVersion = 3;
+// (integers), JobAbort has a message. 4: Segment and SegmentResult.
+inline constexpr uint16_t kVersion = 4;
 inline constexpr std::string_view kSoftwareVersion = "0.1.0";
 
 // Timing, as in the ZeroMQ guide's Paranoid Pirate: heartbeat every second, dead after 3 missed.
@@ -80,6 +82,8 @@ enum class Type : uint8_t {
   sink_alive = 34,
   ventilator_alive = 35,
   frames_encoded = 36,
+  segment = 40,
+  segment_result = 41,
 };
 
 // Stage latencies travel as histograms with fixed bucket bounds (milliseconds), ready for
@@ -392,6 +396,69 @@ struct FramesEncoded {
   std::string job_id;
   int64_t frames_done = 0;
   MSGPACK_DEFINE(job_id, frames_done)
+};
+
+// Ventilator -> worker, followed by one part: the segment's packets back to back, packet_sizes[i]
+// bytes each, in decode order. Everything a worker needs to decode the segment on its own (the
+// source stream's description), which of the decoded frames are the segment's, and how to filter
+// and encode them.
+struct Segment {
+  static constexpr Type type = Type::segment;
+  std::string job_id;
+  int64_t index = 0;  // 0-based
+  // The source's video stream.
+  std::string codec;  // libavcodec decoder name: one of media's segment codecs
+  std::vector<uint8_t> extradata;
+  int32_t width = 0;
+  int32_t height = 0;
+  std::string pixel_format;  // as probed (libav name)
+  ColorInfo color;
+  int32_t time_base_num = 1;  // of the packets' timestamps
+  int32_t time_base_den = 1;
+  int32_t rate_num = 0;  // average frame rate; 0/1 when unknown
+  int32_t rate_den = 1;
+  // The segment: its frames are the decoded ones with pts in [start_pts, end_pts), `frames` of
+  // them; `last`: it ends the stream.
+  int64_t start_pts = 0;
+  int64_t end_pts = 0;
+  int64_t frames = 0;
+  bool last = false;
+  std::vector<int64_t> packet_sizes;
+  std::vector<int64_t> packet_pts;
+  std::vector<int64_t> packet_dts;
+  std::vector<uint8_t> packet_flags;  // AV_PKT_FLAG_KEY and the like
+  // The job.
+  std::string chain;  // canonical filter chain
+  int32_t out_width = 0;
+  int32_t out_height = 0;
+  int32_t sample_aspect_num = 0;  // of the output
+  int32_t sample_aspect_den = 1;
+  std::string preset;
+  int32_t crf = 20;
+  MSGPACK_DEFINE(job_id, index, codec, extradata, width, height, pixel_format, color, time_base_num,
+                 time_base_den, rate_num, rate_den, start_pts, end_pts, frames, last, packet_sizes,
+                 packet_pts, packet_dts, packet_flags, chain, out_width, out_height,
+                 sample_aspect_num, sample_aspect_den, preset, crf)
+};
+
+// Worker -> sink, followed by one part: the encoded packets back to back, in decode order.
+struct SegmentResult {
+  static constexpr Type type = Type::segment_result;
+  std::string job_id;
+  int64_t index = 0;
+  std::string worker;
+  int64_t frames = 0;
+  std::vector<uint8_t> extradata;  // the encoder's parameter sets
+  int32_t time_base_num = 1;       // of the packets' timestamps (the encoder's)
+  int32_t time_base_den = 1;
+  std::vector<int64_t> packet_sizes;
+  std::vector<int64_t> packet_pts;
+  std::vector<int64_t> packet_dts;
+  std::vector<int64_t> packet_durations;
+  std::vector<uint8_t> packet_flags;
+  int64_t transcode_us = 0;  // decoding, filtering and encoding the segment
+  MSGPACK_DEFINE(job_id, index, worker, frames, extradata, time_base_num, time_base_den,
+                 packet_sizes, packet_pts, packet_dts, packet_durations, packet_flags, transcode_us)
 };
 
 struct SinkAlive {

@@ -1,0 +1,161 @@
+#include "framepipe/worker/segment_message.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+extern "C" {
+#include <libavutil/pixdesc.h>
+}
+
+#include "framepipe/protocol/planes.hpp"
+
+namespace framepipe::worker {
+
+namespace {
+
+constexpr std::size_t kMaxExtradataBytes = 64 * 1024;
+constexpr int kMaxCrf = 51;
+
+}  // namespace
+
+std::optional<SegmentInput> open_segment(const protocol::Segment& message,
+                                         std::span<const zmq::message_t> payload,
+                                         const media::Limits& limits, std::string& why) {
+  const auto refuse = [&](std::string reason) -> std::optional<SegmentInput> {
+    why = "segment " + std::to_string(message.index) + " of job " + message.job_id + ": " +
+          std::move(reason);
+    return std::nullopt;
+  };
+  if (!media::is_segment_codec(message.codec)) {
+    return refuse("codec \"" + message.codec.substr(0, 32) + "\" is not one workers decode");
+  }
+  const AVCodecDescriptor* descriptor = avcodec_descriptor_get_by_name(message.codec.c_str());
+  if (descriptor == nullptr || avcodec_find_decoder(descriptor->id) == nullptr) {
+    return refuse("no decoder for " + message.codec);
+  }
+  if (auto bad = protocol::check_dimensions(message.width, message.height); !bad.empty()) {
+    return refuse(bad);
+  }
+  if (static_cast<long long>(message.width) * message.height > limits.max_pixels) {
+    return refuse("frames larger than the limit");
+  }
+  if (auto bad = protocol::check_dimensions(message.out_width, message.out_height); !bad.empty()) {
+    return refuse("output " + bad);
+  }
+  if (message.out_width % 2 != 0 || message.out_height % 2 != 0) {
+    return refuse("odd output dimensions");
+  }
+  const AVPixelFormat format = av_get_pix_fmt(message.pixel_format.c_str());
+  if (format == AV_PIX_FMT_NONE) return refuse("unknown pixel format");
+  if (message.time_base_num <= 0 || message.time_base_den <= 0) return refuse("bad time base");
+  if (message.rate_num < 0 || message.rate_den <= 0) return refuse("bad frame rate");
+  if (message.extradata.size() > kMaxExtradataBytes) return refuse("extradata too large");
+  if (message.crf < 0 || message.crf > kMaxCrf) return refuse("crf outside 0..51");
+  const std::size_t count = message.packet_sizes.size();
+  if (count == 0) return refuse("no packet");
+  if (message.packet_pts.size() != count || message.packet_dts.size() != count ||
+      message.packet_flags.size() != count) {
+    return refuse("packet lists of different lengths");
+  }
+  if (message.frames <= 0 || message.frames > static_cast<int64_t>(count) ||
+      message.frames > limits.max_frames) {
+    return refuse("a frame count that its packets cannot give");
+  }
+  if (message.start_pts >= message.end_pts) return refuse("an empty time range");
+  if (payload.size() != 1) return refuse("packets not in exactly one part");
+  const std::size_t bytes = payload[0].size();
+  std::size_t offset = 0;
+  for (const int64_t size : message.packet_sizes) {
+    if (size <= 0 || static_cast<uint64_t>(size) > bytes - offset) {
+      return refuse("packets outside their part");
+    }
+    offset += static_cast<std::size_t>(size);
+  }
+  if (offset != bytes) return refuse("bytes after the last packet");
+
+  SegmentInput input;
+  input.parameters.reset(avcodec_parameters_alloc());
+  if (!input.parameters) throw std::bad_alloc();
+  AVCodecParameters& parameters = *input.parameters;
+  parameters.codec_type = AVMEDIA_TYPE_VIDEO;
+  parameters.codec_id = descriptor->id;
+  parameters.width = message.width;
+  parameters.height = message.height;
+  parameters.format = format;
+  parameters.color_space = static_cast<AVColorSpace>(message.color.space);
+  parameters.color_range = static_cast<AVColorRange>(message.color.range);
+  parameters.color_primaries = static_cast<AVColorPrimaries>(message.color.primaries);
+  parameters.color_trc = static_cast<AVColorTransferCharacteristic>(message.color.transfer);
+  if (!message.extradata.empty()) {
+    parameters.extradata =
+        static_cast<uint8_t*>(av_mallocz(message.extradata.size() + AV_INPUT_BUFFER_PADDING_SIZE));
+    if (parameters.extradata == nullptr) throw std::bad_alloc();
+    std::memcpy(parameters.extradata, message.extradata.data(), message.extradata.size());
+    parameters.extradata_size = static_cast<int>(message.extradata.size());
+  }
+
+  const auto* data = static_cast<const uint8_t*>(payload[0].data());
+  offset = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    media::PacketPtr packet = media::make_packet();
+    const auto size = static_cast<int>(message.packet_sizes[i]);
+    if (av_new_packet(packet.get(), size) < 0) throw std::bad_alloc();
+    std::memcpy(packet->data, data + offset, static_cast<std::size_t>(size));
+    offset += static_cast<std::size_t>(size);
+    packet->pts = message.packet_pts[i];
+    packet->dts = message.packet_dts[i];
+    packet->flags = message.packet_flags[i] & AV_PKT_FLAG_KEY;
+    input.packets.push_back(std::move(packet));
+  }
+  input.plan.index = message.index;
+  input.plan.first_packet = 0;
+  input.plan.end_packet = static_cast<int64_t>(count);
+  input.plan.start_pts = message.start_pts;
+  input.plan.end_pts = message.end_pts;
+  input.plan.frames = message.frames;
+  input.plan.bytes = static_cast<int64_t>(bytes);
+
+  SegmentJob& job = input.job;
+  job.parameters = input.parameters.get();
+  job.time_base = {message.time_base_num, message.time_base_den};
+  job.frame_rate = {message.rate_num, message.rate_den};
+  job.color = message.color;
+  job.out_width = message.out_width;
+  job.out_height = message.out_height;
+  job.sample_aspect = {message.sample_aspect_num, message.sample_aspect_den};
+  job.encoder.preset = message.preset;
+  job.encoder.crf = message.crf;
+  job.encoder.threads = 1;  // a worker is one unit of compute, and one thread is deterministic
+  job.last_segment = message.last;
+  return input;
+}
+
+std::pair<protocol::SegmentResult, zmq::message_t> segment_result(const EncodedSegment& encoded,
+                                                                  const protocol::Segment& segment,
+                                                                  const std::string& worker) {
+  protocol::SegmentResult result;
+  result.job_id = segment.job_id;
+  result.index = segment.index;
+  result.worker = worker;
+  result.frames = encoded.frames;
+  result.extradata = encoded.extradata;
+  result.time_base_num = encoded.time_base.num;
+  result.time_base_den = encoded.time_base.den;
+  std::size_t bytes = 0;
+  for (const auto& packet : encoded.packets) bytes += static_cast<std::size_t>(packet->size);
+  zmq::message_t part(bytes);
+  auto* out = static_cast<uint8_t*>(part.data());
+  for (const auto& packet : encoded.packets) {
+    std::memcpy(out, packet->data, static_cast<std::size_t>(packet->size));
+    out += packet->size;
+    result.packet_sizes.push_back(packet->size);
+    result.packet_pts.push_back(packet->pts);
+    result.packet_dts.push_back(packet->dts);
+    result.packet_durations.push_back(packet->duration);
+    result.packet_flags.push_back(static_cast<uint8_t>(packet->flags & AV_PKT_FLAG_KEY));
+  }
+  return {std::move(result), std::move(part)};
+}
+
+}  // namespace framepipe::worker
