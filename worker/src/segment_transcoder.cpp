@@ -7,7 +7,8 @@ namespace framepipe::worker {
 EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan& plan,
                                  const std::vector<media::PacketPtr>& packets,
                                  const media::Limits& limits, filters::Chain& chain,
-                                 filters::FrameProcessor& processor) {
+                                 filters::FrameProcessor& processor,
+                                 const std::function<void()>& between_frames) {
   media::SegmentDecoder decoder(*job.parameters, job.time_base, limits);
   media::VideoEncoderSpec spec;
   spec.width = job.out_width;
@@ -51,6 +52,7 @@ EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan
         frame->pkt_duration > 0 ? av_rescale_q(frame->pkt_duration, job.time_base, ticks) : 0;
     encoder.send(*picture);
     while (auto packet = encoder.next_packet()) out.packets.push_back(std::move(*packet));
+    if (between_frames) between_frames();
   });
   if (out.frames == 0) throw media::MediaError("the segment gave no frame");
   int64_t last_duration = last_frame_duration;

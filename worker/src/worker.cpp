@@ -27,6 +27,8 @@ extern "C" {
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/worker/process_stats.hpp"
+#include "framepipe/worker/segment_message.hpp"
+#include "framepipe/worker/segment_transcoder.hpp"
 
 namespace framepipe::worker {
 
@@ -154,6 +156,11 @@ class Worker {
     frames_inbound_->on<protocol::Frame>(
         [this](protocol::Frame&& frame, protocol::Inbound& message) { process(frame, message); },
         4);
+    frames_inbound_->on<protocol::Segment>(
+        [this](protocol::Segment&& segment, protocol::Inbound& message) {
+          process_segment(segment, message);
+        },
+        1);
     // A frame lost to a discard gives its credit back, so the ventilator keeps sending.
     frames_inbound_->on_discard(
         [this](const protocol::Inbound&) { send_ready(1, false, {}, -1, 0); });
@@ -415,7 +422,55 @@ class Worker {
     send_ready(1, false, frame->job_id, frame->index, filter_us);
   }
 
+  // A segment: decoded, filtered and encoded here; the encoded packets go to the sink.
+  void process_segment(const protocol::Segment& segment, protocol::Inbound& message) {
+    std::string why;
+    auto input = open_segment(segment, message.payload, limits_, why);
+    if (!input) return message.discard("a segment message: " + why);
+    if (config_.fault == "hold-frames") {
+      ++stats_.frames_done;
+      return;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    filters::Chain* chain = chains_.get(segment.chain, why);
+    EncodedSegment encoded;
+    try {
+      if (!chain) throw std::invalid_argument(why);
+      encoded = transcode_segment(input->job, input->plan, input->packets, limits_, *chain,
+                                  processor_, [this] { keep_alive(); });
+    } catch (const std::exception& e) {
+      untrusted_log_.error("worker {}: job {} segment {}: {}", config_.name, segment.job_id,
+                           segment.index, e.what());
+      send_ready(1, false, {}, -1, 0);
+      return;
+    }
+    const auto transcode_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::steady_clock::now() - started)
+                                  .count();
+    auto [result, packets] = segment_result(encoded, segment, config_.name);
+    result.transcode_us = transcode_us;
+    protocol::Parts parts;
+    parts.push_back(protocol::pack(result));
+    parts.push_back(std::move(packets));
+    while (!protocol::send(results_, parts, true)) {
+      if (stop_requested()) return;
+      keep_alive();
+      read_registry();
+      zmq::pollitem_t item{results_.handle(), 0, ZMQ_POLLOUT, 0};
+      protocol::poll(&item, 1, std::chrono::milliseconds(200));
+    }
+    stats_.frames_done += encoded.frames;
+    stats_.state = "busy";
+    stats_.current_job = segment.job_id;
+    const double per_frame_ms = transcode_us / 1000.0 / std::max<int64_t>(1, encoded.frames);
+    stats_.filter_ms = 0.9 * stats_.filter_ms + 0.1 * per_frame_ms;
+    stats_.filter_latency.observe(per_frame_ms);
+    last_frame_done_ms_ = now_ms();
+    send_ready(1, false, segment.job_id, segment.index, transcode_us);
+  }
+
   Config config_;
+  media::Limits limits_;  // of what a segment may make this worker decode: the ventilator's
   std::string registry_host_;
   zmq::context_t context_{1};
   zmq::socket_t registry_;  // DEALER to the registry; owned by this thread like every socket here

@@ -5,6 +5,7 @@
 // sent again after a worker died comes out identical.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "framepipe/chain/chain.hpp"
@@ -38,11 +39,13 @@ struct EncodedSegment {
   std::vector<uint8_t> extradata;  // the encoder's parameter sets (the same for every segment)
 };
 
-// Transcodes one segment. Throws media::MediaError (undecodable, limits, encoder failure) and
-// std::runtime_error (a chain that does not give the announced size).
+// Transcodes one segment; `between_frames` (if any) runs after each frame (a worker's heartbeat).
+// Throws media::MediaError (undecodable, limits, encoder failure) and std::runtime_error (a chain
+// that does not give the announced size).
 EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan& plan,
                                  const std::vector<media::PacketPtr>& packets,
                                  const media::Limits& limits, filters::Chain& chain,
-                                 filters::FrameProcessor& processor);
+                                 filters::FrameProcessor& processor,
+                                 const std::function<void()>& between_frames = {});
 
 }  // namespace framepipe::worker
