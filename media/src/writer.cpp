@@ -18,13 +18,12 @@ extern "C" {
 #include <libswresample/swresample.h>
 }
 
+#include "framepipe/media/formats.hpp"
+
 namespace framepipe::media {
 
 namespace {
 
-// Audio codecs MP4 holds and browsers play as they are.
-constexpr std::array kCopiedAudioCodecs = {AV_CODEC_ID_AAC, AV_CODEC_ID_MP3, AV_CODEC_ID_OPUS,
-                                           AV_CODEC_ID_FLAC};
 constexpr int kMaxAudioChannels = 64;         // libswresample's limit
 constexpr int kMaxAudioSampleRate = 768'000;  // above every real format
 constexpr AVRational kFallbackFrameRate{25, 1};
@@ -118,6 +117,21 @@ void apply_color(const protocol::ColorInfo& color, AVCodecContext& context) {
                           : AVCOL_TRC_UNSPECIFIED;
 }
 
+// The source's sample format when the encoder takes it (FLAC keeps 24-bit sources' depth), else
+// planar float when it takes that, else its first.
+AVSampleFormat choose_sample_format(const AVCodec& encoder, int input_format) {
+  if (encoder.sample_fmts == nullptr) return AV_SAMPLE_FMT_FLTP;
+  for (const AVSampleFormat* format = encoder.sample_fmts; *format != AV_SAMPLE_FMT_NONE;
+       ++format) {
+    if (*format == input_format) return *format;
+  }
+  for (const AVSampleFormat* format = encoder.sample_fmts; *format != AV_SAMPLE_FMT_NONE;
+       ++format) {
+    if (*format == AV_SAMPLE_FMT_FLTP) return *format;
+  }
+  return encoder.sample_fmts[0];
+}
+
 int choose_sample_rate(const AVCodec& encoder, int input_rate) {
   if (encoder.supported_samplerates == nullptr) return input_rate > 0 ? input_rate : 48000;
   for (const int* rate = encoder.supported_samplerates; *rate != 0; ++rate) {
@@ -163,6 +177,8 @@ struct AudioTrack {
 
 struct Writer::State {
   OutputSpec spec;
+  FormatCodecs codecs;
+  bool audio_only = false;  // an audio format: frames only pace the audio
   std::string url;
   OutputContextPtr output;
   bool file_opened = false;
@@ -171,7 +187,8 @@ struct Writer::State {
   CodecContextPtr video_encoder;
   AVStream* video_stream = nullptr;  // owned by output
   Limits limits;
-  // Every time below is in the encoder's time base, encoder_time_base(spec.time_base).
+  // Every time below is in the encoder's time base: encoder_time_base(spec.time_base), or 1/rate
+  // for a container without timestamps of its own (AVI).
   AVRational frame_time_base{1, 1};
   int64_t default_frame_ticks = 1;  // one frame at the average rate
   // Time zero of the output: the first frame, or the start of the audio when that comes earlier.
@@ -195,6 +212,7 @@ struct Writer::State {
   void set_origin(int64_t first_frame_pts);
   void open_audio_transcoder(AudioTrack& track, std::string& audio_mode);
 
+  void write_trailer();
   void drain_video_encoder();
   void release_video_packets(bool final);
   void mux(AVPacket& packet);
@@ -211,7 +229,7 @@ struct Writer::State {
 
 Writer::State::~State() {
   if (file_opened && !finished) {
-    // An unfinished MP4 has no index and cannot be played: leave no half-written file behind.
+    // An unfinished file (an MP4 without its index) cannot be played: leave none behind.
     audio.reset();
     output.reset();
     std::remove(spec.path.c_str());
@@ -235,37 +253,54 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
   if (spec.encoder.crf < 0 || spec.encoder.crf > 51) {
     throw MediaError("crf " + std::to_string(spec.encoder.crf) + " is outside 0..51");
   }
-  state.frame_time_base = encoder_time_base(spec.time_base);
+  state.codecs = resolve_format(spec.format);
+  const protocol::OutputFormat& format = *state.codecs.format;
+  state.audio_only = format.kind == protocol::MediaKind::audio;
   const AVRational rate = valid_rate(spec.frame_rate) ? spec.frame_rate : kFallbackFrameRate;
+  if (format.constant_frame_rate) {
+    // One tick per frame: a frame moved after the one before moves by a whole frame.
+    av_reduce(&state.frame_time_base.num, &state.frame_time_base.den, rate.den, rate.num,
+              std::numeric_limits<int>::max());
+  } else {
+    state.frame_time_base = encoder_time_base(spec.time_base);
+  }
   state.default_frame_ticks =
       std::max<int64_t>(1, av_rescale_q(1, av_inv_q(rate), state.frame_time_base));
 
   // "file:" keeps a colon in the name from selecting another protocol.
   state.url = "file:" + spec.path;
+  const std::string muxer(format.muxer);
   AVFormatContext* raw_output = nullptr;
-  int result = avformat_alloc_output_context2(&raw_output, nullptr, "mp4", state.url.c_str());
-  if (result < 0) fail("cannot create the MP4 muxer", result);
+  int result = avformat_alloc_output_context2(
+      &raw_output, const_cast<AVOutputFormat*>(state.codecs.muxer), nullptr, state.url.c_str());
+  if (result < 0) fail("cannot create the " + muxer + " muxer", result);
   state.output.reset(raw_output);
 
-  state.open_video_encoder();
+  if (!state.audio_only) state.open_video_encoder();
   if (!spec.audio_source.empty()) state.open_audio(audio_mode_);
+  if (state.audio_only && !state.audio) {
+    throw MediaError("the format " + std::string(format.name) +
+                     " is audio only and the input has no audio it can use (" + audio_mode_ + ")");
+  }
 
   result = avio_open(&state.output->pb, state.url.c_str(), AVIO_FLAG_WRITE);
   if (result < 0) fail("cannot create " + spec.path, result);
   state.file_opened = true;
 
   AVDictionary* options = nullptr;
-  av_dict_set(&options, "movflags", "+faststart", 0);
+  for (const auto& [key, value] : format.muxer_options) {
+    av_dict_set(&options, std::string(key).c_str(), std::string(value).c_str(), 0);
+  }
   result = avformat_write_header(state.output.get(), &options);
   av_dict_free(&options);
-  if (result < 0) fail("cannot start the MP4 file", result);
+  if (result < 0) fail("cannot start the " + muxer + " file", result);
 }
 
 Writer::~Writer() = default;
 
 void Writer::State::open_video_encoder() {
-  const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
-  if (codec == nullptr) throw MediaError("the H.264 encoder libx264 is not available");
+  const AVCodec* codec = codecs.video_encoder;
+  const protocol::OutputFormat& format = *codecs.format;
   video_encoder.reset(avcodec_alloc_context3(codec));
   if (!video_encoder) throw std::bad_alloc();
   AVCodecContext& context = *video_encoder;
@@ -283,11 +318,20 @@ void Writer::State::open_video_encoder() {
     context.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }
   int result = av_opt_set_int(&context, "threads", spec.encoder.threads, 0);
-  if (result >= 0) result = av_opt_set(context.priv_data, "preset", spec.encoder.preset.c_str(), 0);
-  if (result >= 0) result = av_opt_set_double(context.priv_data, "crf", spec.encoder.crf, 0);
-  if (result < 0) fail("cannot configure libx264", result);
+  if (format.takes_job_quality) {
+    if (result >= 0) {
+      result = av_opt_set(context.priv_data, "preset", spec.encoder.preset.c_str(), 0);
+    }
+    if (result >= 0) result = av_opt_set_double(context.priv_data, "crf", spec.encoder.crf, 0);
+  }
+  if (result < 0) fail(std::string("cannot configure ") + codec->name, result);
+  apply_encoder_options(context, format.video_options);
   result = avcodec_open2(&context, codec, nullptr);
-  if (result < 0) fail("cannot start libx264 (preset \"" + spec.encoder.preset + "\")", result);
+  if (result < 0) {
+    fail(std::string("cannot start ") + codec->name +
+             (format.takes_job_quality ? " (preset \"" + spec.encoder.preset + "\")" : ""),
+         result);
+  }
 
   video_stream = avformat_new_stream(output.get(), nullptr);
   if (video_stream == nullptr) throw std::bad_alloc();
@@ -328,9 +372,7 @@ void Writer::State::open_audio(std::string& audio_mode) {
     }
   }
 
-  bool copy = false;
-  for (AVCodecID copied : kCopiedAudioCodecs) copy = copy || parameters.codec_id == copied;
-  if (copy) {
+  if (keeps_audio(*codecs.format, parameters.codec_id)) {
     track->output_stream = avformat_new_stream(output.get(), nullptr);
     if (track->output_stream == nullptr) throw std::bad_alloc();
     const int result = avcodec_parameters_copy(track->output_stream->codecpar, &parameters);
@@ -378,22 +420,23 @@ void Writer::State::open_audio_transcoder(AudioTrack& track, std::string& audio_
     return;
   }
 
-  const AVCodec* encoder = avcodec_find_encoder_by_name("aac");
-  if (encoder == nullptr) throw MediaError("the AAC encoder is not available");
+  const AVCodec* encoder = codecs.audio_encoder;
   track.encoder.reset(avcodec_alloc_context3(encoder));
   if (!track.encoder) throw std::bad_alloc();
   AVCodecContext& context = *track.encoder;
   const bool mono = parameters.ch_layout.nb_channels == 1;
-  context.sample_fmt = AV_SAMPLE_FMT_FLTP;
+  context.sample_fmt = choose_sample_format(*encoder, parameters.format);
   context.sample_rate = choose_sample_rate(*encoder, parameters.sample_rate);
   av_channel_layout_default(&context.ch_layout, mono ? 1 : 2);
-  context.bit_rate = mono ? 128'000 : 160'000;
+  const int64_t bit_rate =
+      mono ? codecs.format->audio_bit_rate_mono : codecs.format->audio_bit_rate_stereo;
+  if (bit_rate > 0) context.bit_rate = bit_rate;
   context.time_base = AVRational{1, context.sample_rate};
   if ((output->oformat->flags & AVFMT_GLOBALHEADER) != 0) {
     context.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }
   result = avcodec_open2(&context, encoder, nullptr);
-  if (result < 0) fail("cannot start the AAC encoder", result);
+  if (result < 0) fail(std::string("cannot start the audio encoder ") + encoder->name, result);
 
   track.fifo.reset(av_audio_fifo_alloc(context.sample_fmt, context.ch_layout.nb_channels,
                                        std::max(context.frame_size, 1) * 2));
@@ -403,7 +446,7 @@ void Writer::State::open_audio_transcoder(AudioTrack& track, std::string& audio_
   track.output_stream->time_base = context.time_base;
   result = avcodec_parameters_from_context(track.output_stream->codecpar, &context);
   if (result < 0) fail("cannot describe the audio stream", result);
-  audio_mode = "aac from " + codec_name;
+  audio_mode = std::string(avcodec_get_name(encoder->id)) + " from " + codec_name;
 }
 
 void Writer::write(AVFrame* frame) {
@@ -437,11 +480,16 @@ void Writer::write(AVFrame* frame) {
     // Never drop a frame: one tick after the previous is at most 0.1 ms from its own time when
     // the timestamp repeats (a damaged stream), as ffmpeg -fps_mode passthrough keeps it.
     if (pts <= state.last_pts) pts = state.last_pts + 1;
-    state.durations[state.last_pts] = pts - state.last_pts;
+    if (!state.audio_only) state.durations[state.last_pts] = pts - state.last_pts;
   } else {
     state.first_pts = pts;
   }
   state.last_pts = pts;
+  if (state.audio_only) {
+    ++frames_written_;
+    state.advance_audio(pts, state.frame_time_base, false);
+    return;
+  }
   state.last_frame_duration =
       frame->pkt_duration > 0
           ? av_rescale_q(frame->pkt_duration, state.spec.time_base, state.frame_time_base)
@@ -466,8 +514,13 @@ void Writer::State::set_origin(int64_t first_frame_pts) {
   if (!audio) return;
   AudioTrack& track = *audio;
   const AVRational audio_time_base = track.input_stream->time_base;
-  if (track.presentation_start != AV_NOPTS_VALUE &&
-      av_compare_ts(track.presentation_start, audio_time_base, origin, frame_time_base) < 0) {
+  if (audio_only && track.presentation_start != AV_NOPTS_VALUE) {
+    // The sound track alone: it starts at zero wherever the pictures started.
+    origin =
+        av_rescale_q_rnd(track.presentation_start, audio_time_base, frame_time_base, AV_ROUND_DOWN);
+  } else if (track.presentation_start != AV_NOPTS_VALUE &&
+             av_compare_ts(track.presentation_start, audio_time_base, origin, frame_time_base) <
+                 0) {
     // Rounded down, so that no audio is cut: the video may start up to one tick after zero.
     const int64_t audio_start =
         av_rescale_q_rnd(track.presentation_start, audio_time_base, frame_time_base, AV_ROUND_DOWN);
@@ -486,6 +539,12 @@ void Writer::State::set_origin(int64_t first_frame_pts) {
 void Writer::finish() {
   State& state = *state_;
   if (state.finished) return;
+  if (state.audio_only) {
+    if (state.origin == AV_NOPTS_VALUE) state.set_origin(0);
+    state.advance_audio(0, AVRational{1, 1}, true);
+    state.write_trailer();
+    return;
+  }
   if (frames_written_ == 0) throw MediaError("no video frame was written");
 
   // The last frame lasts as long as it says, or as long as the average frame.
@@ -506,12 +565,15 @@ void Writer::finish() {
                      " packets for " + std::to_string(frames_written_) + " frames");
   }
   if (state.audio) state.advance_audio(0, AVRational{1, 1}, true);
+  state.write_trailer();
+}
 
-  result = av_write_trailer(state.output.get());
-  if (result < 0) fail("cannot finish the MP4 file", result);
-  result = avio_closep(&state.output->pb);
-  if (result < 0) fail("cannot close " + state.spec.path, result);
-  state.finished = true;
+void Writer::State::write_trailer() {
+  int result = av_write_trailer(output.get());
+  if (result < 0) fail("cannot finish the " + std::string(codecs.format->muxer) + " file", result);
+  result = avio_closep(&output->pb);
+  if (result < 0) fail("cannot close " + spec.path, result);
+  finished = true;
 }
 
 void Writer::State::drain_video_encoder() {
