@@ -1144,23 +1144,21 @@ std::optional<protocol::SubmitReply> Frontend::wait_for_reply(const std::string&
 }
 
 void Frontend::accept_reply(const protocol::SubmitReply& reply) {
-  {
-    MediaInfo info;
-    info.frames_estimate = reply.frames_estimate;
-    info.width = reply.width;
-    info.height = reply.height;
-    info.out_width = reply.out_width;
-    info.out_height = reply.out_height;
-    info.duration_seconds = reply.duration_seconds;
-    info.video_codec = reply.video_codec;
-    info.audio_codec = reply.audio_codec;
-    const Update update = store_.accept(reply.job_id, info);
-    if (update == Update::unknown_job) {
-      log().debug("SubmitReply for unknown job {}", printable(reply.job_id));
-    } else if (update == Update::applied) {
-      log().debug("job {} accepted by the ventilator", reply.job_id);
-      changes_.note(reply.job_id);
-    }
+  MediaInfo info;
+  info.frames_estimate = reply.frames_estimate;
+  info.width = reply.width;
+  info.height = reply.height;
+  info.out_width = reply.out_width;
+  info.out_height = reply.out_height;
+  info.duration_seconds = reply.duration_seconds;
+  info.video_codec = reply.video_codec;
+  info.audio_codec = reply.audio_codec;
+  const Update update = store_.accept(reply.job_id, info);
+  if (update == Update::unknown_job) {
+    log().debug("SubmitReply for unknown job {}", printable(reply.job_id));
+  } else if (update == Update::applied) {
+    log().debug("job {} accepted by the ventilator", reply.job_id);
+    changes_.note(reply.job_id);
   }
 }
 
