@@ -301,7 +301,7 @@ TEST_CASE("static files: the default directory is beside the binary", "[http][we
   CHECK(directory.parent_path().parent_path().filename() == "share");
 }
 
-TEST_CASE("reply waits: an upload takes its job's reply; others take the usual way",
+TEST_CASE("reply waits: an upload takes its job's reply, others take the usual way",
           "[http][formats]") {
   using std::chrono::milliseconds;
   ReplyWaits waits;

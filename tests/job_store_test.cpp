@@ -97,7 +97,7 @@ TEST_CASE("job store: a finished job survives a restart field by field", "[http]
   CHECK(job->audio_codec == "aac");
 }
 
-TEST_CASE("job store: the output format survives a restart; mp4 by default", "[http][formats]") {
+TEST_CASE("job store: the output format survives a restart, mp4 by default", "[http][formats]") {
   TemporaryDirectory directory;
   {
     JobStore store(database(directory));

@@ -507,7 +507,7 @@ TEST_CASE("orphaned shared memory of dead processes is removed, of live ones kep
   CHECK(in_dev_shm(live_frame.str()));
 }
 
-TEST_CASE("job states and abort reasons travel as integers; others are malformed", "[protocol]") {
+TEST_CASE("job states and abort reasons travel as integers, others are malformed", "[protocol]") {
   JobProgress progress;
   progress.state = JobState::canceled;
   CHECK(round_trip(progress)->state == JobState::canceled);
