@@ -9,10 +9,12 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 // The metrics and static-file helpers are private to the http-frontend.
 #include "../http-frontend/src/metrics.hpp"
+#include "../http-frontend/src/reply_waits.hpp"
 #include "../http-frontend/src/static_files.hpp"
 #include "temporary_directory.hpp"
 
@@ -297,4 +299,43 @@ TEST_CASE("static files: the default directory is beside the binary", "[http][we
   CHECK(directory.filename() == "web");
   CHECK(directory.parent_path().filename() == "framepipe");
   CHECK(directory.parent_path().parent_path().filename() == "share");
+}
+
+TEST_CASE("reply waits: an upload takes its job's reply, others take the usual way",
+          "[http][formats]") {
+  using std::chrono::milliseconds;
+  ReplyWaits waits;
+  protocol::SubmitReply reply;
+  reply.job_id = "a";
+  reply.error = "the input has no audio track";
+  CHECK_FALSE(waits.deliver(reply));  // nobody waits for "a": the caller handles it
+
+  waits.expect("a");
+  CHECK_FALSE(waits.wait("a", milliseconds(1)));  // not yet: still waited for
+  CHECK(waits.deliver(reply));
+  const auto taken = waits.wait("a", milliseconds(0));
+  REQUIRE(taken);
+  CHECK(taken->error == reply.error);
+  CHECK_FALSE(waits.deliver(reply));  // taken once; the job is no longer waited for
+
+  // A reply that comes between the last wait and forget() is not lost.
+  waits.expect("b");
+  reply.job_id = "b";
+  reply.accepted = true;
+  CHECK_FALSE(waits.wait("b", milliseconds(1)));
+  CHECK(waits.deliver(reply));
+  const auto late = waits.forget("b");
+  REQUIRE(late);
+  CHECK(late->accepted);
+  CHECK_FALSE(waits.forget("b"));
+  CHECK_FALSE(waits.wait("b", milliseconds(0)));
+
+  // A waiter wakes as soon as the reply arrives from another thread.
+  waits.expect("c");
+  reply.job_id = "c";
+  std::thread link([&] { waits.deliver(reply); });
+  const auto woken = waits.wait("c", milliseconds(5000));
+  link.join();
+  REQUIRE(woken);
+  CHECK(woken->job_id == "c");
 }

@@ -97,6 +97,24 @@ TEST_CASE("job store: a finished job survives a restart field by field", "[http]
   CHECK(job->audio_codec == "aac");
 }
 
+TEST_CASE("job store: the output format survives a restart, mp4 by default", "[http][formats]") {
+  TemporaryDirectory directory;
+  {
+    JobStore store(database(directory));
+    Job webm = make_job("w1", 1000);
+    webm.format = "webm";
+    webm.output_path = "/data/jobs/w1/output.webm";
+    store.add(webm);
+    store.add(make_job("m1", 1001));
+  }
+  JobStore reopened(database(directory));
+  REQUIRE(reopened.find("w1"));
+  CHECK(reopened.find("w1")->format == "webm");
+  CHECK(reopened.find("w1")->output_path == "/data/jobs/w1/output.webm");
+  REQUIRE(reopened.find("m1"));
+  CHECK(reopened.find("m1")->format == "mp4");
+}
+
 TEST_CASE("job store: queued and running jobs keep their state and numbers over a restart",
           "[http]") {
   TemporaryDirectory directory;
@@ -271,6 +289,8 @@ TEST_CASE("upload names never become paths or hidden text", "[http]") {
   CHECK(download_name("my clip.mov", "id") == "my_clip-framepipe.mp4");
   CHECK(download_name("\xC3\xA9", "id") == "id.mp4");
   CHECK(download_name("", "id") == "id.mp4");
+  CHECK(download_name("my clip.mov", "id", "flac") == "my_clip-framepipe.flac");
+  CHECK(download_name("", "id", "webm") == "id.webm");
 }
 
 TEST_CASE("job changes: each stream gets every changed job once, or is told it missed some",

@@ -125,7 +125,7 @@ double format_duration(const std::string& path) {
 // Decodes `input` with Decoder and writes every frame with Writer, audio from the input, the way
 // the sink does after the workers (here any frame that is not yuv420p is converted on the spot).
 std::string round_trip(const std::string& input, const std::string& output_name,
-                       std::string* audio_mode = nullptr) {
+                       std::string* audio_mode = nullptr, const std::string& format = "mp4") {
   const Limits limits;
   Decoder decoder(input, limits, 2);
   const auto& info = decoder.info();
@@ -137,6 +137,7 @@ std::string round_trip(const std::string& input, const std::string& output_name,
   spec.frame_rate = info.frame_rate;
   spec.color = info.color;
   if (info.has_audio) spec.audio_source = input;
+  spec.format = format;
   Writer writer(spec, limits);
   if (audio_mode != nullptr) *audio_mode = writer.audio_mode();
 
@@ -365,6 +366,62 @@ TEST_CASE("Writer copies AAC and keeps audio that starts before the picture in s
   CHECK(output_offset == Approx(input_offset).margin(0.005));
   CHECK(probe_times(output, "v:0").size() == probe_times(input, "v:0").size());
   CHECK(format_duration(output) == Approx(format_duration(input)).margin(0.05));
+}
+
+TEST_CASE("Writer writes WebM (VP9 + Opus) and AVI (H.264 + MP3) with every frame",
+          "[media][formats]") {
+  const std::string input = vfr_vorbis_mkv();
+  std::string audio_mode;
+  const std::string webm = round_trip(input, "vfr_out.webm", &audio_mode, "webm");
+  CHECK(audio_mode == "copy vorbis");  // WebM holds Vorbis as it is
+  CHECK(probe_value(webm, "-show_entries format=format_name") == "\"matroska,webm\"");
+  CHECK(probe_value(webm, "-select_streams v:0 -show_entries stream=codec_name") == "vp9");
+  const std::vector<double> expected = probe_times(input, "v:0");
+  const std::vector<double> actual = probe_times(webm, "v:0");
+  REQUIRE(actual.size() == expected.size());
+  for (size_t index = 0; index < actual.size(); ++index) {
+    CHECK(actual[index] - actual[0] == Approx(expected[index] - expected[0]).margin(0.002));
+  }
+
+  const std::string avi = round_trip(h264_aac_mp4(), "out.avi", &audio_mode, "avi");
+  CHECK(audio_mode == "mp3 from aac");
+  CHECK(probe_value(avi, "-show_entries format=format_name") == "avi");
+  CHECK(probe_value(avi, "-select_streams v:0 -show_entries stream=codec_name") == "h264");
+  CHECK(probe_value(avi, "-select_streams a:0 -show_entries stream=codec_name") == "mp3");
+  // Every frame, each with a time (AVI's H.264 has no B-frames to reorder: with them, FFmpeg
+  // reads the last two frames of an AVI without a time). FFmpeg 5.1 reads any AVI's second frame
+  // one frame late (its own `ffmpeg -i x.mp4 x.avi` too), so times are checked from there on.
+  const std::vector<double> source_times = probe_times(h264_aac_mp4(), "v:0");
+  const std::vector<double> avi_times = probe_times(avi, "v:0");
+  REQUIRE(avi_times.size() == source_times.size());
+  for (size_t index = 2; index < avi_times.size(); ++index) {
+    CHECK(avi_times[index] - avi_times[1] ==
+          Approx(source_times[index] - source_times[1]).margin(0.001));
+  }
+}
+
+TEST_CASE("Writer writes the sound track alone for audio formats, from time zero",
+          "[media][formats]") {
+  std::string audio_mode;
+  // Audio 0.4 s before the picture: the whole track, starting at zero.
+  const std::string input = early_audio_ts();
+  const std::string flac = round_trip(input, "early_audio.flac", &audio_mode, "flac");
+  CHECK(audio_mode == "flac from aac");
+  CHECK(probe_value(flac, "-show_entries stream=codec_type,codec_name") == "flac,audio");
+  CHECK(format_duration(flac) == Approx(2.4).margin(0.05));
+  const std::string wav = round_trip(vfr_vorbis_mkv(), "vorbis.wav", &audio_mode, "wav");
+  CHECK(audio_mode == "pcm_s16le from vorbis");
+  CHECK(probe_value(wav, "-show_entries stream=codec_type,codec_name") == "pcm_s16le,audio");
+  CHECK(format_duration(wav) == Approx(2.0).margin(0.05));
+  // Without audio an audio format cannot be written (the upload is refused before this).
+  OutputSpec spec;
+  spec.path = temp_dir().file("none.mp3");
+  spec.width = 64;
+  spec.height = 64;
+  spec.format = "mp3";
+  CHECK_THROWS_WITH(Writer(spec, Limits{}), Catch::Contains("audio only"));
+  spec.format = "mpeg2";
+  CHECK_THROWS_WITH(Writer(spec, Limits{}), Catch::Contains("unknown output format"));
 }
 
 TEST_CASE("Writer moves timestamps that do not increase instead of dropping frames", "[media]") {

@@ -79,6 +79,12 @@ TEST_CASE("every control message survives a round trip", "[protocol]") {
   CHECK(round_trip(JobProgress{"j", JobState::done, 10, 10, 2.5, "", 99, 1.0})->output_bytes == 99);
   CHECK(round_trip(Ready{"w", 2, true, "j", 7, 100, 0})->idle);
   CHECK(round_trip(SubmitReply{})->accepted == false);
+  CHECK(round_trip(SubmitJob{"j", "/in", "/out", "copy", "veryfast", 20, "webm"})->format ==
+        "webm");
+  CHECK(round_trip(SubmitJob{})->format == "mp4");
+  JobStart start;
+  start.format = "flac";
+  CHECK(round_trip(start)->format == "flac");
 }
 
 TEST_CASE("a subscription prefix selects exactly its message type", "[protocol]") {
@@ -501,7 +507,7 @@ TEST_CASE("orphaned shared memory of dead processes is removed, of live ones kep
   CHECK(in_dev_shm(live_frame.str()));
 }
 
-TEST_CASE("job states and abort reasons travel as integers; others are malformed", "[protocol]") {
+TEST_CASE("job states and abort reasons travel as integers, others are malformed", "[protocol]") {
   JobProgress progress;
   progress.state = JobState::canceled;
   CHECK(round_trip(progress)->state == JobState::canceled);

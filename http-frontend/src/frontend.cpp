@@ -44,6 +44,7 @@
 #include "metrics.hpp"
 #include "names.hpp"
 #include "render.hpp"
+#include "reply_waits.hpp"
 #include "static_files.hpp"
 #include "task_pool.hpp"
 #include "unique_fd.hpp"
@@ -66,6 +67,9 @@ constexpr size_t kQueuedConnectionsPerThread = 4;
 // A result is streamed from disk in pieces of this size.
 constexpr size_t kResultChunkBytes = 256 << 10;
 constexpr std::string_view kEventsRoute = "/api/events";
+// An upload of an audio format waits this long for the ventilator's probe (bounded; a file without
+// audio is refused with 400). Without an answer by then, the job is queued as any other.
+constexpr auto kProbeWait = std::chrono::seconds(15);
 // Live event streams each hold an HTTP thread for as long as they are open, so at most this share
 // of the threads serve them; more are refused (503) and the page retries later.
 constexpr int kLiveStreamThreadShareDivisor = 2;
@@ -136,6 +140,20 @@ std::variant<std::optional<int64_t>, Refusal> content_length(const httplib::Requ
   auto value = parse_non_negative(req.get_header_value("Content-Length"));
   if (!value) return Refusal{400, "malformed Content-Length"};
   return value;
+}
+
+// The output formats for GET /api/cluster: name, kind, file extension, MIME type, encoders.
+json formats_json() {
+  json out = json::array();
+  for (const protocol::OutputFormat& format : protocol::output_formats()) {
+    out.push_back({{"name", format.name},
+                   {"kind", format.kind == protocol::MediaKind::video ? "video" : "audio"},
+                   {"extension", format.extension},
+                   {"mime_type", format.mime_type},
+                   {"video_encoder", format.video_encoder},
+                   {"audio_encoder", format.audio_encoder}});
+  }
+  return out;
 }
 
 bool is_result_path(std::string_view path) {
@@ -361,6 +379,10 @@ class Frontend {
   void log_request(const httplib::Request& req, const httplib::Response& res);
 
   void on_submit_reply(const protocol::SubmitReply& reply);
+  // Records the media facts of a job the ventilator accepted.
+  void accept_reply(const protocol::SubmitReply& reply);
+  // The ventilator's answer to a job just submitted, when it comes within kProbeWait.
+  std::optional<protocol::SubmitReply> wait_for_reply(const std::string& id);
   void on_progress(const protocol::JobProgress& progress);
   void on_pong(const protocol::Pong& pong);
   // Acts on JobRecovery's decisions about jobs the cluster lost.
@@ -384,6 +406,7 @@ class Frontend {
   JobStore store_;
   JobRecovery recovery_;  // used on the cluster link's thread once it runs
   JobChanges changes_;    // noted by every job update, read by the live streams
+  ReplyWaits reply_waits_;  // uploads waiting for the ventilator's probe
   std::atomic<int> open_streams_{0};
   const int max_open_streams_;
   ClusterEndpoints endpoints_;
@@ -736,29 +759,57 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
     if (!value || *value > kMaxCrf) return refuse(res, Refusal{400, "crf must be 0..51"});
     crf = static_cast<int>(*value);
   }
+  std::string format_name(trim(form.format.value_or("")));
+  if (format_name.empty()) format_name = protocol::kDefaultFormat;
+  std::transform(format_name.begin(), format_name.end(), format_name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string filters = chain::canonical(parsed.chain);
+  // What the file holds is known only after the ventilator's probe: it checks the rest.
+  if (auto refusal =
+          protocol::format_refusal({format_name, chain::is_identity(parsed.chain), std::nullopt})) {
+    return refuse(res, Refusal{400, *refusal});
+  }
+  const protocol::OutputFormat& format = *protocol::find_output_format(format_name);
 
   Job job;
   job.id = id;
   job.state = JobState::queued;
-  job.filters = chain::canonical(parsed.chain);
+  job.filters = filters;
   job.preset = preset;
   job.crf = crf;
+  job.format = format_name;
   job.created_unix_ms = protocol::unix_ms();
   job.input_name = form.input_name;
   job.input_path = form.input_path.string();
-  job.output_path = (directory / "output.mp4").string();
+  job.output_path = (directory / ("output." + std::string(format.extension))).string();
   job.input_bytes = form.input_bytes;
+  // An audio format needs an audio track, which only the probe sees: wait for its answer.
+  const bool waits_for_probe = format.kind == protocol::MediaKind::audio;
+  if (waits_for_probe) reply_waits_.expect(id);
   store_.add(job);
 
   if (!link_->submit(submission(job))) {
+    reply_waits_.forget(id);
     store_.erase(id);
     return refuse(res, Refusal{503, "the cluster link is overloaded; try again shortly"});
+  }
+  if (waits_for_probe) {
+    if (const auto reply = wait_for_reply(id)) {
+      if (!reply->accepted) {
+        store_.erase(id);
+        log().info("upload refused: {}", reply->error);
+        return refuse(res, Refusal{400, reply->error});
+      }
+      accept_reply(*reply);
+      if (auto accepted = store_.find(id)) job = *accepted;
+    }
   }
   guard.keep();
   changes_.note(id);
   job_counters_.count_enqueued();
-  log().info("job {} created: \"{}\" ({} bytes), filters {}, preset {}, crf {}", id,
-             printable(job.input_name), job.input_bytes, job.filters, job.preset, job.crf);
+  log().info("job {} created: \"{}\" ({} bytes), filters {}, format {}, preset {}, crf {}", id,
+             printable(job.input_name), job.input_bytes, job.filters, job.format, job.preset,
+             job.crf);
 
   const ClusterSnapshot cluster = link_->snapshot();
   const auto jobs = store_.list();
@@ -831,6 +882,11 @@ void Frontend::get_result(const httplib::Request& req, const std::string& id,
   }
   const int64_t size = info.st_size;
   const std::string whole = "bytes */" + std::to_string(size);
+  // A job stored by a framepipe before formats is an MP4.
+  const auto* format = protocol::find_output_format(job->format);
+  if (format == nullptr) format = protocol::find_output_format(protocol::kDefaultFormat);
+  const std::string content_type(format->mime_type);
+  const std::string extension(format->extension);
 
   int64_t first = 0;
   int64_t length = size;
@@ -855,12 +911,12 @@ void Frontend::get_result(const httplib::Request& req, const std::string& id,
   res.set_header("Accept-Ranges", "bytes");
   const bool attachment = req.has_param("download") && req.get_param_value("download") != "0";
   res.set_header("Content-Disposition", std::string(attachment ? "attachment" : "inline") +
-                                            "; filename=\"" + download_name(job->input_name, id) +
-                                            "\"");
-  if (length == 0) return res.set_content("", "video/mp4");
+                                            "; filename=\"" +
+                                            download_name(job->input_name, id, extension) + "\"");
+  if (length == 0) return res.set_content("", content_type);
 
   auto reader = std::make_shared<ResultReader>(std::move(fd), first, length);
-  res.set_content_provider(static_cast<size_t>(length), "video/mp4",
+  res.set_content_provider(static_cast<size_t>(length), content_type,
                            [reader](size_t offset, size_t wanted, httplib::DataSink& sink) {
                              return reader->provide(offset, wanted, sink);
                            });
@@ -885,7 +941,9 @@ void Frontend::get_cluster(httplib::Response& res) const {
                  {"max_upload_bytes", config_.max_upload_bytes},
                  {"presets", kPresets},
                  {"default_preset", config_.default_preset},
-                 {"default_crf", config_.default_crf}});
+                 {"default_crf", config_.default_crf},
+                 {"formats", formats_json()},
+                 {"default_format", protocol::kDefaultFormat}});
 }
 
 void Frontend::get_metrics(httplib::Response& res) const {
@@ -1059,23 +1117,9 @@ bool Frontend::continue_event_stream(LiveStream& stream, httplib::DataSink& sink
 }
 
 void Frontend::on_submit_reply(const protocol::SubmitReply& reply) {
+  if (reply_waits_.deliver(reply)) return;  // the upload that waits for it answers it
   if (reply.accepted) {
-    MediaInfo info;
-    info.frames_estimate = reply.frames_estimate;
-    info.width = reply.width;
-    info.height = reply.height;
-    info.out_width = reply.out_width;
-    info.out_height = reply.out_height;
-    info.duration_seconds = reply.duration_seconds;
-    info.video_codec = reply.video_codec;
-    info.audio_codec = reply.audio_codec;
-    const Update update = store_.accept(reply.job_id, info);
-    if (update == Update::unknown_job) {
-      log().debug("SubmitReply for unknown job {}", printable(reply.job_id));
-    } else if (update == Update::applied) {
-      log().debug("job {} accepted by the ventilator", reply.job_id);
-      changes_.note(reply.job_id);
-    }
+    accept_reply(reply);
     return;
   }
   if (store_.reject(reply.job_id, reply.error, protocol::unix_ms()) == Update::state_changed) {
@@ -1083,6 +1127,38 @@ void Frontend::on_submit_reply(const protocol::SubmitReply& reply) {
     job_counters_.count_final(JobState::failed);
     log().info("job {} failed: the ventilator refused it: {}", reply.job_id, reply.error);
     remove_tree(job_directory(reply.job_id));
+  }
+}
+
+std::optional<protocol::SubmitReply> Frontend::wait_for_reply(const std::string& id) {
+  const auto deadline = std::chrono::steady_clock::now() + kProbeWait;
+  while (!stop_requested() && std::chrono::steady_clock::now() < deadline) {
+    if (auto reply = reply_waits_.wait(id, kStopPollInterval)) return reply;
+  }
+  auto reply = reply_waits_.forget(id);
+  if (!reply) {
+    log().warn("job {}: no answer from the ventilator within {} s; queued", id,
+               std::chrono::duration_cast<std::chrono::seconds>(kProbeWait).count());
+  }
+  return reply;
+}
+
+void Frontend::accept_reply(const protocol::SubmitReply& reply) {
+  MediaInfo info;
+  info.frames_estimate = reply.frames_estimate;
+  info.width = reply.width;
+  info.height = reply.height;
+  info.out_width = reply.out_width;
+  info.out_height = reply.out_height;
+  info.duration_seconds = reply.duration_seconds;
+  info.video_codec = reply.video_codec;
+  info.audio_codec = reply.audio_codec;
+  const Update update = store_.accept(reply.job_id, info);
+  if (update == Update::unknown_job) {
+    log().debug("SubmitReply for unknown job {}", printable(reply.job_id));
+  } else if (update == Update::applied) {
+    log().debug("job {} accepted by the ventilator", reply.job_id);
+    changes_.note(reply.job_id);
   }
 }
 
@@ -1094,6 +1170,7 @@ protocol::SubmitJob Frontend::submission(const Job& job) const {
   submit.chain = job.filters;
   submit.preset = job.preset;
   submit.crf = job.crf;
+  submit.format = job.format;
   return submit;
 }
 

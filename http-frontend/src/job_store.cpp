@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   duration_seconds REAL NOT NULL,
   video_codec TEXT NOT NULL,
   audio_codec TEXT NOT NULL,
-  skipped_packets INTEGER NOT NULL DEFAULT 0
+  skipped_packets INTEGER NOT NULL DEFAULT 0,
+  format TEXT NOT NULL DEFAULT 'mp4'
 );
 )sql";
 
@@ -44,7 +45,7 @@ constexpr std::string_view kColumns =
     "id, state, filters, preset, crf, frames_done, frames_total, frames_total_exact, fps, error, "
     "created_unix_ms, started_unix_ms, finished_unix_ms, input_name, input_path, output_path, "
     "input_bytes, output_bytes, width, height, out_width, out_height, duration_seconds, "
-    "video_codec, audio_codec, skipped_packets";
+    "video_codec, audio_codec, skipped_packets, format";
 
 struct ConnectionCloser {
   void operator()(sqlite3* connection) const { sqlite3_close_v2(connection); }
@@ -130,10 +131,20 @@ void execute(sqlite3* connection, std::string_view sql) {
 // A database written by an older framepipe lacks the columns added since: add them.
 void add_missing_columns(sqlite3* connection) {
   bool has_skipped_packets = false;
-  Statement columns(connection, "PRAGMA table_info(jobs)");
-  while (columns.step()) has_skipped_packets |= columns.text(1) == "skipped_packets";
+  bool has_format = false;
+  {
+    Statement columns(connection, "PRAGMA table_info(jobs)");
+    while (columns.step()) {
+      has_skipped_packets |= columns.text(1) == "skipped_packets";
+      has_format |= columns.text(1) == "format";
+    }
+  }
   if (!has_skipped_packets) {
     execute(connection, "ALTER TABLE jobs ADD COLUMN skipped_packets INTEGER NOT NULL DEFAULT 0");
+  }
+  // Every job before formats existed was an MP4.
+  if (!has_format) {
+    execute(connection, "ALTER TABLE jobs ADD COLUMN format TEXT NOT NULL DEFAULT 'mp4'");
   }
 }
 
@@ -177,6 +188,7 @@ Job read_job(const Statement& row) {
   job.video_codec = row.text(column++);
   job.audio_codec = row.text(column++);
   job.skipped_packets = row.integer(column++);
+  job.format = row.text(column++);
   if (!state) job.error = "unknown state in the database";
   return job;
 }
@@ -252,6 +264,7 @@ class JobStore::Database {
     statement.bind(index++, std::string_view(job.video_codec));
     statement.bind(index++, std::string_view(job.audio_codec));
     statement.bind(index++, job.skipped_packets);
+    statement.bind(index++, std::string_view(job.format));
     run(statement);
   }
 

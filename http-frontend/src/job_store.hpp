@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "framepipe/protocol/formats.hpp"
+
 namespace framepipe::http {
 
 enum class JobState { queued, running, done, failed, canceled };
@@ -32,6 +34,7 @@ struct Job {
   std::string filters;  // canonical chain
   std::string preset;
   int crf = 0;
+  std::string format{protocol::kDefaultFormat};  // an OutputFormat's name
   int64_t frames_done = 0;
   int64_t frames_total = 0;         // the ventilator's estimate until the sink knows it exactly
   bool frames_total_exact = false;  // frames_total came from the sink

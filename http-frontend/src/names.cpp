@@ -96,7 +96,8 @@ std::string display_name(std::string_view client_name) {
   return result;
 }
 
-std::string download_name(std::string_view input_name, std::string_view fallback) {
+std::string download_name(std::string_view input_name, std::string_view fallback,
+                          std::string_view extension) {
   std::string_view stem = input_name;
   const auto dot = stem.rfind('.');
   if (dot != std::string_view::npos && dot > 0) stem = stem.substr(0, dot);
@@ -107,8 +108,9 @@ std::string download_name(std::string_view input_name, std::string_view fallback
                       c == '.' || c == '_' || c == '-';
     result += safe ? c : '_';
   }
-  if (result.find_first_not_of("._") == std::string::npos) return std::string(fallback) + ".mp4";
-  return result + "-framepipe.mp4";
+  const std::string suffix = "." + std::string(extension);
+  if (result.find_first_not_of("._") == std::string::npos) return std::string(fallback) + suffix;
+  return result + "-framepipe" + suffix;
 }
 
 std::string printable(std::string_view text) {

@@ -16,8 +16,9 @@ std::string sanitize_extension(std::string_view client_name);
 std::string display_name(std::string_view client_name);
 
 // A file name for the result's Content-Disposition, ASCII [A-Za-z0-9._-] only:
-// "<stem of input_name>-framepipe.mp4", or "<fallback>.mp4".
-std::string download_name(std::string_view input_name, std::string_view fallback);
+// "<stem of input_name>-framepipe.<extension>", or "<fallback>.<extension>" (the result format's).
+std::string download_name(std::string_view input_name, std::string_view fallback,
+                          std::string_view extension = "mp4");
 
 // The text with every byte that is not printable ASCII escaped as \xNN, for log lines.
 std::string printable(std::string_view text);

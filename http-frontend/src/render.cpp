@@ -115,6 +115,7 @@ json job_json(const Job& job, const ViewContext& context, int jobs_ahead) {
       {"filters", job.filters},
       {"preset", job.preset},
       {"crf", job.crf},
+      {"format", job.format},
       {"frames_done", job.frames_done},
       {"frames_total", job.frames_total},
       {"frames_total_exact", job.frames_total_exact},
@@ -142,6 +143,9 @@ json job_json(const Job& job, const ViewContext& context, int jobs_ahead) {
   if (job.duration_seconds > 0) out["duration"] = job.duration_seconds;
   if (!job.video_codec.empty()) out["video_codec"] = job.video_codec;
   if (!job.audio_codec.empty()) out["audio_codec"] = job.audio_codec;
+  if (const auto* format = protocol::find_output_format(job.format)) {
+    out["mime_type"] = format->mime_type;
+  }
   if (job.state == JobState::done) out["result_url"] = "/api/jobs/" + job.id + "/result";
   return out;
 }

@@ -121,10 +121,12 @@ std::variant<UploadForm, Refusal> receive_upload(const httplib::ContentReader& r
           form.input_name = display_name(header.filename);
           if (int error = file.create(form.input_path)) return refuse(write_failure(error));
           part = Part::file;
-        } else if (header.name == "filters" || header.name == "preset" || header.name == "crf") {
+        } else if (header.name == "filters" || header.name == "preset" || header.name == "crf" ||
+                   header.name == "format") {
           auto& slot = header.name == "filters"  ? form.filters
                        : header.name == "preset" ? form.preset
-                                                 : form.crf;
+                       : header.name == "crf"    ? form.crf
+                                                 : form.format;
           slot.emplace();
           field = &*slot;
           part = Part::field;
@@ -171,7 +173,8 @@ std::variant<UploadForm, Refusal> receive_upload(const httplib::ContentReader& r
           case Part::none:
             skipped_bytes += bytes;
             if (skipped_bytes > kMaxSkippedBytes) {
-              return refuse({400, "unexpected form fields (expected file, filters, preset, crf)"});
+              return refuse(
+                  {400, "unexpected form fields (expected file, filters, preset, crf, format)"});
             }
             return true;
         }

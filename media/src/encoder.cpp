@@ -1,5 +1,7 @@
 #include "framepipe/media/encoder.hpp"
 
+#include "framepipe/media/formats.hpp"
+
 #include <algorithm>
 #include <new>
 
@@ -52,7 +54,8 @@ void describe(const VideoEncoderSpec& spec, AVCodecContext& context) {
   context.width = spec.width;
   context.height = spec.height;
   context.pix_fmt = AV_PIX_FMT_YUV420P;
-  context.time_base = encoder_time_base(spec.source_time_base);
+  context.time_base =
+      valid_rate(spec.time_base) ? spec.time_base : encoder_time_base(spec.source_time_base);
   // Without a rate, libx264 takes one from the time base: the source's, as before the finer one.
   context.framerate =
       valid_rate(spec.frame_rate) ? spec.frame_rate : av_inv_q(spec.source_time_base);
@@ -63,17 +66,19 @@ void describe(const VideoEncoderSpec& spec, AVCodecContext& context) {
   if (spec.global_header) context.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
 }
 
-const AVCodec& libx264() {
-  const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
-  if (codec == nullptr) throw MediaError("the H.264 encoder libx264 is not available");
-  return *codec;
+// The format's video encoder. Throws MediaError.
+const AVCodec& video_encoder_of(const FormatCodecs& codecs) {
+  if (codecs.video_encoder == nullptr) {
+    throw MediaError("the format " + std::string(codecs.format->name) + " holds no video");
+  }
+  return *codecs.video_encoder;
 }
 
 }  // namespace
 
 void encoded_video_parameters(const VideoEncoderSpec& spec, const std::vector<uint8_t>& extradata,
                               AVCodecParameters& parameters) {
-  CodecContextPtr context(avcodec_alloc_context3(&libx264()));
+  CodecContextPtr context(avcodec_alloc_context3(&video_encoder_of(resolve_format(spec.format))));
   if (!context) throw std::bad_alloc();
   describe(spec, *context);
   context->extradata =
@@ -103,19 +108,28 @@ VideoEncoder::VideoEncoder(const VideoEncoderSpec& spec) {
   if (spec.settings.crf < 0 || spec.settings.crf > 51) {
     throw MediaError("crf " + std::to_string(spec.settings.crf) + " is outside 0..51");
   }
-  const AVCodec* codec = &libx264();
+  const FormatCodecs codecs = resolve_format(spec.format);
+  const protocol::OutputFormat& format = *codecs.format;
+  const AVCodec* codec = &video_encoder_of(codecs);
   context_.reset(avcodec_alloc_context3(codec));
   if (!context_) throw std::bad_alloc();
   AVCodecContext& context = *context_;
   describe(spec, context);
   int result = av_opt_set_int(&context, "threads", spec.settings.threads, 0);
-  if (result >= 0) {
-    result = av_opt_set(context.priv_data, "preset", spec.settings.preset.c_str(), 0);
+  if (format.takes_job_quality) {
+    if (result >= 0) {
+      result = av_opt_set(context.priv_data, "preset", spec.settings.preset.c_str(), 0);
+    }
+    if (result >= 0) result = av_opt_set_double(context.priv_data, "crf", spec.settings.crf, 0);
   }
-  if (result >= 0) result = av_opt_set_double(context.priv_data, "crf", spec.settings.crf, 0);
-  if (result < 0) fail("cannot configure libx264", result);
+  if (result < 0) fail(std::string("cannot configure ") + codec->name, result);
+  apply_encoder_options(context, format.video_options);
   result = avcodec_open2(&context, codec, nullptr);
-  if (result < 0) fail("cannot start libx264 (preset \"" + spec.settings.preset + "\")", result);
+  if (result < 0) {
+    fail(std::string("cannot start ") + codec->name +
+             (format.takes_job_quality ? " (preset \"" + spec.settings.preset + "\")" : ""),
+         result);
+  }
 }
 
 void VideoEncoder::send(const AVFrame& frame) {

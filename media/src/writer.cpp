@@ -18,13 +18,13 @@ extern "C" {
 #include <libswresample/swresample.h>
 }
 
+#include "framepipe/media/encoder.hpp"
+#include "framepipe/media/formats.hpp"
+
 namespace framepipe::media {
 
 namespace {
 
-// Audio codecs MP4 holds and browsers play as they are.
-constexpr std::array kCopiedAudioCodecs = {AV_CODEC_ID_AAC, AV_CODEC_ID_MP3, AV_CODEC_ID_OPUS,
-                                           AV_CODEC_ID_FLAC};
 constexpr int kMaxAudioChannels = 64;         // libswresample's limit
 constexpr int kMaxAudioSampleRate = 768'000;  // above every real format
 constexpr AVRational kFallbackFrameRate{25, 1};
@@ -82,6 +82,21 @@ bool valid_rate(AVRational rate) {
   return rate.num > 0 && rate.den > 0;
 }
 
+// The source's sample format when the encoder takes it (FLAC keeps 24-bit sources' depth), else
+// planar float when it takes that, else its first.
+AVSampleFormat choose_sample_format(const AVCodec& encoder, int input_format) {
+  if (encoder.sample_fmts == nullptr) return AV_SAMPLE_FMT_FLTP;
+  for (const AVSampleFormat* format = encoder.sample_fmts; *format != AV_SAMPLE_FMT_NONE;
+       ++format) {
+    if (*format == input_format) return *format;
+  }
+  for (const AVSampleFormat* format = encoder.sample_fmts; *format != AV_SAMPLE_FMT_NONE;
+       ++format) {
+    if (*format == AV_SAMPLE_FMT_FLTP) return *format;
+  }
+  return encoder.sample_fmts[0];
+}
+
 int choose_sample_rate(const AVCodec& encoder, int input_rate) {
   if (encoder.supported_samplerates == nullptr) return input_rate > 0 ? input_rate : 48000;
   for (const int* rate = encoder.supported_samplerates; *rate != 0; ++rate) {
@@ -127,6 +142,8 @@ struct AudioTrack {
 
 struct Writer::State {
   OutputSpec spec;
+  FormatCodecs codecs;
+  bool audio_only = false;  // an audio format: frames only pace the audio
   std::string url;
   OutputContextPtr output;
   bool file_opened = false;
@@ -135,7 +152,8 @@ struct Writer::State {
   std::optional<VideoEncoder> video_encoder;
   AVStream* video_stream = nullptr;  // owned by output
   Limits limits;
-  // Every time below is in the encoder's time base, encoder_time_base(spec.time_base).
+  // Every time below is in the encoder's time base: encoder_time_base(spec.time_base), or 1/rate
+  // for a container without timestamps of its own (AVI).
   AVRational frame_time_base{1, 1};
   int64_t default_frame_ticks = 1;  // one frame at the average rate
   // Time zero of the output: the first frame, or the start of the audio when that comes earlier.
@@ -161,8 +179,8 @@ struct Writer::State {
   void set_origin(int64_t first_frame_pts);
   void open_audio_transcoder(AudioTrack& track, std::string& audio_mode);
 
+  void write_trailer();
   void release_video_packets();
-  void finish_file();  // the rest of the audio, the trailer
   void mux(AVPacket& packet);
 
   // Moves audio into the output up to `time` (in time_base); all of it when `to_end`.
@@ -177,7 +195,7 @@ struct Writer::State {
 
 Writer::State::~State() {
   if (file_opened && !finished) {
-    // An unfinished MP4 has no index and cannot be played: leave no half-written file behind.
+    // An unfinished file (an MP4 without its index) cannot be played: leave none behind.
     audio.reset();
     output.reset();
     std::remove(spec.path.c_str());
@@ -198,34 +216,56 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
                      std::to_string(limits.max_pixels) + " pixels");
   }
   if (!valid_rate(spec.time_base)) throw MediaError("the output time base is not valid");
-  state.frame_time_base = encoder_time_base(spec.time_base);
+  if (spec.encoder.crf < 0 || spec.encoder.crf > 51) {
+    throw MediaError("crf " + std::to_string(spec.encoder.crf) + " is outside 0..51");
+  }
+  state.codecs = resolve_format(spec.format);
+  const protocol::OutputFormat& format = *state.codecs.format;
+  state.audio_only = format.kind == protocol::MediaKind::audio;
   const AVRational rate = valid_rate(spec.frame_rate) ? spec.frame_rate : kFallbackFrameRate;
+  if (format.constant_frame_rate) {
+    // One tick per frame: a frame moved after the one before moves by a whole frame.
+    av_reduce(&state.frame_time_base.num, &state.frame_time_base.den, rate.den, rate.num,
+              std::numeric_limits<int>::max());
+  } else {
+    state.frame_time_base = encoder_time_base(spec.time_base);
+  }
   state.default_frame_ticks =
       std::max<int64_t>(1, av_rescale_q(1, av_inv_q(rate), state.frame_time_base));
 
   // "file:" keeps a colon in the name from selecting another protocol.
   state.url = "file:" + spec.path;
+  const std::string muxer(format.muxer);
   AVFormatContext* raw_output = nullptr;
-  int result = avformat_alloc_output_context2(&raw_output, nullptr, "mp4", state.url.c_str());
-  if (result < 0) fail("cannot create the MP4 muxer", result);
+  int result = avformat_alloc_output_context2(
+      &raw_output, const_cast<AVOutputFormat*>(state.codecs.muxer), nullptr, state.url.c_str());
+  if (result < 0) fail("cannot create the " + muxer + " muxer", result);
   state.output.reset(raw_output);
 
-  if (spec.encoded_video_extradata.empty()) {
+  if (state.audio_only) {
+    // no video stream
+  } else if (spec.encoded_video_extradata.empty()) {
     state.open_video_encoder();
   } else {
     state.open_encoded_video_stream();
   }
   if (!spec.audio_source.empty()) state.open_audio(audio_mode_);
+  if (state.audio_only && !state.audio) {
+    throw MediaError("the format " + std::string(format.name) +
+                     " is audio only and the input has no audio it can use (" + audio_mode_ + ")");
+  }
 
   result = avio_open(&state.output->pb, state.url.c_str(), AVIO_FLAG_WRITE);
   if (result < 0) fail("cannot create " + spec.path, result);
   state.file_opened = true;
 
   AVDictionary* options = nullptr;
-  av_dict_set(&options, "movflags", "+faststart", 0);
+  for (const auto& [key, value] : format.muxer_options) {
+    av_dict_set(&options, std::string(key).c_str(), std::string(value).c_str(), 0);
+  }
   result = avformat_write_header(state.output.get(), &options);
   av_dict_free(&options);
-  if (result < 0) fail("cannot start the MP4 file", result);
+  if (result < 0) fail("cannot start the " + muxer + " file", result);
 }
 
 Writer::~Writer() = default;
@@ -240,6 +280,8 @@ VideoEncoderSpec Writer::State::encoder_spec() const {
   encoder.sample_aspect = spec.sample_aspect;
   encoder.settings = spec.encoder;
   encoder.global_header = (output->oformat->flags & AVFMT_GLOBALHEADER) != 0;
+  encoder.format = spec.format;
+  encoder.time_base = frame_time_base;
   return encoder;
 }
 
@@ -254,6 +296,15 @@ void Writer::State::open_video_encoder() {
   if (valid_rate(spec.frame_rate)) video_stream->avg_frame_rate = spec.frame_rate;
   const int result = avcodec_parameters_from_context(video_stream->codecpar, &context);
   if (result < 0) fail("cannot describe the video stream", result);
+}
+
+void Writer::State::open_encoded_video_stream() {
+  video_stream = avformat_new_stream(output.get(), nullptr);
+  if (video_stream == nullptr) throw std::bad_alloc();
+  encoded_video_parameters(encoder_spec(), spec.encoded_video_extradata, *video_stream->codecpar);
+  video_stream->time_base = frame_time_base;  // a hint; the muxer picks its own
+  video_stream->sample_aspect_ratio = video_stream->codecpar->sample_aspect_ratio;
+  if (valid_rate(spec.frame_rate)) video_stream->avg_frame_rate = spec.frame_rate;
 }
 
 void Writer::State::open_audio(std::string& audio_mode) {
@@ -286,9 +337,7 @@ void Writer::State::open_audio(std::string& audio_mode) {
     }
   }
 
-  bool copy = false;
-  for (AVCodecID copied : kCopiedAudioCodecs) copy = copy || parameters.codec_id == copied;
-  if (copy) {
+  if (keeps_audio(*codecs.format, parameters.codec_id)) {
     track->output_stream = avformat_new_stream(output.get(), nullptr);
     if (track->output_stream == nullptr) throw std::bad_alloc();
     const int result = avcodec_parameters_copy(track->output_stream->codecpar, &parameters);
@@ -336,22 +385,23 @@ void Writer::State::open_audio_transcoder(AudioTrack& track, std::string& audio_
     return;
   }
 
-  const AVCodec* encoder = avcodec_find_encoder_by_name("aac");
-  if (encoder == nullptr) throw MediaError("the AAC encoder is not available");
+  const AVCodec* encoder = codecs.audio_encoder;
   track.encoder.reset(avcodec_alloc_context3(encoder));
   if (!track.encoder) throw std::bad_alloc();
   AVCodecContext& context = *track.encoder;
   const bool mono = parameters.ch_layout.nb_channels == 1;
-  context.sample_fmt = AV_SAMPLE_FMT_FLTP;
+  context.sample_fmt = choose_sample_format(*encoder, parameters.format);
   context.sample_rate = choose_sample_rate(*encoder, parameters.sample_rate);
   av_channel_layout_default(&context.ch_layout, mono ? 1 : 2);
-  context.bit_rate = mono ? 128'000 : 160'000;
+  const int64_t bit_rate =
+      mono ? codecs.format->audio_bit_rate_mono : codecs.format->audio_bit_rate_stereo;
+  if (bit_rate > 0) context.bit_rate = bit_rate;
   context.time_base = AVRational{1, context.sample_rate};
   if ((output->oformat->flags & AVFMT_GLOBALHEADER) != 0) {
     context.flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }
   result = avcodec_open2(&context, encoder, nullptr);
-  if (result < 0) fail("cannot start the AAC encoder", result);
+  if (result < 0) fail(std::string("cannot start the audio encoder ") + encoder->name, result);
 
   track.fifo.reset(av_audio_fifo_alloc(context.sample_fmt, context.ch_layout.nb_channels,
                                        std::max(context.frame_size, 1) * 2));
@@ -361,7 +411,7 @@ void Writer::State::open_audio_transcoder(AudioTrack& track, std::string& audio_
   track.output_stream->time_base = context.time_base;
   result = avcodec_parameters_from_context(track.output_stream->codecpar, &context);
   if (result < 0) fail("cannot describe the audio stream", result);
-  audio_mode = "aac from " + codec_name;
+  audio_mode = std::string(avcodec_get_name(encoder->id)) + " from " + codec_name;
 }
 
 void Writer::write(AVFrame* frame) {
@@ -399,6 +449,11 @@ void Writer::write(AVFrame* frame) {
     state.first_pts = pts;
   }
   state.last_pts = pts;
+  if (state.audio_only) {
+    ++frames_written_;
+    state.advance_audio(pts, state.frame_time_base, false);
+    return;
+  }
   state.last_frame_duration =
       frame->pkt_duration > 0
           ? av_rescale_q(frame->pkt_duration, state.spec.time_base, state.frame_time_base)
@@ -420,8 +475,13 @@ void Writer::State::set_origin(int64_t first_frame_pts) {
   if (!audio) return;
   AudioTrack& track = *audio;
   const AVRational audio_time_base = track.input_stream->time_base;
-  if (track.presentation_start != AV_NOPTS_VALUE &&
-      av_compare_ts(track.presentation_start, audio_time_base, origin, frame_time_base) < 0) {
+  if (audio_only && track.presentation_start != AV_NOPTS_VALUE) {
+    // The sound track alone: it starts at zero wherever the pictures started.
+    origin =
+        av_rescale_q_rnd(track.presentation_start, audio_time_base, frame_time_base, AV_ROUND_DOWN);
+  } else if (track.presentation_start != AV_NOPTS_VALUE &&
+             av_compare_ts(track.presentation_start, audio_time_base, origin, frame_time_base) <
+                 0) {
     // Rounded down, so that no audio is cut: the video may start up to one tick after zero.
     const int64_t audio_start =
         av_rescale_q_rnd(track.presentation_start, audio_time_base, frame_time_base, AV_ROUND_DOWN);
@@ -435,15 +495,6 @@ void Writer::State::set_origin(int64_t first_frame_pts) {
   track.end =
       track.origin + av_rescale_q(static_cast<int64_t>(limits.max_duration_seconds * AV_TIME_BASE),
                                   AVRational{1, AV_TIME_BASE}, audio_time_base);
-}
-
-void Writer::State::open_encoded_video_stream() {
-  video_stream = avformat_new_stream(output.get(), nullptr);
-  if (video_stream == nullptr) throw std::bad_alloc();
-  encoded_video_parameters(encoder_spec(), spec.encoded_video_extradata, *video_stream->codecpar);
-  video_stream->time_base = frame_time_base;  // a hint; the muxer picks its own
-  video_stream->sample_aspect_ratio = video_stream->codecpar->sample_aspect_ratio;
-  if (valid_rate(spec.frame_rate)) video_stream->avg_frame_rate = spec.frame_rate;
 }
 
 void Writer::write_segment(std::vector<PacketPtr>& packets) {
@@ -502,9 +553,16 @@ void Writer::write_segment(std::vector<PacketPtr>& packets) {
 void Writer::finish() {
   State& state = *state_;
   if (state.finished) return;
+  if (state.audio_only) {
+    if (state.origin == AV_NOPTS_VALUE) state.set_origin(0);
+    state.advance_audio(0, AVRational{1, 1}, true);
+    state.write_trailer();
+    return;
+  }
   if (frames_written_ == 0) throw MediaError("no video frame was written");
   if (!state.video_encoder) {  // segments: every packet is muxed already
-    state.finish_file();
+    if (state.audio) state.advance_audio(0, AVRational{1, 1}, true);
+    state.write_trailer();
     return;
   }
 
@@ -521,13 +579,13 @@ void Writer::finish() {
     throw MediaError("the encoder gave " + std::to_string(state.video_packets_muxed) +
                      " packets for " + std::to_string(frames_written_) + " frames");
   }
-  state.finish_file();
+  if (state.audio) state.advance_audio(0, AVRational{1, 1}, true);
+  state.write_trailer();
 }
 
-void Writer::State::finish_file() {
-  if (audio) advance_audio(0, AVRational{1, 1}, true);
+void Writer::State::write_trailer() {
   int result = av_write_trailer(output.get());
-  if (result < 0) fail("cannot finish the MP4 file", result);
+  if (result < 0) fail("cannot finish the " + std::string(codecs.format->muxer) + " file", result);
   result = avio_closep(&output->pb);
   if (result < 0) fail("cannot close " + spec.path, result);
   finished = true;

@@ -245,6 +245,7 @@ class Sink {
     spec.audio_source = job.start.input_path;
     spec.encoder.preset = job.start.preset;
     spec.encoder.crf = job.start.crf;
+    spec.format = job.start.format;
     spec.encoder.threads = config_.encoder_threads;
     try {
       job.writer = std::make_unique<media::Writer>(spec, config_.limits);
@@ -255,9 +256,9 @@ class Sink {
     }
     job.started_ms = now_ms();
     job.shared = protocol::reads_shared_probe(job.start.shared_prefix, job.start.shared_token);
-    spdlog::info("sink: job {} encoding {}x{} H.264 {} crf {}, audio: {}{}", id, spec.width,
-                 spec.height, spec.encoder.preset, spec.encoder.crf, job.writer->audio_mode(),
-                 job.shared ? "; frames by shared memory" : "");
+    spdlog::info("sink: job {} encoding {} {}x{} preset {} crf {}, audio: {}{}", id, spec.format,
+                 spec.width, spec.height, spec.encoder.preset, spec.encoder.crf,
+                 job.writer->audio_mode(), job.shared ? "; frames by shared memory" : "");
     auto [it, inserted] = jobs_.emplace(id, std::move(job));
     publish(it->second);
   }

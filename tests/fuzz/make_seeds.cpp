@@ -36,9 +36,11 @@ int main(int argc, char** argv) {
   frame.chain = "blur=sigma=2";
   write(dir, "frame", frame);
   write(dir, "result", Result{"job", 1, 2, 64, 64, "w", 10});
-  write(dir, "submit", SubmitJob{"job", "/in", "/out", "copy", "veryfast", 20});
+  write(dir, "submit", SubmitJob{"job", "/in", "/out", "copy", "veryfast", 20, "webm"});
   write(dir, "progress", JobProgress{"job", JobState::running, 1, 2, 3.0, "", 4, 5.0});
-  write(dir, "start", JobStart{});
+  JobStart start;
+  start.format = "mp3";
+  write(dir, "start", start);
   write(dir, "abort", JobAbort{"job", AbortReason::failed, "cannot decode"});
   write(dir, "pong", Pong{});
   write(dir, "frames-encoded", FramesEncoded{"job", 48});

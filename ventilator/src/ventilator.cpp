@@ -209,6 +209,10 @@ class Ventilator {
       return refuse(e.what());
     }
     const auto& info = job->decoder->info();
+    if (auto refusal = protocol::format_refusal(
+            {job->submit.format, chain::is_identity(parsed.chain), info.has_audio})) {
+      return refuse(*refusal);
+    }
     const chain::OutputPlan plan =
         chain::plan_output(parsed.chain, {{info.width, info.height},
                                           {info.sample_aspect.num, info.sample_aspect.den},
@@ -442,6 +446,7 @@ class Ventilator {
         start.color = info.color;
         start.preset = job.submit.preset;
         start.crf = job.submit.crf;
+        start.format = job.submit.format;
         start.sample_aspect_num = job.out_aspect.num;
         start.sample_aspect_den = job.out_aspect.den;
         if (job.direct) {  // only the ventilator's own results (direct frames) go by reference

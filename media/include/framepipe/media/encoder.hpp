@@ -1,5 +1,6 @@
-// Encodes yuv420p frames into H.264 packets (libx264) with a job's settings. The one video
-// encoder of framepipe: the sink's Writer encodes through it, and so do workers that encode
+// Encodes yuv420p frames into packets with the video encoder of a job's output format (libx264
+// for MP4, MKV, MOV and AVI, VP9 for WebM: protocol/formats.hpp) and the job's settings. The one
+// video encoder of framepipe: the sink's Writer encodes through it, and so do workers that encode
 // segments, so that a job's pictures are encoded the same way wherever that happens.
 //
 // Time: frames come with pts in the source's time base; the encoder counts in a finer one,
@@ -17,12 +18,13 @@
 
 #include "framepipe/media/av.hpp"
 #include "framepipe/protocol/color.hpp"
+#include "framepipe/protocol/formats.hpp"
 
 namespace framepipe::media {
 
 struct EncoderSettings {
-  std::string preset = "veryfast";  // x264 preset
-  int crf = 20;                     // 0..51
+  std::string preset = "veryfast";  // x264 preset (formats with takes_job_quality only)
+  int crf = 20;                     // 0..51, x264's (the same formats)
   int threads = 0;                  // 0: libx264 chooses
 };
 
@@ -35,6 +37,10 @@ struct VideoEncoderSpec {
   AVRational sample_aspect{0, 1};  // {0,1}: unknown
   EncoderSettings settings;
   bool global_header = true;  // parameter sets out of band (MP4, Matroska)
+  std::string format{protocol::kDefaultFormat};  // the output format: encoder and its options
+  // The encoder's time base; {0,1}: encoder_time_base(source_time_base). A container without
+  // timestamps of its own (AVI) counts in frames: 1/rate.
+  AVRational time_base{0, 1};
 };
 
 // The encoder's time base for frames timed in `source` (see above).
@@ -48,7 +54,8 @@ void encoded_video_parameters(const VideoEncoderSpec& spec, const std::vector<ui
 
 class VideoEncoder {
  public:
-  // Opens libx264. Throws MediaError (bad size, crf or preset; no libx264).
+  // Opens the format's video encoder. Throws MediaError (bad size, crf or preset; an audio format;
+  // an encoder this FFmpeg lacks).
   explicit VideoEncoder(const VideoEncoderSpec& spec);
 
   const AVCodecContext& context() const { return *context_; }

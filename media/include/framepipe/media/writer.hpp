@@ -1,8 +1,10 @@
-// Encodes yuv420p frames to H.264 (libx264 through libavcodec) in an MP4 file, and brings the
-// audio of the source file along: copied when MP4 and browsers take it (AAC, MP3, Opus, FLAC),
-// transcoded to AAC otherwise. Audio packets are interleaved with video as the video advances, so
-// memory stays bounded and the file plays while streaming ("faststart" moves the index to the front
-// when the file is finished).
+// Writes a job's result in its output format (protocol/formats.hpp): encodes yuv420p frames with
+// the format's video encoder (libx264 for MP4, or VP9 for WebM...) and brings the audio of the
+// source file along: copied when the format holds its codec as it is (MP4: AAC, MP3, Opus, FLAC),
+// encoded with the format's audio encoder otherwise. Audio packets are interleaved with video as
+// the video advances, so memory stays bounded and the file plays while streaming ("faststart"
+// moves an MP4's index to the front when the file is finished). An audio format (MP3, FLAC...)
+// writes only the sound track: the frames still come, in order, and only pace the audio.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -12,11 +14,13 @@
 #include "framepipe/media/av.hpp"
 #include "framepipe/media/encoder.hpp"
 #include "framepipe/protocol/color.hpp"
+#include "framepipe/protocol/formats.hpp"
 
 namespace framepipe::media {
 
 struct OutputSpec {
-  std::string path;              // the .mp4 to write (a temporary name; the caller renames it)
+  std::string path;  // the file to write (a temporary name; the caller renames it)
+  std::string format{protocol::kDefaultFormat};  // an OutputFormat's name
   int width = 0;                 // even
   int height = 0;                // even
   AVRational time_base{1, 25};   // of the frames' pts (the source video stream's)
@@ -32,7 +36,8 @@ struct OutputSpec {
 
 class Writer {
  public:
-  // Opens encoder and muxer (and the audio source). Throws MediaError.
+  // Opens encoder and muxer (and the audio source). Throws MediaError, also for an unknown format
+  // and for an audio format whose source has no audio it can use.
   Writer(const OutputSpec& spec, const Limits& limits);
   ~Writer();
   Writer(const Writer&) = delete;
@@ -52,11 +57,13 @@ class Writer {
   // MediaError (segments that cannot be joined, write errors).
   void write_segment(std::vector<PacketPtr>& packets);
 
+  // An audio format encodes no picture: the frame is checked, counted and moves the audio along.
+
   // Flushes the encoder, writes the remaining audio and the trailer. Throws MediaError.
   void finish();
 
   long long frames_written() const { return frames_written_; }
-  // What happens to the audio: "none", "copy aac", "aac from vorbis"...
+  // What happens to the audio: "none", "copy aac", "aac from vorbis", "mp3 from aac"...
   const std::string& audio_mode() const { return audio_mode_; }
 
  private:

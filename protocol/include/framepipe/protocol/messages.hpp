@@ -25,13 +25,15 @@
 #include <msgpack.hpp>
 
 #include "framepipe/protocol/color.hpp"
+#include "framepipe/protocol/formats.hpp"
 #include "framepipe/protocol/planes.hpp"
 
 namespace framepipe::protocol {
 
 inline constexpr std::string_view kSignature = "FPP";
 // 2: Frame lost its unused `threads`. 3: JobProgress.state and JobAbort.reason are enums
-// (integers), JobAbort has a message. 4: Segment and SegmentResult.
+// (integers), JobAbort has a message. 4: SubmitJob and JobStart carry the output format; Segment
+// and SegmentResult.
 inline constexpr uint16_t kVersion = 4;
 inline constexpr std::string_view kSoftwareVersion = "0.1.0";
 
@@ -256,7 +258,8 @@ struct SubmitJob {
   std::string chain;  // canonical
   std::string preset = "veryfast";
   int32_t crf = 20;
-  MSGPACK_DEFINE(job_id, input_path, output_path, chain, preset, crf)
+  std::string format{kDefaultFormat};  // an OutputFormat's name (formats.hpp)
+  MSGPACK_DEFINE(job_id, input_path, output_path, chain, preset, crf, format)
 };
 
 struct SubmitReply {
@@ -327,9 +330,10 @@ struct JobStart {
   // sink reads `shared_token` in the ventilator's probe object ("" when they never do).
   std::string shared_prefix;
   uint64_t shared_token = 0;
+  std::string format{kDefaultFormat};  // an OutputFormat's name (formats.hpp)
   MSGPACK_DEFINE(job_id, input_path, output_path, width, height, time_base_num, time_base_den,
                  rate_num, rate_den, color, preset, crf, sample_aspect_num, sample_aspect_den,
-                 shared_prefix, shared_token)
+                 shared_prefix, shared_token, format)
 };
 
 struct JobEnd {
