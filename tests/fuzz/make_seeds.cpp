@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   segment.packet_pts = {0, 1};
   segment.packet_dts = {-1, 0};
   segment.packet_flags = {1, 0};
+  segment.format = "mp4";
   write(dir, "segment", segment);
   SegmentResult result;
   result.job_id = "job";

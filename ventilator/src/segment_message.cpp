@@ -37,6 +37,7 @@ std::pair<protocol::Segment, zmq::message_t> segment_message(
   segment.sample_aspect_den = job.sample_aspect.den > 0 ? job.sample_aspect.den : 1;
   segment.preset = job.preset;
   segment.crf = job.crf;
+  segment.format = job.format;
   std::size_t bytes = 0;
   for (const auto& packet : packets) bytes += static_cast<std::size_t>(packet->size);
   zmq::message_t part(bytes);

@@ -8,6 +8,7 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "framepipe/protocol/formats.hpp"
 #include "framepipe/protocol/planes.hpp"
 
 namespace framepipe::worker {
@@ -52,6 +53,13 @@ std::optional<SegmentInput> open_segment(const protocol::Segment& message,
   if (message.rate_num < 0 || message.rate_den <= 0) return refuse("bad frame rate");
   if (message.extradata.size() > kMaxExtradataBytes) return refuse("extradata too large");
   if (message.crf < 0 || message.crf > kMaxCrf) return refuse("crf outside 0..51");
+  const protocol::OutputFormat* output = protocol::find_output_format(message.format);
+  // Segments are encoded by workers in a video format that keeps their timestamps (not AVI, whose
+  // frames sit on a grid the sink lays out).
+  if (output == nullptr || output->kind != protocol::MediaKind::video ||
+      output->constant_frame_rate) {
+    return refuse("format \"" + message.format.substr(0, 16) + "\" is not one segments take");
+  }
   const std::size_t count = message.packet_sizes.size();
   if (count == 0) return refuse("no packet");
   if (message.packet_pts.size() != count || message.packet_dts.size() != count ||
@@ -126,6 +134,7 @@ std::optional<SegmentInput> open_segment(const protocol::Segment& message,
   job.sample_aspect = {message.sample_aspect_num, message.sample_aspect_den};
   job.encoder.preset = message.preset;
   job.encoder.crf = message.crf;
+  job.format = message.format;
   job.encoder.threads = 1;  // a worker is one unit of compute, and one thread is deterministic
   job.last_segment = message.last;
   return input;

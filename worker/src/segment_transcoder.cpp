@@ -18,6 +18,7 @@ EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan
   spec.color = job.color;
   spec.sample_aspect = job.sample_aspect;
   spec.settings = job.encoder;
+  spec.format = job.format;
   spec.global_header = true;
   media::VideoEncoder encoder(spec);
   const AVRational ticks = encoder.time_base();

@@ -439,10 +439,11 @@ struct Segment {
   int32_t sample_aspect_den = 1;
   std::string preset;
   int32_t crf = 20;
+  std::string format{kDefaultFormat};  // the output format: the worker encodes with its encoder
   MSGPACK_DEFINE(job_id, index, codec, extradata, width, height, pixel_format, color, time_base_num,
                  time_base_den, rate_num, rate_den, start_pts, end_pts, frames, last, packet_sizes,
                  packet_pts, packet_dts, packet_flags, chain, out_width, out_height,
-                 sample_aspect_num, sample_aspect_den, preset, crf)
+                 sample_aspect_num, sample_aspect_den, preset, crf, format)
 };
 
 // Worker -> sink, followed by one part: the encoded packets back to back, in decode order.

@@ -9,6 +9,7 @@
 
 #include "framepipe/media/av.hpp"
 #include "framepipe/media/segments.hpp"
+#include "framepipe/protocol/formats.hpp"
 #include "framepipe/protocol/messages.hpp"
 
 namespace framepipe::ventilator {
@@ -26,6 +27,7 @@ struct SegmentedJob {
   AVRational sample_aspect{0, 1};
   std::string preset;
   int crf = 20;
+  std::string format{protocol::kDefaultFormat};  // the output format
 };
 
 std::pair<protocol::Segment, zmq::message_t> segment_message(

@@ -14,6 +14,7 @@
 #include "framepipe/media/encoder.hpp"
 #include "framepipe/media/segments.hpp"
 #include "framepipe/protocol/color.hpp"
+#include "framepipe/protocol/formats.hpp"
 
 namespace framepipe::worker {
 
@@ -27,6 +28,7 @@ struct SegmentJob {
   int out_height = 0;
   AVRational sample_aspect{0, 1};  // of the output
   media::EncoderSettings encoder;
+  std::string format{protocol::kDefaultFormat};  // the output format: its video encoder
   // The duration of the segment's last frame when it is the last segment (its own pkt_duration
   // otherwise, or one frame at the average rate); other segments end at plan.end_pts.
   bool last_segment = false;
