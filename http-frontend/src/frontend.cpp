@@ -404,8 +404,8 @@ class Frontend {
   RequestCounters request_counters_;
   JobCounters job_counters_;
   JobStore store_;
-  JobRecovery recovery_;  // used on the cluster link's thread once it runs
-  JobChanges changes_;    // noted by every job update, read by the live streams
+  JobRecovery recovery_;    // used on the cluster link's thread once it runs
+  JobChanges changes_;      // noted by every job update, read by the live streams
   ReplyWaits reply_waits_;  // uploads waiting for the ventilator's probe
   std::atomic<int> open_streams_{0};
   const int max_open_streams_;

@@ -142,7 +142,7 @@ struct Job {
   // mapped until the job ends (the ventilator reuses a window's worth of them). Declared before
   // the writer and the reorder buffer, whose frames point into them.
   std::map<std::string, protocol::SharedMemory> mappings;
-  bool shared = false;     // frames may come by reference (the ventilator's probe was read)
+  bool shared = false;  // frames may come by reference (the ventilator's probe was read)
   std::unique_ptr<media::Writer> writer;
   JobTracker<Pending> tracker;
   int64_t started_ms = 0;

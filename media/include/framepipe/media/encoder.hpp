@@ -36,7 +36,7 @@ struct VideoEncoderSpec {
   protocol::ColorInfo color;
   AVRational sample_aspect{0, 1};  // {0,1}: unknown
   EncoderSettings settings;
-  bool global_header = true;  // parameter sets out of band (MP4, Matroska)
+  bool global_header = true;                     // parameter sets out of band (MP4, Matroska)
   std::string format{protocol::kDefaultFormat};  // the output format: encoder and its options
   // The encoder's time base; {0,1}: encoder_time_base(source_time_base). A container without
   // timestamps of its own (AVI) counts in frames: 1/rate.

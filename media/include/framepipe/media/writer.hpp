@@ -21,9 +21,9 @@ namespace framepipe::media {
 struct OutputSpec {
   std::string path;  // the file to write (a temporary name; the caller renames it)
   std::string format{protocol::kDefaultFormat};  // an OutputFormat's name
-  int width = 0;                 // even
-  int height = 0;                // even
-  AVRational time_base{1, 25};   // of the frames' pts (the source video stream's)
+  int width = 0;                                 // even
+  int height = 0;                                // even
+  AVRational time_base{1, 25};                   // of the frames' pts (the source video stream's)
   AVRational frame_rate{25, 1};  // average rate, a hint for the encoder's rate control
   protocol::ColorInfo color;
   AVRational sample_aspect{0, 1};  // pixel shape of the frames; {0,1}: unknown (not written)
