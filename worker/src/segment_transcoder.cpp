@@ -1,6 +1,7 @@
 #include "framepipe/worker/segment_transcoder.hpp"
 
 #include <algorithm>
+#include <memory>
 
 namespace framepipe::worker {
 
@@ -25,29 +26,32 @@ EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan
 
   EncodedSegment out;
   out.time_base = ticks;
+  // The chain writes each picture straight into a pooled buffer that the encoder then references:
+  // no copy between the filter and the encoder.
+  const std::size_t picture_bytes = filters::yuv420p_size(job.out_width, job.out_height);
+  std::unique_ptr<AVBufferPool, void (*)(AVBufferPool*)> pool(
+      av_buffer_pool_init(picture_bytes, nullptr),
+      [](AVBufferPool* p) { av_buffer_pool_uninit(&p); });
+  if (!pool) throw std::bad_alloc();
+  const int luma = job.out_width * job.out_height;
   media::FramePtr picture = media::make_frame();
-  picture->format = AV_PIX_FMT_YUV420P;
-  picture->width = job.out_width;
-  picture->height = job.out_height;
-  if (av_frame_get_buffer(picture.get(), 0) < 0) throw std::bad_alloc();
-  std::vector<uint8_t> pixels(filters::yuv420p_size(job.out_width, job.out_height));
   int64_t last_frame_duration = 0;
   out.frames = decoder.decode(plan, packets, [&](media::FramePtr frame) {
+    av_frame_unref(picture.get());
+    picture->buf[0] = av_buffer_pool_get(pool.get());
+    if (!picture->buf[0]) throw std::bad_alloc();
+    uint8_t* pixels = picture->buf[0]->data;
     processor.process(filters::planar_view(*frame, job.color), chain, job.out_width, job.out_height,
-                      pixels.data());
-    // The encoder keeps a reference to what it is given: a fresh buffer for every frame.
-    if (av_frame_make_writable(picture.get()) < 0) throw std::bad_alloc();
-    const int luma = job.out_width * job.out_height;
-    const uint8_t* planes[3] = {pixels.data(), pixels.data() + luma,
-                                pixels.data() + luma + luma / 4};
-    const int widths[3] = {job.out_width, job.out_width / 2, job.out_width / 2};
-    const int heights[3] = {job.out_height, job.out_height / 2, job.out_height / 2};
-    for (int p = 0; p < 3; ++p) {
-      for (int y = 0; y < heights[p]; ++y) {
-        std::copy_n(planes[p] + static_cast<std::ptrdiff_t>(y) * widths[p], widths[p],
-                    picture->data[p] + static_cast<std::ptrdiff_t>(y) * picture->linesize[p]);
-      }
-    }
+                      pixels);
+    picture->format = AV_PIX_FMT_YUV420P;
+    picture->width = job.out_width;
+    picture->height = job.out_height;
+    picture->data[0] = pixels;
+    picture->data[1] = pixels + luma;
+    picture->data[2] = pixels + luma + luma / 4;
+    picture->linesize[0] = job.out_width;
+    picture->linesize[1] = job.out_width / 2;
+    picture->linesize[2] = job.out_width / 2;
     picture->pts = av_rescale_q(frame->pts, job.time_base, ticks);
     last_frame_duration =
         frame->pkt_duration > 0 ? av_rescale_q(frame->pkt_duration, job.time_base, ticks) : 0;
