@@ -198,8 +198,11 @@ TEST_CASE("a segment transcoded twice gives the same bytes", "[segments]") {
                            "sine=frequency=440 -t 6 -c:v libx264 -preset veryfast -x264-params "
                            "open_gop=1:keyint=25:min-keyint=25:scenecut=0 -bf 3 -pix_fmt yuv420p "
                            "-c:a aac -shortest");
-  Transcoded once = transcode_all(source, "grayscale", 1);
-  Transcoded again = transcode_all(source, "grayscale", 2);
+  // The product's default settings, not lossless ones: x264's AVX-512 code gave other bytes from
+  // one encoder to the next (media/src/encoder.cpp).
+  const media::EncoderSettings defaults;
+  Transcoded once = transcode_all(source, "grayscale", 1, defaults);
+  Transcoded again = transcode_all(source, "grayscale", 2, defaults);
   REQUIRE(once.segments.size() == again.segments.size());
   for (std::size_t k = 0; k < once.segments.size(); ++k) {
     REQUIRE(once.segments[k].packets.size() == again.segments[k].packets.size());

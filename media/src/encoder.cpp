@@ -6,6 +6,7 @@
 #include <new>
 
 extern "C" {
+#include <libavutil/cpu.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 }
@@ -47,6 +48,18 @@ void apply_color(const protocol::ColorInfo& color, AVCodecContext& context) {
                               transfer != AVCOL_TRC_RESERVED && transfer != AVCOL_TRC_RESERVED0
                           ? transfer
                           : AVCOL_TRC_UNSPECIFIED;
+}
+
+// x264's AVX-512 code (in Debian 12's x264 r3095) reads memory it never wrote: the same frames
+// gave different bytes from one encoder to the next in one process. A reproducible encoder is held
+// to the AVX2 code on every CPU that has AVX2, as x86-64 CPUs since 2013 do (README, "Several
+// machines"). A CPU without it uses what it has: deterministic, but not AVX2's bytes.
+constexpr const char* kX264Instructions = "asm=AVX2";
+
+bool has_x264_instructions() {
+  const int flags = av_get_cpu_flags();
+  const int needed = AV_CPU_FLAG_AVX2 | AV_CPU_FLAG_FMA3 | AV_CPU_FLAG_BMI2;
+  return (flags & needed) == needed;
 }
 
 // Everything but the options: the size, time, colour and aspect of the spec.
@@ -124,6 +137,10 @@ VideoEncoder::VideoEncoder(const VideoEncoderSpec& spec) {
   }
   if (result < 0) fail(std::string("cannot configure ") + codec->name, result);
   apply_encoder_options(context, format.video_options);
+  if (spec.reproducible && std::string_view(codec->name) == "libx264" && has_x264_instructions()) {
+    result = av_opt_set(context.priv_data, "x264-params", kX264Instructions, 0);
+    if (result < 0) fail("cannot configure libx264", result);
+  }
   result = avcodec_open2(&context, codec, nullptr);
   if (result < 0) {
     fail(std::string("cannot start ") + codec->name +

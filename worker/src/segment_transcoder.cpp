@@ -21,6 +21,7 @@ EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan
   spec.settings = job.encoder;
   spec.format = job.format;
   spec.global_header = true;
+  spec.reproducible = true;  // segments join into one file whichever worker encodes each
   media::VideoEncoder encoder(spec);
   const AVRational ticks = encoder.time_base();
 

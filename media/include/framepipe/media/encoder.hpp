@@ -41,6 +41,10 @@ struct VideoEncoderSpec {
   // The encoder's time base; {0,1}: encoder_time_base(source_time_base). A container without
   // timestamps of its own (AVI) counts in frames: 1/rate.
   AVRational time_base{0, 1};
+  // The same frames give the same bytes from every encoder on every CPU with AVX2: for segments,
+  // which workers encode apart and the sink joins. It costs x264 about 9% more CPU (it gives up
+  // its AVX-512 code, which is not deterministic in Debian 12's x264).
+  bool reproducible = false;
 };
 
 // The encoder's time base for frames timed in `source` (see above).
