@@ -219,6 +219,7 @@ int64_t SegmentDecoder::decode(const SegmentPlan& plan, const std::vector<Packet
   avcodec_flush_buffers(&codec);  // nothing of a previous segment is referenced
   int64_t given = 0;
   int errors_in_a_row = 0;
+  damaged_packets_ = 0;
   const auto drain = [&] {
     while (true) {
       FramePtr frame = make_frame();
@@ -228,6 +229,7 @@ int64_t SegmentDecoder::decode(const SegmentPlan& plan, const std::vector<Packet
         if (++errors_in_a_row > kMaxErrorsInARow) {
           throw MediaError("decoding a segment failed: " + error_string(result));
         }
+        ++damaged_packets_;
         continue;
       }
       errors_in_a_row = 0;
@@ -249,6 +251,7 @@ int64_t SegmentDecoder::decode(const SegmentPlan& plan, const std::vector<Packet
       if (result < 0 && result != AVERROR_INVALIDDATA) {
         throw MediaError("decoding a segment failed: " + error_string(result));
       }
+      if (result < 0) ++damaged_packets_;
       break;
     }
     drain();

@@ -1,10 +1,10 @@
 #include "framepipe/ventilator/segment_message.hpp"
 
-#include <cstring>
-
 extern "C" {
 #include <libavutil/pixdesc.h>
 }
+
+#include "framepipe/media/packet_list.hpp"
 
 namespace framepipe::ventilator {
 
@@ -38,18 +38,13 @@ std::pair<protocol::Segment, zmq::message_t> segment_message(
   segment.preset = job.preset;
   segment.crf = job.crf;
   segment.format = job.format;
-  std::size_t bytes = 0;
-  for (const auto& packet : packets) bytes += static_cast<std::size_t>(packet->size);
-  zmq::message_t part(bytes);
-  auto* out = static_cast<uint8_t*>(part.data());
-  for (const auto& packet : packets) {
-    std::memcpy(out, packet->data, static_cast<std::size_t>(packet->size));
-    out += packet->size;
-    segment.packet_sizes.push_back(packet->size);
-    segment.packet_pts.push_back(packet->pts);
-    segment.packet_dts.push_back(packet->dts);
-    segment.packet_flags.push_back(static_cast<uint8_t>(packet->flags & AV_PKT_FLAG_KEY));
-  }
+  zmq::message_t part(media::packed_size(packets));
+  media::PacketLists lists;
+  media::pack_packets(packets, static_cast<uint8_t*>(part.data()), lists);
+  segment.packet_sizes = std::move(lists.sizes);
+  segment.packet_pts = std::move(lists.pts);
+  segment.packet_dts = std::move(lists.dts);
+  segment.packet_flags = std::move(lists.flags);
   return {std::move(segment), std::move(part)};
 }
 

@@ -8,6 +8,7 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "framepipe/media/packet_list.hpp"
 #include "framepipe/protocol/formats.hpp"
 #include "framepipe/protocol/planes.hpp"
 
@@ -60,27 +61,19 @@ std::optional<SegmentInput> open_segment(const protocol::Segment& message,
       output->constant_frame_rate) {
     return refuse("format \"" + message.format.substr(0, 16) + "\" is not one segments take");
   }
-  const std::size_t count = message.packet_sizes.size();
-  if (count == 0) return refuse("no packet");
-  if (message.packet_pts.size() != count || message.packet_dts.size() != count ||
-      message.packet_flags.size() != count) {
-    return refuse("packet lists of different lengths");
-  }
+  if (message.start_pts >= message.end_pts) return refuse("an empty time range");
+  if (payload.size() != 1) return refuse("packets not in exactly one part");
+  media::PacketLists lists{
+      message.packet_sizes, message.packet_pts, message.packet_dts, {}, message.packet_flags};
+  std::string bad;
+  auto packets = media::unpack_packets(
+      std::span(static_cast<const uint8_t*>(payload[0].data()), payload[0].size()), lists, bad);
+  if (!packets) return refuse(bad);
+  const std::size_t count = packets->size();
   if (message.frames <= 0 || message.frames > static_cast<int64_t>(count) ||
       message.frames > limits.max_frames) {
     return refuse("a frame count that its packets cannot give");
   }
-  if (message.start_pts >= message.end_pts) return refuse("an empty time range");
-  if (payload.size() != 1) return refuse("packets not in exactly one part");
-  const std::size_t bytes = payload[0].size();
-  std::size_t offset = 0;
-  for (const int64_t size : message.packet_sizes) {
-    if (size <= 0 || static_cast<uint64_t>(size) > bytes - offset) {
-      return refuse("packets outside their part");
-    }
-    offset += static_cast<std::size_t>(size);
-  }
-  if (offset != bytes) return refuse("bytes after the last packet");
 
   SegmentInput input;
   input.parameters.reset(avcodec_parameters_alloc());
@@ -103,26 +96,14 @@ std::optional<SegmentInput> open_segment(const protocol::Segment& message,
     parameters.extradata_size = static_cast<int>(message.extradata.size());
   }
 
-  const auto* data = static_cast<const uint8_t*>(payload[0].data());
-  offset = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    media::PacketPtr packet = media::make_packet();
-    const auto size = static_cast<int>(message.packet_sizes[i]);
-    if (av_new_packet(packet.get(), size) < 0) throw std::bad_alloc();
-    std::memcpy(packet->data, data + offset, static_cast<std::size_t>(size));
-    offset += static_cast<std::size_t>(size);
-    packet->pts = message.packet_pts[i];
-    packet->dts = message.packet_dts[i];
-    packet->flags = message.packet_flags[i] & AV_PKT_FLAG_KEY;
-    input.packets.push_back(std::move(packet));
-  }
+  input.packets = std::move(*packets);
   input.plan.index = message.index;
   input.plan.first_packet = 0;
   input.plan.end_packet = static_cast<int64_t>(count);
   input.plan.start_pts = message.start_pts;
   input.plan.end_pts = message.end_pts;
   input.plan.frames = message.frames;
-  input.plan.bytes = static_cast<int64_t>(bytes);
+  input.plan.bytes = static_cast<int64_t>(payload[0].size());
 
   SegmentJob& job = input.job;
   job.parameters = input.parameters.get();
@@ -148,22 +129,18 @@ std::pair<protocol::SegmentResult, zmq::message_t> segment_result(const EncodedS
   result.index = segment.index;
   result.worker = worker;
   result.frames = encoded.frames;
+  result.damaged_packets = encoded.damaged_packets;
   result.extradata = encoded.extradata;
   result.time_base_num = encoded.time_base.num;
   result.time_base_den = encoded.time_base.den;
-  std::size_t bytes = 0;
-  for (const auto& packet : encoded.packets) bytes += static_cast<std::size_t>(packet->size);
-  zmq::message_t part(bytes);
-  auto* out = static_cast<uint8_t*>(part.data());
-  for (const auto& packet : encoded.packets) {
-    std::memcpy(out, packet->data, static_cast<std::size_t>(packet->size));
-    out += packet->size;
-    result.packet_sizes.push_back(packet->size);
-    result.packet_pts.push_back(packet->pts);
-    result.packet_dts.push_back(packet->dts);
-    result.packet_durations.push_back(packet->duration);
-    result.packet_flags.push_back(static_cast<uint8_t>(packet->flags & AV_PKT_FLAG_KEY));
-  }
+  zmq::message_t part(media::packed_size(encoded.packets));
+  media::PacketLists lists;
+  media::pack_packets(encoded.packets, static_cast<uint8_t*>(part.data()), lists);
+  result.packet_sizes = std::move(lists.sizes);
+  result.packet_pts = std::move(lists.pts);
+  result.packet_dts = std::move(lists.dts);
+  result.packet_durations = std::move(lists.durations);
+  result.packet_flags = std::move(lists.flags);
   return {std::move(result), std::move(part)};
 }
 

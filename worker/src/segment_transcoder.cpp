@@ -60,6 +60,7 @@ EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan
     while (auto packet = encoder.next_packet()) out.packets.push_back(std::move(*packet));
     if (between_frames) between_frames();
   });
+  out.damaged_packets = decoder.damaged_packets();
   if (out.frames == 0) throw media::MediaError("the segment gave no frame");
   int64_t last_duration = last_frame_duration;
   if (!job.last_segment) {

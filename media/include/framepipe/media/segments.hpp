@@ -97,10 +97,13 @@ class SegmentDecoder {
   // packets are skipped as the ventilator's decoder skips them. Throws MediaError.
   int64_t decode(const SegmentPlan& plan, const std::vector<PacketPtr>& packets,
                  const std::function<void(FramePtr)>& frame);
+  // Damaged packets the last decode() skipped.
+  int64_t damaged_packets() const { return damaged_packets_; }
 
  private:
   CodecContextPtr codec_;
   AVRational time_base_;
+  int64_t damaged_packets_ = 0;
 };
 
 }  // namespace framepipe::media

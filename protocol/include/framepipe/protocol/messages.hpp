@@ -259,7 +259,10 @@ struct SubmitJob {
   std::string preset = "veryfast";
   int32_t crf = 20;
   std::string format{kDefaultFormat};  // an OutputFormat's name (formats.hpp)
-  MSGPACK_DEFINE(job_id, input_path, output_path, chain, preset, crf, format)
+  // How the job is dealt to workers: "auto", "frames" (decoded frames) or "segments" (compressed
+  // segments that workers decode, filter and encode); see kDistributions.
+  std::string distribution = "auto";
+  MSGPACK_DEFINE(job_id, input_path, output_path, chain, preset, crf, format, distribution)
 };
 
 struct SubmitReply {
@@ -331,15 +334,19 @@ struct JobStart {
   std::string shared_prefix;
   uint64_t shared_token = 0;
   std::string format{kDefaultFormat};  // an OutputFormat's name (formats.hpp)
+  // A segmented job: workers return encoded segments (SegmentResult), segment_frames[k] frames in
+  // segment k; its JobEnd and FramesEncoded count segments. Empty: frames come as Results.
+  std::vector<int64_t> segment_frames;
+  std::string distribution_why;  // why the job is dealt as it is, for people
   MSGPACK_DEFINE(job_id, input_path, output_path, width, height, time_base_num, time_base_den,
                  rate_num, rate_den, color, preset, crf, sample_aspect_num, sample_aspect_den,
-                 shared_prefix, shared_token, format)
+                 shared_prefix, shared_token, format, segment_frames, distribution_why)
 };
 
 struct JobEnd {
   static constexpr Type type = Type::job_end;
   std::string job_id;
-  int64_t total_frames = 0;
+  int64_t total_frames = 0;     // segments, for a segmented job
   int64_t skipped_packets = 0;  // damaged (or oversized) video the decoder skipped, as ffmpeg does
   MSGPACK_DEFINE(job_id, total_frames, skipped_packets)
 };
@@ -387,8 +394,10 @@ struct JobProgress {
   double encode_ms = 0;         // mean encode time per frame, recent
   int64_t skipped_packets = 0;  // from JobEnd: damaged video the decoder skipped
   bool shared_memory = false;   // the sink reads this job's frames by reference (JobStart)
+  std::string distribution;     // "frames" or "segments": how the job was dealt to workers
+  std::string distribution_why;  // and why
   MSGPACK_DEFINE(job_id, state, frames_done, frames_total, fps, error, output_bytes, encode_ms,
-                 skipped_packets, shared_memory)
+                 skipped_packets, shared_memory, distribution, distribution_why)
 };
 
 // Published by the sink as soon as frames are encoded (at most once per result it takes in):
@@ -398,7 +407,7 @@ struct JobProgress {
 struct FramesEncoded {
   static constexpr Type type = Type::frames_encoded;
   std::string job_id;
-  int64_t frames_done = 0;
+  int64_t frames_done = 0;  // segments, for a segmented job
   MSGPACK_DEFINE(job_id, frames_done)
 };
 
@@ -461,9 +470,11 @@ struct SegmentResult {
   std::vector<int64_t> packet_dts;
   std::vector<int64_t> packet_durations;
   std::vector<uint8_t> packet_flags;
-  int64_t transcode_us = 0;  // decoding, filtering and encoding the segment
+  int64_t transcode_us = 0;     // decoding, filtering and encoding the segment
+  int64_t damaged_packets = 0;  // skipped by the worker's decoder, as the ventilator's skips them
   MSGPACK_DEFINE(job_id, index, worker, frames, extradata, time_base_num, time_base_den,
-                 packet_sizes, packet_pts, packet_dts, packet_durations, packet_flags, transcode_us)
+                 packet_sizes, packet_pts, packet_dts, packet_durations, packet_flags, transcode_us,
+                 damaged_packets)
 };
 
 struct SinkAlive {

@@ -38,6 +38,7 @@ struct EncodedSegment {
   std::vector<media::PacketPtr> packets;  // decode order; timestamps in time_base
   AVRational time_base{1, 1};             // media::encoder_time_base(source time base)
   int64_t frames = 0;
+  int64_t damaged_packets = 0;     // the decoder skipped
   std::vector<uint8_t> extradata;  // the encoder's parameter sets (the same for every segment)
 };
 
