@@ -317,3 +317,20 @@ TEST_CASE("jobs are independent and an ended job is forgotten", "[scheduler]") {
   CHECK(scheduler.drop_worker("a") == 1);  // only y's frame is left to send again
   CHECK(scheduler.window("y").pending_sends() == 1);
 }
+
+TEST_CASE("a segmented job has its own window beside a frame job's", "[scheduler]") {
+  Scheduler scheduler = make_scheduler(8);
+  scheduler.start_job("frames", 0);
+  scheduler.start_job("segments", 0, 2);
+  decode(scheduler, "segments", 2);
+  CHECK_FALSE(scheduler.window("segments").has_room());
+  decode(scheduler, "frames", 7);
+  CHECK(scheduler.window("frames").has_room());
+  // A worker that returned a segment and died before the sink had it: the segment goes again.
+  scheduler.on_ready("a", asks(2), 0);
+  CHECK(indices(deal(scheduler, "segments", 0)) == std::multiset<int64_t>{0, 1});
+  scheduler.on_ready("a", filtered("segments", 0, 0), 1);
+  CHECK(scheduler.drop_worker("a") == 2);
+  scheduler.on_ready("b", asks(2), 2);
+  CHECK(indices(deal(scheduler, "segments", 2)) == std::multiset<int64_t>{0, 1});
+}

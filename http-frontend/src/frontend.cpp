@@ -763,6 +763,12 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   if (format_name.empty()) format_name = protocol::kDefaultFormat;
   std::transform(format_name.begin(), format_name.end(), format_name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string distribution(trim(form.distribution.value_or("")));
+  if (distribution.empty()) distribution = "auto";
+  if (!protocol::is_distribution(distribution)) {
+    return refuse(res, Refusal{400, "unknown distribution \"" + distribution.substr(0, 32) +
+                                        "\"; use one of auto, frames, segments"});
+  }
   const std::string filters = chain::canonical(parsed.chain);
   // What the file holds is known only after the ventilator's probe: it checks the rest.
   if (auto refusal =
@@ -778,6 +784,7 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   job.preset = preset;
   job.crf = crf;
   job.format = format_name;
+  job.distribution = distribution;
   job.created_unix_ms = protocol::unix_ms();
   job.input_name = form.input_name;
   job.input_path = form.input_path.string();
@@ -1171,6 +1178,7 @@ protocol::SubmitJob Frontend::submission(const Job& job) const {
   submit.preset = job.preset;
   submit.crf = job.crf;
   submit.format = job.format;
+  submit.distribution = job.distribution;
   return submit;
 }
 
@@ -1245,6 +1253,8 @@ void Frontend::on_progress(const protocol::JobProgress& progress) {
   report.output_bytes = progress.output_bytes;
   report.skipped_packets = progress.skipped_packets;
   report.shared_memory = progress.shared_memory;
+  report.distribution = progress.distribution;
+  report.distribution_why = progress.distribution_why;
   const Update update = store_.report(progress.job_id, report, protocol::unix_ms());
   if (update == Update::applied || update == Update::state_changed) changes_.note(progress.job_id);
   if (update != Update::state_changed) return;

@@ -37,7 +37,10 @@ CREATE TABLE IF NOT EXISTS jobs (
   video_codec TEXT NOT NULL,
   audio_codec TEXT NOT NULL,
   skipped_packets INTEGER NOT NULL DEFAULT 0,
-  format TEXT NOT NULL DEFAULT 'mp4'
+  format TEXT NOT NULL DEFAULT 'mp4',
+  distribution TEXT NOT NULL DEFAULT 'auto',
+  distribution_used TEXT NOT NULL DEFAULT '',
+  distribution_why TEXT NOT NULL DEFAULT ''
 );
 )sql";
 
@@ -45,7 +48,8 @@ constexpr std::string_view kColumns =
     "id, state, filters, preset, crf, frames_done, frames_total, frames_total_exact, fps, error, "
     "created_unix_ms, started_unix_ms, finished_unix_ms, input_name, input_path, output_path, "
     "input_bytes, output_bytes, width, height, out_width, out_height, duration_seconds, "
-    "video_codec, audio_codec, skipped_packets, format";
+    "video_codec, audio_codec, skipped_packets, format, distribution, distribution_used, "
+    "distribution_why";
 
 struct ConnectionCloser {
   void operator()(sqlite3* connection) const { sqlite3_close_v2(connection); }
@@ -132,12 +136,21 @@ void execute(sqlite3* connection, std::string_view sql) {
 void add_missing_columns(sqlite3* connection) {
   bool has_skipped_packets = false;
   bool has_format = false;
+  bool has_distribution = false;
   {
     Statement columns(connection, "PRAGMA table_info(jobs)");
     while (columns.step()) {
       has_skipped_packets |= columns.text(1) == "skipped_packets";
       has_format |= columns.text(1) == "format";
+      has_distribution |= columns.text(1) == "distribution";
     }
+  }
+  // Every job before distributions existed was dealt as frames, unasked.
+  if (!has_distribution) {
+    execute(connection, "ALTER TABLE jobs ADD COLUMN distribution TEXT NOT NULL DEFAULT 'auto'");
+    execute(connection,
+            "ALTER TABLE jobs ADD COLUMN distribution_used TEXT NOT NULL DEFAULT 'frames'");
+    execute(connection, "ALTER TABLE jobs ADD COLUMN distribution_why TEXT NOT NULL DEFAULT ''");
   }
   if (!has_skipped_packets) {
     execute(connection, "ALTER TABLE jobs ADD COLUMN skipped_packets INTEGER NOT NULL DEFAULT 0");
@@ -189,6 +202,9 @@ Job read_job(const Statement& row) {
   job.audio_codec = row.text(column++);
   job.skipped_packets = row.integer(column++);
   job.format = row.text(column++);
+  job.distribution = row.text(column++);
+  job.distribution_used = row.text(column++);
+  job.distribution_why = row.text(column++);
   if (!state) job.error = "unknown state in the database";
   return job;
 }
@@ -265,6 +281,9 @@ class JobStore::Database {
     statement.bind(index++, std::string_view(job.audio_codec));
     statement.bind(index++, job.skipped_packets);
     statement.bind(index++, std::string_view(job.format));
+    statement.bind(index++, std::string_view(job.distribution));
+    statement.bind(index++, std::string_view(job.distribution_used));
+    statement.bind(index++, std::string_view(job.distribution_why));
     run(statement);
   }
 
@@ -439,6 +458,10 @@ Update JobStore::report(const std::string& id, const ProgressReport& progress,
   job.fps = std::max(progress.fps, 0.0);
   if (progress.encode_ms > 0) job.encode_ms = progress.encode_ms;
   job.shared_memory = progress.shared_memory;
+  if (progress.distribution == "frames" || progress.distribution == "segments") {
+    job.distribution_used = progress.distribution;
+    job.distribution_why = progress.distribution_why.substr(0, 256);
+  }
   job.skipped_packets = std::max(job.skipped_packets, not_negative(progress.skipped_packets));
   job.output_bytes = not_negative(progress.output_bytes);
   if (progress.state == job.state) {

@@ -35,6 +35,9 @@ struct Job {
   std::string preset;
   int crf = 0;
   std::string format{protocol::kDefaultFormat};  // an OutputFormat's name
+  std::string distribution = "auto";             // asked for: auto, frames or segments
+  std::string distribution_used;                 // frames or segments, once the job started
+  std::string distribution_why;                  // why, from the cluster
   int64_t frames_done = 0;
   int64_t frames_total = 0;         // the ventilator's estimate until the sink knows it exactly
   bool frames_total_exact = false;  // frames_total came from the sink
@@ -76,6 +79,8 @@ struct MediaInfo {
 // One progress report of the sink.
 struct ProgressReport {
   JobState state = JobState::running;  // running, done, failed or canceled
+  std::string distribution;            // frames or segments ("" when not said)
+  std::string distribution_why;
   int64_t frames_done = 0;
   int64_t frames_total = 0;  // 0 while unknown
   double fps = 0;

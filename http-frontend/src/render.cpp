@@ -116,6 +116,11 @@ json job_json(const Job& job, const ViewContext& context, int jobs_ahead) {
       {"preset", job.preset},
       {"crf", job.crf},
       {"format", job.format},
+      // How the job was dealt to workers: asked, what ran ("" until it started) and why.
+      {"distribution",
+       {{"asked", job.distribution},
+        {"mode", job.distribution_used},
+        {"why", job.distribution_why}}},
       {"frames_done", job.frames_done},
       {"frames_total", job.frames_total},
       {"frames_total_exact", job.frames_total_exact},

@@ -122,11 +122,12 @@ std::variant<UploadForm, Refusal> receive_upload(const httplib::ContentReader& r
           if (int error = file.create(form.input_path)) return refuse(write_failure(error));
           part = Part::file;
         } else if (header.name == "filters" || header.name == "preset" || header.name == "crf" ||
-                   header.name == "format") {
+                   header.name == "format" || header.name == "distribution") {
           auto& slot = header.name == "filters"  ? form.filters
                        : header.name == "preset" ? form.preset
                        : header.name == "crf"    ? form.crf
-                                                 : form.format;
+                       : header.name == "format" ? form.format
+                                                 : form.distribution;
           slot.emplace();
           field = &*slot;
           part = Part::field;

@@ -32,14 +32,15 @@ struct UploadForm {
   std::optional<std::string> preset;
   std::optional<std::string> crf;
   std::optional<std::string> format;
+  std::optional<std::string> distribution;
 };
 
 // Free bytes for unprivileged users on the file system holding `path`; nothing if unknown.
 std::optional<int64_t> free_disk_bytes(const std::filesystem::path& path);
 
 // Reads the multipart body: the `file` field goes to `job_directory`/input[.ext] (the extension
-// checked by sanitize_extension), the `filters`, `preset`, `crf` and `format` fields are kept as
-// text, other
+// checked by sanitize_extension), the `filters`, `preset`, `crf`, `format` and `distribution`
+// fields are kept as text, other
 // fields are skipped. The request must be multipart/form-data. After a refusal the rest of the body
 // is drained (see drain_body). A refusal leaves the files it wrote for the caller to remove with
 // the directory. Never throws except std::bad_alloc.

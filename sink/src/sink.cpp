@@ -11,6 +11,8 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "framepipe/media/encoder.hpp"
+#include "framepipe/media/packet_list.hpp"
 #include "framepipe/media/writer.hpp"
 #include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
@@ -31,6 +33,8 @@ constexpr int kMaxBatchMessages = 256;           // read before progress is publ
 constexpr int64_t kMaxBatchMs = 50;              // likewise
 constexpr int64_t kAliveIntervalMs = 1000;
 constexpr std::size_t kMaxSharedObjects = 4096;  // per job; the ventilator uses about a window's
+constexpr int64_t kMaxSegmentsAhead = 256;  // of the next one to mux (the ventilator's window: 12)
+constexpr std::size_t kMaxSegments = 1'000'000;  // in one job (a 4-second segment: 46 days)
 
 std::size_t yuv420p_bytes(int width, int height) {
   return static_cast<std::size_t>(width) * height * 3 / 2;
@@ -136,6 +140,15 @@ bool valid_planes(const protocol::Result& result, std::span<zmq::message_t> plan
   return protocol::check_planes_in_parts(shape, result.linesizes, {}, part_sizes).empty();
 }
 
+// A segment as a worker encoded it, waiting for its turn to be muxed.
+struct EncodedSegment {
+  std::vector<media::PacketPtr> packets;
+  std::vector<uint8_t> extradata;
+  int64_t frames = 0;
+  int64_t damaged_packets = 0;
+  std::string worker;
+};
+
 struct Job {
   protocol::JobStart start;
   // The ventilator's shared-memory objects this job's frames were read from, by name: they stay
@@ -148,10 +161,36 @@ struct Job {
   int64_t started_ms = 0;
   double encode_ms = 0;
   int64_t skipped_packets = 0;  // the ventilator's count of damaged video it skipped
+  // A segmented job: segments in order (its JobEnd counts segments), and what is muxed so far.
+  std::unique_ptr<JobTracker<EncodedSegment>> segments;
+  std::vector<uint8_t> segment_extradata;  // of the first segment: every segment must match it
+  int64_t frames_muxed = 0;
+  int64_t segments_damaged = 0;  // damaged packets the workers' decoders skipped
 
   Job(protocol::JobStart job, int64_t capacity, int64_t now)
       : start(std::move(job)), tracker(capacity, now) {}
+  bool segmented() const { return segments != nullptr; }
 };
+
+// The output the job's JobStart describes (without the parameter sets of encoded segments).
+media::OutputSpec output_spec(const protocol::JobStart& start, int encoder_threads) {
+  media::OutputSpec spec;
+  spec.path = partial_path(start.output_path);
+  spec.width = start.width;
+  spec.height = start.height;
+  spec.time_base = AVRational{start.time_base_num, start.time_base_den};
+  spec.frame_rate = AVRational{start.rate_num, start.rate_den};
+  spec.color = start.color;
+  if (start.sample_aspect_num > 0 && start.sample_aspect_den > 0) {
+    spec.sample_aspect = {start.sample_aspect_num, start.sample_aspect_den};
+  }
+  spec.audio_source = start.input_path;
+  spec.encoder.preset = start.preset;
+  spec.encoder.crf = start.crf;
+  spec.format = start.format;
+  spec.encoder.threads = encoder_threads;
+  return spec;
+}
 
 class Sink {
  public:
@@ -209,6 +248,11 @@ class Sink {
     using protocol::Inbound;
     inbound_.on<protocol::Result>(
         [this](protocol::Result&& result, Inbound& inbound) { on_result(result, inbound); }, 3);
+    inbound_.on<protocol::SegmentResult>(
+        [this](protocol::SegmentResult&& result, Inbound& inbound) {
+          on_segment(std::move(result), inbound);
+        },
+        1);
     inbound_.on<protocol::JobStart>(
         [this](protocol::JobStart&& start, Inbound&) { on_start(std::move(start)); });
     inbound_.on<protocol::JobEnd>([this](protocol::JobEnd&& end, Inbound&) { on_end(end); });
@@ -227,38 +271,36 @@ class Sink {
     const std::string id = start.job_id;
     if (id.empty() || !protocol::check_dimensions(start.width, start.height).empty() ||
         start.width % 2 || start.height % 2 || start.time_base_num <= 0 ||
-        start.time_base_den <= 0) {
+        start.time_base_den <= 0 || start.segment_frames.size() > kMaxSegments ||
+        std::any_of(start.segment_frames.begin(), start.segment_frames.end(),
+                    [](int64_t frames) { return frames <= 0; })) {
       spdlog::warn("sink: refused job {}: bad description", id);
       return;
     }
     Job job(std::move(start), config_.reorder_capacity, now_ms());
-    media::OutputSpec spec;
-    spec.path = partial_path(job.start.output_path);
-    spec.width = job.start.width;
-    spec.height = job.start.height;
-    spec.time_base = AVRational{job.start.time_base_num, job.start.time_base_den};
-    spec.frame_rate = AVRational{job.start.rate_num, job.start.rate_den};
-    spec.color = job.start.color;
-    if (job.start.sample_aspect_num > 0 && job.start.sample_aspect_den > 0) {
-      spec.sample_aspect = {job.start.sample_aspect_num, job.start.sample_aspect_den};
-    }
-    spec.audio_source = job.start.input_path;
-    spec.encoder.preset = job.start.preset;
-    spec.encoder.crf = job.start.crf;
-    spec.format = job.start.format;
-    spec.encoder.threads = config_.encoder_threads;
-    try {
-      job.writer = std::make_unique<media::Writer>(spec, config_.limits);
-    } catch (const std::exception& e) {
-      finish(id, job, protocol::JobState::failed,
-             std::string("cannot start encoding: ") + e.what());
-      return;
+    const media::OutputSpec spec = output_spec(job.start, config_.encoder_threads);
+    if (!job.start.segment_frames.empty()) {
+      // The muxer opens with the first segment, whose parameter sets it needs.
+      job.segments = std::make_unique<JobTracker<EncodedSegment>>(kMaxSegmentsAhead, now_ms());
+    } else {
+      try {
+        job.writer = std::make_unique<media::Writer>(spec, config_.limits);
+      } catch (const std::exception& e) {
+        finish(id, job, protocol::JobState::failed,
+               std::string("cannot start encoding: ") + e.what());
+        return;
+      }
     }
     job.started_ms = now_ms();
     job.shared = protocol::reads_shared_probe(job.start.shared_prefix, job.start.shared_token);
-    spdlog::info("sink: job {} encoding {} {}x{} preset {} crf {}, audio: {}{}", id, spec.format,
-                 spec.width, spec.height, spec.encoder.preset, spec.encoder.crf,
-                 job.writer->audio_mode(), job.shared ? "; frames by shared memory" : "");
+    if (job.segmented()) {
+      spdlog::info("sink: job {} joining {} segments into {} {}x{}", id,
+                   job.start.segment_frames.size(), spec.format, spec.width, spec.height);
+    } else {
+      spdlog::info("sink: job {} encoding {} {}x{} preset {} crf {}, audio: {}{}", id, spec.format,
+                   spec.width, spec.height, spec.encoder.preset, spec.encoder.crf,
+                   job.writer->audio_mode(), job.shared ? "; frames by shared memory" : "");
+    }
     auto [it, inserted] = jobs_.emplace(id, std::move(job));
     publish(it->second);
   }
@@ -296,6 +338,10 @@ class Sink {
       return;  // a late duplicate of a finished job is normal
     }
     Job& job = it->second;
+    if (job.segmented()) {
+      why = "a frame for job " + result.job_id + ", which is dealt as segments";
+      return;
+    }
     if (job.tracker.is_duplicate(result.index)) {  // a late duplicate
       job.tracker.count_duplicate();
       ++duplicates_dropped_;
@@ -364,10 +410,126 @@ class Sink {
     }
   }
 
+  // A segment's encoded packets from a worker: checked against the job (its index, its frame
+  // count, the encoder's time base, packets inside their part), then muxed in order.
+  void on_segment(protocol::SegmentResult result, protocol::Inbound& inbound) {
+    std::string& why = inbound.why;
+    auto it = jobs_.find(result.job_id);
+    if (it == jobs_.end()) {
+      if (!finished_.count(result.job_id)) why = "segment for unknown job " + result.job_id;
+      return;
+    }
+    Job& job = it->second;
+    const std::string what =
+        "segment " + std::to_string(result.index) + " of job " + result.job_id + ": ";
+    if (!job.segmented()) {
+      why = what + "the job is dealt as frames";
+      return;
+    }
+    if (result.index < 0 || result.index >= static_cast<int64_t>(job.start.segment_frames.size())) {
+      why = what + "not one of its segments";
+      return;
+    }
+    if (job.segments->is_duplicate(result.index)) {
+      job.segments->count_duplicate();
+      ++duplicates_dropped_;
+      return;
+    }
+    const int64_t planned = job.start.segment_frames[static_cast<std::size_t>(result.index)];
+    if (result.frames <= 0 || result.frames > planned) {
+      why = what + std::to_string(result.frames) + " frames, of " + std::to_string(planned) +
+            " planned";
+      return;
+    }
+    const AVRational ticks =
+        media::encoder_time_base(AVRational{job.start.time_base_num, job.start.time_base_den});
+    if (result.time_base_num != ticks.num || result.time_base_den != ticks.den) {
+      why = what + "timestamps in another time base than the job's encoder";
+      return;
+    }
+    if (inbound.payload.size() != 1) {
+      why = what + "packets not in exactly one part";
+      return;
+    }
+    const zmq::message_t& part = inbound.payload[0];
+    media::PacketLists lists{std::move(result.packet_sizes), std::move(result.packet_pts),
+                             std::move(result.packet_dts), std::move(result.packet_durations),
+                             std::move(result.packet_flags)};
+    std::string bad;
+    auto packets = media::unpack_packets(
+        std::span(static_cast<const uint8_t*>(part.data()), part.size()), lists, bad);
+    if (!packets) {
+      why = what + bad;
+      return;
+    }
+    EncodedSegment segment{std::move(*packets), std::move(result.extradata), result.frames,
+                           std::max<int64_t>(0, result.damaged_packets), result.worker};
+    switch (job.segments->offer(result.index, std::move(segment))) {
+      case Verdict::accepted:
+        break;
+      case Verdict::duplicate:
+        ++duplicates_dropped_;
+        return;
+      case Verdict::too_far_ahead:
+        why = what + "too far ahead of the muxer";
+        return;
+      case Verdict::out_of_range:
+        why = what + "not one of its segments";
+        return;
+    }
+    mux_ready(result.job_id, job);
+  }
+
+  // Muxes the segments that are next in order; the muxer opens with the first.
+  void mux_ready(const std::string& id, Job& job) {
+    try {
+      while (auto segment = job.segments->next()) {
+        const int64_t index = job.segments->encoded() - 1;
+        if (!job.writer) {
+          media::OutputSpec spec = output_spec(job.start, config_.encoder_threads);
+          spec.encoded_video_extradata = segment->extradata;
+          job.writer = std::make_unique<media::Writer>(spec, config_.limits);
+          job.segment_extradata = segment->extradata;
+          spdlog::info("sink: job {} muxing segments into {}, audio: {}", id, spec.format,
+                       job.writer->audio_mode());
+        } else if (segment->extradata != job.segment_extradata) {
+          throw media::MediaError("segment " + std::to_string(index) + " (from worker " +
+                                  segment->worker.substr(0, 64) +
+                                  ") was encoded with other parameters than the first: every "
+                                  "worker must run the same framepipe and encoder libraries");
+        }
+        job.writer->write_segment(segment->packets);
+        job.frames_muxed += segment->frames;
+        job.segments_damaged += segment->damaged_packets;
+        frames_encoded_ += segment->frames;
+      }
+      if (auto done = job.segments->take_acknowledgement()) {
+        protocol::send_message(progress_, protocol::FramesEncoded{job.start.job_id, *done});
+      }
+      if (job.segments->complete()) {
+        job.writer->finish();
+        job.writer.reset();
+        std::filesystem::rename(partial_path(job.start.output_path), job.start.output_path);
+        finish(id, job, protocol::JobState::done, "");
+      }
+    } catch (const std::exception& e) {
+      finish(id, job, protocol::JobState::failed, std::string("joining failed: ") + e.what());
+    }
+  }
+
   void on_end(const protocol::JobEnd& end) {
     auto it = jobs_.find(end.job_id);
     if (it == jobs_.end()) return;
     Job& job = it->second;
+    if (job.segmented()) {
+      if (end.total_frames != static_cast<int64_t>(job.start.segment_frames.size()) ||
+          !job.segments->set_total(end.total_frames)) {
+        return;
+      }
+      spdlog::info("sink: job {} has {} segments", end.job_id, end.total_frames);
+      mux_ready(end.job_id, job);
+      return;
+    }
     if (!job.tracker.set_total(end.total_frames)) return;
     job.skipped_packets = std::max<int64_t>(0, end.skipped_packets);
     spdlog::info("sink: job {} has {} frames", end.job_id, end.total_frames);
@@ -415,15 +577,21 @@ class Sink {
     progress.state = state;
     progress.error = error;
     if (state == protocol::JobState::done) {
-      progress.frames_total = job.tracker.total();
+      const int64_t frames = job.segmented() ? job.frames_muxed : job.tracker.total();
+      progress.frames_total = frames;
+      progress.frames_done = frames;
       progress.output_bytes =
           static_cast<int64_t>(std::filesystem::file_size(job.start.output_path, ignored));
       const double seconds = std::max<int64_t>(1, now_ms() - job.started_ms) / 1000.0;
-      progress.fps = static_cast<double>(job.tracker.total()) / seconds;
+      progress.fps = static_cast<double>(frames) / seconds;
       spdlog::info(
-          "sink: job {} done: {} frames in {:.1f} s ({:.1f} frames/s), {} duplicates "
+          "sink: job {} done: {} frames{} in {:.1f} s ({:.1f} frames/s), {} duplicates "
           "dropped",
-          id, job.tracker.total(), seconds, progress.fps, job.tracker.duplicates());
+          id, frames,
+          job.segmented() ? " in " + std::to_string(job.start.segment_frames.size()) + " segments"
+                          : "",
+          seconds, progress.fps,
+          job.segmented() ? job.segments->duplicates() : job.tracker.duplicates());
     } else if (state == protocol::JobState::failed) {
       spdlog::warn("sink: job {} failed: {}", id, error);
     } else {
@@ -442,7 +610,18 @@ class Sink {
     protocol::JobProgress progress;
     progress.job_id = job.start.job_id;
     progress.state = protocol::JobState::running;
-    progress.skipped_packets = job.skipped_packets;
+    progress.skipped_packets = job.skipped_packets + job.segments_damaged;
+    progress.distribution = job.segmented() ? "segments" : "frames";
+    progress.distribution_why = job.start.distribution_why;
+    if (job.segmented()) {
+      progress.frames_done = job.frames_muxed;
+      int64_t planned = 0;
+      for (const int64_t frames : job.start.segment_frames) planned += frames;
+      progress.frames_total = planned;
+      const double seconds = std::max<int64_t>(1, now_ms() - job.started_ms) / 1000.0;
+      progress.fps = static_cast<double>(job.frames_muxed) / seconds;
+      return progress;
+    }
     // Not past a frame whose shared buffer the encoder still reads (x264 copies its input, so in
     // practice none): the ventilator reuses the buffers of frames reported done.
     progress.frames_done = job.tracker.frames_done();

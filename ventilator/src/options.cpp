@@ -10,6 +10,16 @@ void add_options(CLI::App& command, Options& options) {
   command.add_option("--window", config.window_frames, "frames of one job in flight")
       ->capture_default_str()
       ->check(CLI::Range(2, 4096));
+  command
+      .add_option("--window-segments", config.window_segments,
+                  "segments of one segmented job in flight (memory: this many segments' packets)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1024));
+  command
+      .add_option("--segment-seconds", config.segment_seconds,
+                  "segments are cut at the first keyframe this long after the last cut")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 600.0));
   command.add_option("--decode-threads", config.decode_threads, "decoder threads (0: automatic)")
       ->capture_default_str();
   command.add_option("--max-active-jobs", config.max_active_jobs, "jobs decoded at the same time")

@@ -12,9 +12,9 @@ double moving_mean(double mean, double sample, double weight) {
 
 }  // namespace
 
-void Scheduler::start_job(const std::string& job_id, int64_t now_ms) {
-  jobs_.insert_or_assign(job_id, JobFrames(settings_.window_frames)).first->second.last_ack_ms =
-      now_ms;
+void Scheduler::start_job(const std::string& job_id, int64_t now_ms, int64_t window) {
+  jobs_.insert_or_assign(job_id, JobFrames(window > 0 ? window : settings_.window_frames))
+      .first->second.last_ack_ms = now_ms;
 }
 
 void Scheduler::end_job(const std::string& job_id) {
@@ -100,6 +100,12 @@ int Scheduler::drop_worker(const std::string& worker) {
   workers_.erase(worker);
   // Its reported results may have died in its send queue.
   return take_back(worker, true);
+}
+
+std::size_t Scheduler::workers_reading_shared() const {
+  return static_cast<std::size_t>(
+      std::count_if(workers_.begin(), workers_.end(),
+                    [](const auto& entry) { return entry.second.reads_shared; }));
 }
 
 int Scheduler::credit(const std::string& worker) const {

@@ -17,12 +17,15 @@ extern "C" {
 #include "framepipe/chain/chain.hpp"
 #include "framepipe/chain/geometry.hpp"
 #include "framepipe/media/decoder.hpp"
+#include "framepipe/media/segments.hpp"
 #include "framepipe/protocol/dispatcher.hpp"
+#include "framepipe/protocol/formats.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/ventilator/scheduler.hpp"
+#include "framepipe/ventilator/segment_message.hpp"
 
 namespace framepipe::ventilator {
 
@@ -94,8 +97,16 @@ struct Job {
   bool direct = false;
   std::string shared_prefix;  // of the decoder's shared-memory frames; "" when it has none
   bool sink_shares = false;   // the sink said it reads them: direct frames go by reference
+  // Segments: the plan (when the stream can be cut), and once the job is dealt as segments, the
+  // reader of their packets and the packets of its window's segments, by index.
+  std::optional<media::SegmentedVideo> segment_plan;
+  std::string segment_refusal;  // why it cannot be dealt as segments, when it cannot
+  std::unique_ptr<media::SegmentReader> segment_reader;
+  std::map<int64_t, std::vector<media::PacketPtr>> segments;
+  std::string distribution_why;  // why it is dealt as it is (decided when it starts)
 
   explicit Job(protocol::SubmitJob job) : submit(std::move(job)) {}
+  bool segmented() const { return segment_reader != nullptr; }
 };
 
 class Ventilator {
@@ -202,6 +213,11 @@ class Ventilator {
     }
     auto parsed = chain::parse_chain(submit.chain);
     if (!parsed.ok()) return refuse("bad filter chain: " + parsed.error);
+    if (submit.distribution.empty()) submit.distribution = "auto";
+    if (!protocol::is_distribution(submit.distribution)) {
+      return refuse("unknown distribution \"" + submit.distribution.substr(0, 32) +
+                    "\": auto, frames or segments");
+    }
     auto job = std::make_unique<Job>(std::move(submit));
     try {
       open_decoder(*job);
@@ -227,6 +243,12 @@ class Ventilator {
     reply.out_height = plan.size.height;
     job->direct = plan.passes_through;
     job->out_aspect = plan.sample_aspect;
+    if (job->submit.distribution != "frames") {
+      plan_segments(*job);
+      if (job->submit.distribution == "segments" && !job->segment_plan) {
+        return refuse("this job cannot be dealt as segments: " + job->segment_refusal);
+      }
+    }
     reply.duration_seconds = info.duration_seconds;
     reply.video_codec = info.codec;
     reply.audio_codec = info.audio_codec;
@@ -312,10 +334,12 @@ class Ventilator {
       scheduler_.resend_window(job.submit.job_id);
     }
     job.sink_shares = progress.shared_memory && !job.shared_prefix.empty();
-    acknowledge(job, progress.frames_done);
+    // A segmented job's progress counts frames; its window counts segments (FramesEncoded).
+    if (!job.segmented()) acknowledge(job, progress.frames_done);
     if (protocol::is_final(progress.state)) {
-      spdlog::info("ventilator: job {} {} after {} frames", job.submit.job_id,
-                   protocol::to_string(progress.state), decoded(job));
+      spdlog::info("ventilator: job {} {} after {} {}", job.submit.job_id,
+                   protocol::to_string(progress.state), decoded(job),
+                   job.segmented() ? "segments" : "frames");
       forget(job.submit.job_id);
     }
   }
@@ -325,6 +349,7 @@ class Ventilator {
     if (scheduler_.acknowledge(job.submit.job_id, frames_done, now_ms()) == 0) return;
     const int64_t done = scheduler_.window(job.submit.job_id).done();
     job.frames.erase(job.frames.begin(), job.frames.lower_bound(done));
+    job.segments.erase(job.segments.begin(), job.segments.lower_bound(done));
   }
 
   int64_t decoded(const Job& job) const {
@@ -380,7 +405,19 @@ class Ventilator {
       return;
     }
     job.frames.clear();
-    scheduler_.start_job(job.submit.job_id, now_ms());
+    job.segments.clear();
+    if (job.segmented()) {
+      try {
+        job.segment_reader = std::make_unique<media::SegmentReader>(
+            job.submit.input_path, config_.limits, *job.segment_plan);
+      } catch (const media::MediaError& e) {
+        fail(job,
+             std::string("the sink restarted and the input could not be read again: ") + e.what());
+        return;
+      }
+    }
+    scheduler_.start_job(job.submit.job_id, now_ms(),
+                         job.segmented() ? config_.window_segments : 0);
     job.end_of_input = false;
     job.phase = Job::Phase::starting;
     job.last_start_sent_ms = 0;
@@ -425,10 +462,11 @@ class Ventilator {
         if ((scheduler_.workers() == 0 && !job.direct) || active >= config_.max_active_jobs) {
           continue;
         }
+        if (!choose_distribution(job)) continue;
         job.phase = Job::Phase::starting;
-        scheduler_.start_job(id, now);
-        spdlog::info("ventilator: job {} starting{}", id,
-                     job.direct ? " (pixels unchanged: frames go straight to the sink)" : "");
+        scheduler_.start_job(id, now, job.segmented() ? config_.window_segments : 0);
+        spdlog::info("ventilator: job {} starting as {}: {}", id,
+                     job.segmented() ? "segments" : "frames", job.distribution_why);
       }
       ++active;
       if (job.phase == Job::Phase::starting && now - job.last_start_sent_ms >= kJobStartRetryMs) {
@@ -449,6 +487,14 @@ class Ventilator {
         start.format = job.submit.format;
         start.sample_aspect_num = job.out_aspect.num;
         start.sample_aspect_den = job.out_aspect.den;
+        start.distribution_why = job.distribution_why;
+        if (job.segmented()) {
+          start.time_base_num = job.segment_plan->time_base.num;
+          start.time_base_den = job.segment_plan->time_base.den;
+          for (const auto& segment : job.segment_plan->segments) {
+            start.segment_frames.push_back(segment.frames);
+          }
+        }
         if (job.direct) {  // only the ventilator's own results (direct frames) go by reference
           start.shared_prefix = job.shared_prefix;
           start.shared_token = instance_;
@@ -457,8 +503,7 @@ class Ventilator {
         job.last_start_sent_ms = now;
       }
       if (job.end_of_input && now - job.last_end_sent_ms >= kJobEndRetryMs) {
-        protocol::send_message(sink_,
-                               protocol::JobEnd{id, decoded(job), job.decoder->damaged_packets()});
+        protocol::send_message(sink_, protocol::JobEnd{id, decoded(job), damaged_packets(job)});
         job.last_end_sent_ms = now;
       }
     }
@@ -471,6 +516,7 @@ class Ventilator {
   // Decodes the next frame of `job` into its window. Returns false when nothing was decoded.
   bool decode_one(Job& job) {
     if (job.end_of_input || !scheduler_.window(job.submit.job_id).has_room()) return false;
+    if (job.segmented()) return read_segment(job);
     media::FramePtr frame;
     const auto started = std::chrono::steady_clock::now();
     try {
@@ -510,6 +556,102 @@ class Ventilator {
     job.end_of_input = true;
     job.decoder.reset();
     pending_forget_.push_back(job.submit.job_id);
+  }
+
+  // Reads the next segment's packets into the window (demuxing only). False when nothing was read.
+  bool read_segment(Job& job) {
+    std::optional<std::vector<media::PacketPtr>> packets;
+    try {
+      packets = job.segment_reader->next();
+    } catch (const media::MediaError& e) {
+      fail(job, std::string("reading the input failed: ") + e.what());
+      return false;
+    }
+    if (!packets) {
+      job.end_of_input = true;
+      job.phase = Job::Phase::finishing;
+      spdlog::info("ventilator: job {} fully read: {} segments, {} frames", job.submit.job_id,
+                   decoded(job), job.segment_plan->frames);
+      protocol::send_message(sink_, protocol::JobEnd{job.submit.job_id, decoded(job), 0});
+      job.last_end_sent_ms = now_ms();
+      return false;
+    }
+    job.segments.emplace(scheduler_.add_frame(job.submit.job_id), std::move(*packets));
+    return true;
+  }
+
+  // Damaged packets the head's decoder skipped (a segmented job's are counted by its workers).
+  static int64_t damaged_packets(const Job& job) {
+    return job.segmented() || !job.decoder ? 0 : job.decoder->damaged_packets();
+  }
+
+  // Plans the job's segments if its stream and format allow them (demuxing the whole file once,
+  // no decoding); otherwise says why not in segment_refusal.
+  void plan_segments(Job& job) {
+    const auto& info = job.decoder->info();
+    const protocol::OutputFormat* format = protocol::find_output_format(job.submit.format);
+    if (format == nullptr || format->kind != protocol::MediaKind::video) {
+      job.segment_refusal = "an audio format has no video to encode";
+    } else if (format->constant_frame_rate) {
+      job.segment_refusal = std::string(format->name) + " lays frames on the sink's grid";
+    } else if (!media::is_segment_codec(info.codec)) {
+      job.segment_refusal = "workers do not decode " + info.codec + " from segments";
+    }
+    if (!job.segment_refusal.empty()) return;
+    const auto started = std::chrono::steady_clock::now();
+    media::SegmentedVideo plan;
+    try {
+      plan = media::plan_segments(job.submit.input_path, config_.limits,
+                                  media::SegmentLimits{config_.segment_seconds});
+    } catch (const media::MediaError& e) {
+      job.segment_refusal = e.what();
+      return;
+    }
+    if (!plan.refusal.empty()) {
+      job.segment_refusal = plan.refusal;
+      return;
+    }
+    spdlog::info("ventilator: job {}: {} segments of {} frames planned in {} ms", job.submit.job_id,
+                 plan.segments.size(), plan.frames,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+    job.segment_plan = std::move(plan);
+  }
+
+  // How the job is dealt, decided when it starts (the workers are known then). False when it
+  // failed (its input could not be read again).
+  bool choose_distribution(Job& job) {
+    bool segments = false;
+    const std::string& asked = job.submit.distribution;
+    if (asked == "segments") {
+      segments = true;
+      job.distribution_why = "asked for";
+    } else if (asked == "frames") {
+      job.distribution_why = "asked for";
+    } else if (job.direct) {
+      job.distribution_why = "the chain leaves pixels alone: frames go straight to the sink";
+    } else if (!job.segment_plan) {
+      job.distribution_why = "segments cannot be used: " + job.segment_refusal;
+    } else if (scheduler_.workers_reading_shared() > 0) {
+      job.distribution_why = "workers on this machine read frames in shared memory";
+    } else {
+      segments = true;
+      job.distribution_why =
+          probe_ ? "no worker reads this machine's shared memory: raw frames would cross the "
+                   "network"
+                 : "shared memory is off: raw frames would cross the network";
+    }
+    if (!segments) return true;
+    try {
+      job.segment_reader = std::make_unique<media::SegmentReader>(
+          job.submit.input_path, config_.limits, *job.segment_plan);
+    } catch (const media::MediaError& e) {
+      fail(job, std::string("reading the input failed: ") + e.what());
+      return false;
+    }
+    job.direct = false;
+    return true;
   }
 
   bool wants_decoding(const Job& job) const {
@@ -637,6 +779,7 @@ class Ventilator {
   // Sends an assigned frame to its worker: by reference when the worker reads this process's
   // shared memory and the frame is there, with its planes otherwise.
   Sent send_frame(Job& job, const Assignment& assignment) {
+    if (job.segmented()) return send_segment(job, assignment);
     const int64_t index = assignment.index;
     auto stored = job.frames.find(index);
     if (stored == job.frames.end()) return Sent::not_sent;  // released meanwhile
@@ -671,6 +814,39 @@ class Ventilator {
     parts.emplace_back(assignment.worker.data(), assignment.worker.size());
     parts.push_back(protocol::pack(header));
     for (auto& plane : planes) parts.push_back(std::move(plane));
+    if (!protocol::send(frames_, parts, true)) return Sent::unreachable;
+    return Sent::sent;
+  }
+
+  // Sends an assigned segment: its packets in one part, with the stream's and the job's
+  // description.
+  Sent send_segment(Job& job, const Assignment& assignment) {
+    auto stored = job.segments.find(assignment.index);
+    if (stored == job.segments.end()) return Sent::not_sent;  // released meanwhile
+    const AVRational time_base = job.segment_plan->time_base;
+    const auto& info = job.decoder->info();
+    SegmentedJob described;
+    described.job_id = job.submit.job_id;
+    described.parameters = &job.segment_reader->parameters();
+    described.time_base = time_base;
+    described.frame_rate = info.frame_rate;
+    described.color = job.color;
+    described.chain = job.submit.chain;
+    described.out_width = job.reply.out_width;
+    described.out_height = job.reply.out_height;
+    described.sample_aspect = {job.out_aspect.num, job.out_aspect.den};
+    described.preset = job.submit.preset;
+    described.crf = job.submit.crf;
+    described.format = job.submit.format;
+    const auto& plans = job.segment_plan->segments;
+    const auto k = static_cast<std::size_t>(assignment.index);
+    auto [message, packets] =
+        segment_message(described, plans.at(k), k + 1 == plans.size(), stored->second);
+    protocol::Parts parts;
+    parts.reserve(3);
+    parts.emplace_back(assignment.worker.data(), assignment.worker.size());
+    parts.push_back(protocol::pack(message));
+    parts.push_back(std::move(packets));
     if (!protocol::send(frames_, parts, true)) return Sent::unreachable;
     return Sent::sent;
   }

@@ -437,7 +437,12 @@ class Worker {
     try {
       if (!chain) throw std::invalid_argument(why);
       encoded = transcode_segment(input->job, input->plan, input->packets, limits_, *chain,
-                                  processor_, [this] { keep_alive(); });
+                                  processor_, [this] {
+                                    // A segment takes seconds: the registry must keep hearing us,
+                                    // and we must keep hearing it.
+                                    keep_alive();
+                                    read_registry();
+                                  });
     } catch (const std::exception& e) {
       untrusted_log_.error("worker {}: job {} segment {}: {}", config_.name, segment.job_id,
                            segment.index, e.what());

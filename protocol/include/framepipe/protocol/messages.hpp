@@ -16,6 +16,7 @@
 //   ventilator --Segment + packets--> worker; worker --SegmentResult + packets--> sink (PULL):
 //   a job distributed as compressed segments that workers decode, filter and encode
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -249,6 +250,12 @@ struct Result {
   MSGPACK_DEFINE(job_id, index, pts, width, height, worker, filter_us, linesizes, shared_name,
                  offsets)
 };
+
+// How a job is dealt to workers (SubmitJob.distribution).
+inline constexpr std::array<std::string_view, 3> kDistributions = {"auto", "frames", "segments"};
+inline bool is_distribution(std::string_view name) {
+  return std::find(kDistributions.begin(), kDistributions.end(), name) != kDistributions.end();
+}
 
 struct SubmitJob {
   static constexpr Type type = Type::submit_job;

@@ -59,8 +59,9 @@ class Scheduler {
   explicit Scheduler(SchedulerSettings settings) : settings_(settings) {}
 
   // ---- jobs that stream frames ----
-  // Starts (or, after a sink restart, restarts) a job's window at frame 0.
-  void start_job(const std::string& job_id, int64_t now_ms);
+  // Starts (or, after a sink restart, restarts) a job's window at item 0: `window` items (frames,
+  // or a segmented job's segments), the configured window_frames when 0.
+  void start_job(const std::string& job_id, int64_t now_ms, int64_t window = 0);
   void end_job(const std::string& job_id);
   bool has_job(const std::string& job_id) const { return jobs_.count(job_id) > 0; }
   // The job's window; precondition: has_job.
@@ -83,6 +84,8 @@ class Scheduler {
   // it reported that the sink has not acknowledged, goes again. Returns how many; -1 if unknown.
   int drop_worker(const std::string& worker);
   std::size_t workers() const { return workers_.size(); }
+  // Workers that read this ventilator's shared memory (on this machine).
+  std::size_t workers_reading_shared() const;
   // Credit one worker holds, 0 for an unknown one.
   int credit(const std::string& worker) const;
   bool has_credit() const;
