@@ -68,6 +68,8 @@ constexpr RoleFlag kRoleFlags[] = {
     {"--data-dir", "http", "--data-dir"},
     {"--worker-threads", "worker", "--threads"},
     {"--window", "ventilator", "--window"},
+    {"--window-segments", "ventilator", "--window-segments"},
+    {"--segment-seconds", "ventilator", "--segment-seconds"},
     {"--max-upload-bytes", "http", "--max-upload-bytes"},
     {"--min-free-disk-mb", "http", "--min-free-disk-mb"},
     {"--http-threads", "http", "--threads"},

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -158,6 +159,16 @@ TEST_CASE("lying segments are refused before decoding, with the reason", "[segme
   refused([](auto& m) { m.frames = static_cast<int64_t>(m.packet_sizes.size()) + 1; },
           "frame count");
   refused([](auto& m) { m.end_pts = m.start_pts; }, "empty time range");
+  // Timestamps the encoder's time base cannot hold: a segment that is not the last but has no end
+  // (its last frame's duration would overflow), packets 2^62 ticks out.
+  refused(
+      [](auto& m) {
+        m.last = false;
+        m.end_pts = std::numeric_limits<int64_t>::max();
+      },
+      "beyond 2^30 seconds");
+  refused([](auto& m) { m.packet_pts.back() = int64_t{1} << 62; }, "beyond 2^30 seconds");
+  refused([](auto& m) { m.packet_dts.front() = -(int64_t{1} << 62); }, "beyond 2^30 seconds");
   refused([](auto& m) { m.packet_pts.pop_back(); }, "different lengths");
   refused([](auto& m) { m.packet_sizes.back() += 1; }, "outside their part");
   refused([](auto& m) { m.packet_sizes.front() = -5; }, "outside their part");

@@ -29,6 +29,7 @@ bool known_type(uint8_t value) {
     case Type::frames_encoded:
     case Type::segment:
     case Type::segment_result:
+    case Type::shared_probe:
       return true;
   }
   return false;

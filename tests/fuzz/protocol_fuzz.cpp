@@ -24,6 +24,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try_bodies<Hello, Welcome, Heartbeat, HeartbeatAck, Reregister, ListWorkers, WorkerList, Ready,
              Frame, Result, SubmitJob, SubmitReply, CancelJob, Ping, Pong, JobStart, JobEnd,
              JobAbort, JobProgress, SinkAlive, VentilatorAlive, FramesEncoded, Segment,
-             SegmentResult>(*envelope);
+             SegmentResult, SharedProbe>(*envelope);
   return 0;
 }

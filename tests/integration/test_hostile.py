@@ -2,7 +2,9 @@
 hostile messages (and four above the sockets' size limit) the same roles are still running, none
 grew to hold an oversized message, a good job comes out right, and the log holds a few lines about
 it, not thousands. The other way round, a worker dealt lying frames by a hostile
-head refuses each one and still filters the honest frame that follows."""
+head refuses each one and still filters the honest frame that follows; dealt lying segments, it
+refuses each one (or fails it cleanly while decoding) and still transcodes the honest segment that
+follows."""
 import os
 import signal
 import subprocess
@@ -57,4 +59,38 @@ with Cluster(workers=1) as cluster:
             text = f.read()
         assert 'discarded a message: a frame message' in text, text[-2000:]
 
-    main([test_garbage_on_every_socket_breaks_nothing, test_worker_refuses_lying_frames])
+    def test_worker_refuses_lying_segments():
+        # Keyframes a second apart: the first segment is one second of H.264 (with x264's default
+        # B-frames).
+        clip = generate(os.path.join(WORK, 'segments.mp4'), seconds=2, audio=None,
+                        codec=('-c:v', 'libx264', '-preset', 'veryfast', '-g', '25',
+                               '-pix_fmt', 'yuv420p'))
+        base = free_port_range(3)
+        head = subprocess.Popen([HOSTILE, 'segments', str(base), clip], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        log_path = os.path.join(WORK, 'segments-worker.log')
+        with open(log_path, 'w') as log:
+            worker = subprocess.Popen([FRAMEPIPE, 'worker', f'tcp://127.0.0.1:{base}'],
+                                      stdout=log, stderr=subprocess.STDOUT)
+        try:
+            out, err = head.communicate(timeout=120)
+            print('      ' + out.strip())
+            if err.strip():
+                print('      ' + err.strip())
+            assert head.returncode == 0, \
+                'the worker took a lying segment or did not transcode the honest one after the lies'
+            assert worker.poll() is None, 'the worker died'
+        finally:
+            head.kill()
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(10)
+        with open(log_path) as f:
+            text = f.read()
+        # The worker's log lines about peers are rate-limited: the first lies are in it, not all.
+        assert 'discarded a message: a segment message: segment' in text, text[-2000:]
+        # The garbage packets (the first lie, index 1000) were decoded and failed as an error.
+        assert 'job hostile-segments segment 1000:' in text, text[-2000:]
+        assert worker.returncode == 0, f'the worker exited with {worker.returncode} on SIGTERM'
+
+    main([test_garbage_on_every_socket_breaks_nothing, test_worker_refuses_lying_frames,
+          test_worker_refuses_lying_segments])

@@ -1,7 +1,10 @@
 """Several hosts: a head and two worker hosts in network namespaces behind a switch, the head's link
 shaped to 200 Mbit/s, each worker host with its own /dev/shm. Workers join with one endpoint, as
-on a LAN. Jobs come out identical to the single-process loop; a worker host that dies or freezes
-mid-job loses nothing. Skipped (exit 77) where namespaces cannot be built, with the reason."""
+on a LAN. Jobs dealt as frames and as segments come out identical to the single-process loop; auto
+picks segments for workers on other hosts, and the head's link then carries less than a tenth of
+a raw frame per frame; a worker host that dies or freezes mid-job loses nothing, and the result is
+the same file to the frame whoever encoded which segment. Skipped (exit 77) where namespaces cannot
+be built, with the reason."""
 import ctypes
 import os
 import sys
@@ -17,7 +20,11 @@ if reason:
     sys.exit(77)
 
 WORK = workdir('framepipe-hosts-')
-SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=30', seconds=8)
+# A keyframe every second and B-frames (x264's veryfast): 1-second segments whose B-frames lean on
+# the segment before, as most cameras' files do.
+SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=30', seconds=8,
+                  codec=('-c:v', 'libx264', '-preset', 'veryfast', '-g', '30', '-pix_fmt',
+                         'yuv420p'))
 CHAIN = 'blur=sigma=2'
 REFERENCE = frame_hashes(run_locally(SOURCE, CHAIN, os.path.join(WORK, 'reference.mp4'),
                                       LOSSLESS))
@@ -38,7 +45,8 @@ def enter_network_namespace(name):
 
 with hosts.Network(workers=2, head_rate='200mbit') as network:
     enter_network_namespace(network.head)
-    with Cluster(workers=0, host=network.head_address) as cluster:
+    with Cluster(workers=0, host=network.head_address,
+                 extra=['--segment-seconds', '1']) as cluster:
         started = {}
 
         def start_worker(host):
@@ -50,9 +58,10 @@ with hosts.Network(workers=2, head_rate='200mbit') as network:
             start_worker(host)
         wait_for(lambda: len(cluster.workers_list()) >= 2, 30, 'a worker from each host')
 
-        def run_job(disturb=None):
+        def run_job(distribution, disturb=None, quality=LOSSLESS, reference=REFERENCE):
+            """Runs the job; returns the head link's bytes per frame and the result's frames."""
             before = network.link_bytes()
-            code, job = cluster.submit(SOURCE, CHAIN, LOSSLESS)
+            code, job = cluster.submit(SOURCE, CHAIN, {**quality, 'distribution': distribution})
             assert code == 201, job
             if disturb:
                 wait_for(lambda: cluster.json(f"/api/jobs/{job['id']}")[1]['frames_done'] > 40,
@@ -60,16 +69,20 @@ with hosts.Network(workers=2, head_rate='200mbit') as network:
                 disturb()
             final = cluster.wait_job(job['id'], 240)
             assert final['state'] == 'done', final
+            mode = 'frames' if distribution == 'frames' else 'segments'
+            assert final['distribution']['mode'] == mode, final['distribution']
             after = network.link_bytes()
             out = cluster.result(job['id'], os.path.join(WORK, job['id'] + '.mp4'))
             check_same_timing(SOURCE, out)
-            assert frame_hashes(out) == REFERENCE, 'frames differ from the single-process loop'
+            hashes = frame_hashes(out)
+            if reference is not None:
+                assert hashes == reference, 'frames differ from the single-process loop'
             frames = len(REFERENCE)
             per_frame = (after[0] - before[0] + after[1] - before[1]) / frames
-            return per_frame
+            return per_frame, hashes
 
         def test_frames_cross_hosts_and_come_out_identical():
-            per_frame = run_job()
+            per_frame, _ = run_job('frames')
             workers = cluster.workers_list()
             assert len(workers) >= 2, workers
             busy = [w for w in workers if w.get('frames_done', 0) > 0]
@@ -79,19 +92,47 @@ with hosts.Network(workers=2, head_rate='200mbit') as network:
             print(f'      head link: {per_frame / 1e6:.2f} MB per frame '
                   f'({per_frame / RAW_FRAME_BYTES:.2f} raw frames)')
 
+        def test_auto_deals_segments_to_other_hosts_frame_exact():
+            per_frame, _ = run_job('auto')
+            print(f'      head link, lossless segments: {per_frame / 1e6:.3f} MB per frame')
+
+        # The product's default quality (veryfast, CRF 20): what every later run must reproduce.
+        segmented = {}
+
+        def test_segments_cut_the_head_link_to_a_tenth():
+            per_frame, segmented['hashes'] = run_job('auto', quality={}, reference=None)
+            print(f'      head link: {per_frame / 1e3:.1f} kB per frame '
+                  f'({per_frame / RAW_FRAME_BYTES:.3f} raw frames)')
+            assert per_frame <= 0.1 * RAW_FRAME_BYTES, per_frame
+            again = run_job('segments', quality={}, reference=None)[1]
+            assert again == segmented['hashes'], 'the same job gave other frames the second time'
+
         def test_a_worker_host_that_dies_mid_job_loses_nothing():
             victim = network.worker_hosts[0]
-            run_job(lambda: network.kill_host(victim))
+            run_job('frames', lambda: network.kill_host(victim))
+            start_worker(victim)
+            wait_for(lambda: len(cluster.workers_list()) >= 2, 30, 'the host to rejoin')
+            hashes = run_job('segments', lambda: network.kill_host(victim), quality={},
+                             reference=None)[1]
+            assert hashes == segmented['hashes'], 'a worker death changed the segmented result'
             start_worker(victim)  # the host comes back for the next test
             wait_for(lambda: len(cluster.workers_list()) >= 2, 30, 'the host to rejoin')
 
         def test_a_frozen_worker_host_is_worked_around():
             victim = network.worker_hosts[1]
             try:
-                run_job(lambda: network.freeze_host(victim))
+                run_job('frames', lambda: network.freeze_host(victim))
+            finally:
+                network.freeze_host(victim, False)
+            try:
+                hashes = run_job('segments', lambda: network.freeze_host(victim), quality={},
+                                 reference=None)[1]
+                assert hashes == segmented['hashes'], 'a frozen worker changed the segmented result'
             finally:
                 network.freeze_host(victim, False)
 
         main([test_frames_cross_hosts_and_come_out_identical,
+              test_auto_deals_segments_to_other_hosts_frame_exact,
+              test_segments_cut_the_head_link_to_a_tenth,
               test_a_worker_host_that_dies_mid_job_loses_nothing,
               test_a_frozen_worker_host_is_worked_around])

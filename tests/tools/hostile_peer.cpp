@@ -8,21 +8,35 @@
 // sink on BASE..BASE+2 of 127.0.0.1) for one real worker, deals it lying frames, then one honest
 // frame, and exits 0 only if the worker filtered the honest one correctly after all the lies.
 //
+// `hostile_peer segments BASE_PORT CLIP` poses as a head the same way and deals the worker lying
+// segments (see segment_lies), then the honest first segment of CLIP (an H.264 file), and exits 0
+// only if the worker refused every lie and transcoded the honest segment.
+//
 // `hostile_peer shared BASE_PORT JOB_ID INDEX WIDTH HEIGHT PREFIX` lies to the sink about the
 // shared memory of a running copy job (see lie_about_shared_memory).
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <zmq.hpp>
 
+#include "framepipe/media/decoder.hpp"
+#include "framepipe/media/segments.hpp"
 #include "framepipe/protocol/codec.hpp"
 #include "framepipe/protocol/net.hpp"
+#include "framepipe/ventilator/segment_message.hpp"
 
 using namespace framepipe::protocol;
+namespace media = framepipe::media;
+namespace ventilator = framepipe::ventilator;
 
 namespace {
 
@@ -111,58 +125,87 @@ std::vector<Parts> lies(const std::string& worker, std::mt19937& random) {
   return out;
 }
 
-int pose_as_head(int base) {
-  using Clock = std::chrono::steady_clock;
-  zmq::context_t context(1);
-  auto endpoint = [&](int offset) { return tcp_endpoint("127.0.0.1", base + offset); };
-  zmq::socket_t registry(context, zmq::socket_type::router);
-  zmq::socket_t frames(context, zmq::socket_type::router);
-  zmq::socket_t results(context, zmq::socket_type::pull);
-  registry.bind(endpoint(kRegistryPortOffset));
-  frames.bind(endpoint(kFramesPortOffset));
-  results.bind(endpoint(kResultsPortOffset));
-  for (auto* socket : {&registry, &frames, &results}) socket->set(zmq::sockopt::linger, 0);
-  const Welcome welcome{endpoint(kFramesPortOffset), endpoint(kResultsPortOffset), 500, 100};
+// The head's side of a worker's handshake, for one real worker: the registry welcomes its hello
+// and acknowledges its heartbeats, the frames socket counts its Readies (one when it joins, then
+// one per message it handled or refused) and learns its routing id, the results socket is read by
+// the scenario.
+class FakeHead {
+ public:
+  explicit FakeHead(int base)
+      : registry_(context_, zmq::socket_type::router),
+        frames_(context_, zmq::socket_type::router),
+        results_(context_, zmq::socket_type::pull) {
+    auto endpoint = [&](int offset) { return tcp_endpoint("127.0.0.1", base + offset); };
+    for (auto* socket : {&registry_, &frames_, &results_}) socket->set(zmq::sockopt::linger, 0);
+    registry_.bind(endpoint(kRegistryPortOffset));
+    frames_.bind(endpoint(kFramesPortOffset));
+    results_.bind(endpoint(kResultsPortOffset));
+    welcome_ = Welcome{endpoint(kFramesPortOffset), endpoint(kResultsPortOffset), 500, 100};
+  }
 
-  std::mt19937 random(7);
-  std::string worker;
-  int readies = 0;
-  int lies_told = 0;
-  bool honest_sent = false;
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < deadline) {
-    zmq::pollitem_t items[] = {{registry.handle(), 0, ZMQ_POLLIN, 0},
-                               {frames.handle(), 0, ZMQ_POLLIN, 0},
-                               {results.handle(), 0, ZMQ_POLLIN, 0}};
+  // Waits up to 100 ms for any socket, then answers the registry and counts Readies.
+  void poll_once() {
+    zmq::pollitem_t items[] = {{registry_.handle(), 0, ZMQ_POLLIN, 0},
+                               {frames_.handle(), 0, ZMQ_POLLIN, 0},
+                               {results_.handle(), 0, ZMQ_POLLIN, 0}};
     poll(items, 3, std::chrono::milliseconds(100));
-    while (auto parts = receive(registry)) {  // hello and heartbeats: always welcome
+    while (auto parts = receive(registry_)) {  // hello and heartbeats: always welcome
       if (parts->size() != 2) continue;
       auto envelope = open((*parts)[1]);
       if (!envelope) continue;
       const std::string peer = (*parts)[0].to_string();
-      if (envelope->type() == Type::hello) send_to(registry, peer, welcome);
-      if (envelope->type() == Type::heartbeat) send_to(registry, peer, HeartbeatAck{});
+      if (envelope->type() == Type::hello) send_to(registry_, peer, welcome_);
+      if (envelope->type() == Type::heartbeat) send_to(registry_, peer, HeartbeatAck{});
     }
-    while (auto parts = receive(frames)) {
+    while (auto parts = receive(frames_)) {
       if (parts->size() != 2 || !open((*parts)[1])) continue;
-      ++readies;
-      if (!worker.empty()) continue;
-      worker = (*parts)[0].to_string();
+      ++readies_;
+      if (worker_.empty()) worker_ = (*parts)[0].to_string();
+    }
+  }
+
+  // Sends to the worker: `parts` start with its routing id.
+  void deal(Parts& parts) { send(frames_, parts, true); }
+  std::optional<Parts> result() { return receive(results_); }
+  const std::string& worker() const { return worker_; }
+  int readies() const { return readies_; }
+
+ private:
+  zmq::context_t context_{1};
+  zmq::socket_t registry_;  // ROUTER: hello, heartbeats
+  zmq::socket_t frames_;    // ROUTER: Readies in, frames and segments out
+  zmq::socket_t results_;   // PULL: the worker's results
+  Welcome welcome_;
+  std::string worker_;
+  int readies_ = 0;
+};
+
+int pose_as_head(int base) {
+  using Clock = std::chrono::steady_clock;
+  FakeHead head(base);
+  std::mt19937 random(7);
+  int lies_told = 0;
+  bool honest_sent = false;
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    head.poll_once();
+    const std::string& worker = head.worker();
+    if (lies_told == 0 && !worker.empty()) {
       for (auto& lie : lies(worker, random)) {
-        send(frames, lie, true);
+        head.deal(lie);
         ++lies_told;
       }
     }
     // Every lie answered with a Ready (the worker asks for a frame instead of each bad one):
     // now the honest frame.
-    if (!honest_sent && !worker.empty() && readies > lies_told) {
+    if (!honest_sent && lies_told > 0 && head.readies() > lies_told) {
       Frame frame = gray_frame(64);
       frame.index = 7;
       Parts parts = frame_parts(frame, {4096, 1024, 1024}, worker);
-      send(frames, parts, true);
+      head.deal(parts);
       honest_sent = true;
     }
-    while (auto parts = receive(results)) {
+    while (auto parts = head.result()) {
       auto envelope = parts->empty() ? std::nullopt : open(parts->front());
       auto result = envelope ? envelope->body<Result>() : std::nullopt;
       if (!result || parts->size() != 2) {
@@ -176,13 +219,246 @@ int pose_as_head(int base) {
       std::printf(
           "%d lies told, %d readies, then the honest frame came back %s (index %lld, "
           "%dx%d, %zu bytes, first luma %d)\n",
-          lies_told, readies, right ? "right" : "wrong", static_cast<long long>(result->index),
-          result->width, result->height, (*parts)[1].size(), pixels[0]);
+          lies_told, head.readies(), right ? "right" : "wrong",
+          static_cast<long long>(result->index), result->width, result->height, (*parts)[1].size(),
+          pixels[0]);
       return right ? 0 : 1;
     }
   }
   std::fprintf(stderr, "timed out: worker %s, %d lies told, %d readies, honest frame %s\n",
-               worker.empty() ? "never came" : "came", lies_told, readies,
+               head.worker().empty() ? "never came" : "came", lies_told, head.readies(),
+               honest_sent ? "sent" : "not sent");
+  return 1;
+}
+
+// The first segment of a real clip, as the ventilator would send it.
+struct HonestSegment {
+  Segment message;
+  std::vector<uint8_t> packets;  // the message's one part
+};
+
+HonestSegment honest_segment(const std::string& clip) {
+  const media::Limits limits;
+  const media::SegmentedVideo plan = media::plan_segments(clip, limits, media::SegmentLimits{1});
+  if (!plan.refusal.empty() || plan.segments.empty()) {
+    throw std::runtime_error(clip + " cannot be cut into segments: " + plan.refusal);
+  }
+  media::SegmentReader reader(clip, limits, plan);
+  auto packets = reader.next();
+  if (!packets) throw std::runtime_error(clip + " has no first segment");
+  const media::VideoInfo info = media::Decoder(clip, limits, 1).info();
+  ventilator::SegmentedJob job;
+  job.job_id = "hostile-segments";
+  job.parameters = &reader.parameters();
+  job.time_base = reader.time_base();
+  job.frame_rate = info.frame_rate;
+  job.color = info.color;
+  job.chain = "grayscale";
+  job.out_width = info.width;
+  job.out_height = info.height;
+  job.sample_aspect = {1, 1};
+  job.preset = "veryfast";
+  job.crf = 20;
+  auto [message, part] =
+      ventilator::segment_message(job, plan.segments[0], plan.segments.size() == 1, *packets);
+  const auto* bytes = static_cast<const uint8_t*>(part.data());
+  return {std::move(message), std::vector<uint8_t>(bytes, bytes + part.size())};
+}
+
+// A segment message that lies, and what the lie is (printed if the worker takes it).
+struct SegmentLie {
+  std::string what;
+  Segment message;
+  std::vector<std::vector<uint8_t>> parts;  // after the envelope
+  // Only decoding can tell: the worker may find a frame in garbage and return it.
+  bool may_decode = false;
+};
+
+// The lies a hostile ventilator can tell a worker about a segment. Each is numbered (index 1000 +
+// its rank) so that a result for one names it. Most are refused before anything is decoded; the
+// first and the last few get past open_segment and fail when decoded, filtered or encoded (the
+// worker logs an error and gives the credit back). The worker logs a few lines per 10 s about
+// what peers send: the order puts one of each kind in the test's log.
+std::vector<SegmentLie> segment_lies(const HonestSegment& honest, std::mt19937& random) {
+  std::vector<SegmentLie> out;
+  const auto lie_with = [&](std::string what, const std::function<void(Segment&)>& change,
+                            std::vector<std::vector<uint8_t>> parts) {
+    Segment message = honest.message;
+    message.index = 1000 + static_cast<int64_t>(out.size());
+    change(message);
+    out.push_back({std::move(what), std::move(message), std::move(parts), false});
+  };
+  const auto lie = [&](std::string what, const std::function<void(Segment&)>& change) {
+    lie_with(std::move(what), change, {honest.packets});
+  };
+  const int64_t count = static_cast<int64_t>(honest.message.packet_sizes.size());
+  if (count < 2) throw std::runtime_error("the clip's first segment has fewer than 2 packets");
+
+  std::vector<uint8_t> garbage(honest.packets.size());
+  for (auto& byte : garbage) byte = static_cast<uint8_t>(random());
+  lie_with("garbage bytes as packets, with a valid description", [](Segment&) {}, {garbage});
+  out.back().may_decode = true;
+
+  lie("packet sizes that overrun the part", [](Segment& s) { s.packet_sizes.back() += 1000; });
+  lie("one packet as large as the part plus one", [&](Segment& s) {
+    s.packet_sizes.front() = static_cast<int64_t>(honest.packets.size()) + 1;
+  });
+  lie("a packet size of 2^62", [](Segment& s) { s.packet_sizes.back() = int64_t{1} << 62; });
+  lie("a negative packet size", [](Segment& s) { s.packet_sizes.front() = -5; });
+  lie("a negative packet size the next one makes up for", [](Segment& s) {
+    s.packet_sizes[1] += s.packet_sizes[0] + 5;
+    s.packet_sizes[0] = -5;
+  });
+  lie("the smallest int64 as a packet size",
+      [](Segment& s) { s.packet_sizes.front() = std::numeric_limits<int64_t>::min(); });
+  lie("a zero packet size", [](Segment& s) {
+    s.packet_sizes[1] += s.packet_sizes[0];
+    s.packet_sizes[0] = 0;
+  });
+  lie("bytes after the last packet", [](Segment& s) { s.packet_sizes.back() -= 1; });
+  lie("fewer pts than packets", [](Segment& s) { s.packet_pts.pop_back(); });
+  lie("more dts than packets", [](Segment& s) { s.packet_dts.push_back(0); });
+  lie("no flags", [](Segment& s) { s.packet_flags.clear(); });
+  lie("one size too many", [](Segment& s) { s.packet_sizes.push_back(1); });
+  lie_with("no packet",
+           [](Segment& s) {
+             s.packet_sizes.clear();
+             s.packet_pts.clear();
+             s.packet_dts.clear();
+             s.packet_flags.clear();
+           },
+           {{}});
+  lie_with("the packets in no part", [](Segment&) {}, {});
+  lie_with("the packets split over two parts", [](Segment&) {},
+           {std::vector<uint8_t>(honest.packets.begin(),
+                                 honest.packets.begin() + honest.message.packet_sizes.front()),
+            std::vector<uint8_t>(honest.packets.begin() + honest.message.packet_sizes.front(),
+                                 honest.packets.end())});
+  lie("codec rawvideo", [](Segment& s) { s.codec = "rawvideo"; });
+  lie("codec png", [](Segment& s) { s.codec = "png"; });
+  lie("an empty codec name", [](Segment& s) { s.codec.clear(); });
+  lie("a codec name with a newline", [](Segment& s) { s.codec = "h264\nworker: all good"; });
+  lie("frames 100000x100000", [](Segment& s) { s.width = s.height = 100000; });
+  lie("frames 16384x16384 (above the pixel limit)", [](Segment& s) { s.width = s.height = 16384; });
+  lie("a negative width", [](Segment& s) { s.width = -320; });
+  lie("a zero height", [](Segment& s) { s.height = 0; });
+  lie("output 100000x100000", [](Segment& s) { s.out_width = s.out_height = 100000; });
+  lie("an odd output width", [](Segment& s) { s.out_width = 321; });
+  lie("a negative output height", [](Segment& s) { s.out_height = -240; });
+  lie("an unknown pixel format", [](Segment& s) { s.pixel_format = "evil"; });
+  lie("a frame count of 2^40", [](Segment& s) { s.frames = int64_t{1} << 40; });
+  lie("a negative frame count", [](Segment& s) { s.frames = -1; });
+  lie("a frame count of 0", [](Segment& s) { s.frames = 0; });
+  lie("more frames than packets", [&](Segment& s) { s.frames = count + 1; });
+  lie("end_pts equal to start_pts", [](Segment& s) { s.end_pts = s.start_pts; });
+  lie("end_pts before start_pts", [](Segment& s) {  // the first segment starts at INT64_MIN
+    s.start_pts = 1000;
+    s.end_pts = 999;
+  });
+  lie("the widest range backwards", [](Segment& s) {
+    s.start_pts = std::numeric_limits<int64_t>::max();
+    s.end_pts = std::numeric_limits<int64_t>::min();
+  });
+  lie("a segment that is not the last, without an end", [](Segment& s) {
+    s.last = false;
+    s.end_pts = std::numeric_limits<int64_t>::max();
+  });
+  lie("a packet 2^62 ticks out", [](Segment& s) { s.packet_pts.back() = int64_t{1} << 62; });
+  lie("an unknown output format", [](Segment& s) { s.format = "nosuchformat"; });
+  lie("a format name that is a path", [](Segment& s) { s.format = "../../etc/passwd"; });
+  lie("an audio format", [](Segment& s) { s.format = "mp3"; });
+  lie("AVI (frames on the sink's grid)", [](Segment& s) { s.format = "avi"; });
+  lie("a zero time base denominator", [](Segment& s) { s.time_base_den = 0; });
+  lie("a negative time base numerator", [](Segment& s) { s.time_base_num = -1; });
+  lie("a zero frame rate denominator", [](Segment& s) { s.rate_den = 0; });
+  lie("a negative frame rate", [](Segment& s) { s.rate_num = -25; });
+  lie("crf 99", [](Segment& s) { s.crf = 99; });
+  lie("crf -1", [](Segment& s) { s.crf = -1; });
+  lie("100 KiB of extradata", [](Segment& s) { s.extradata.assign(100 * 1024, 0); });
+
+  // Past open_segment: only the decoder, the chain or the encoder refuses them.
+  lie("garbage extradata", [&](Segment& s) {
+    for (auto& byte : s.extradata) byte = static_cast<uint8_t>(random());
+  });
+  out.back().may_decode = true;
+  lie("an unknown filter in the chain", [](Segment& s) { s.chain = "nosuchfilter"; });
+  lie("a chain that scales to 60000x60000",
+      [](Segment& s) { s.chain = "scale=width=60000:height=60000"; });
+  lie("an unknown encoder preset", [](Segment& s) { s.preset = "nosuchpreset"; });
+  return out;
+}
+
+Parts segment_parts(const std::string& worker, const Segment& message,
+                    const std::vector<std::vector<uint8_t>>& payload) {
+  Parts parts;
+  parts.emplace_back(worker.data(), worker.size());
+  parts.push_back(pack(message));
+  for (const auto& part : payload) parts.emplace_back(part.data(), part.size());
+  return parts;
+}
+
+// Poses as a head that deals a real worker segments of `clip`: every lie of segment_lies, then
+// the honest first segment, which must come back transcoded (as many frames as planned, packets
+// that fill their part). A result for a lie fails the run: it names the lie the worker took.
+int deal_lying_segments(int base, const std::string& clip) {
+  using Clock = std::chrono::steady_clock;
+  const HonestSegment honest = honest_segment(clip);
+  std::mt19937 random(11);
+  const std::vector<SegmentLie> lies = segment_lies(honest, random);
+  FakeHead head(base);
+  int lies_told = 0;
+  bool honest_sent = false;
+  const auto deadline = Clock::now() + std::chrono::seconds(90);
+  while (Clock::now() < deadline) {
+    head.poll_once();
+    const std::string& worker = head.worker();
+    if (lies_told == 0 && !worker.empty()) {
+      for (const SegmentLie& lie : lies) {
+        Parts parts = segment_parts(worker, lie.message, lie.parts);
+        head.deal(parts);
+        ++lies_told;
+      }
+    }
+    if (!honest_sent && lies_told > 0 && head.readies() > lies_told) {
+      Parts parts = segment_parts(worker, honest.message, {honest.packets});
+      head.deal(parts);
+      honest_sent = true;
+    }
+    while (auto parts = head.result()) {
+      auto envelope = parts->empty() ? std::nullopt : open(parts->front());
+      auto result = envelope ? envelope->body<SegmentResult>() : std::nullopt;
+      if (!result || parts->size() != 2) {
+        std::fprintf(stderr, "the worker sent a malformed segment result\n");
+        return 1;
+      }
+      const int64_t rank = result->index - 1000;
+      if (rank >= 0 && rank < static_cast<int64_t>(lies.size())) {
+        const SegmentLie& lie = lies[static_cast<std::size_t>(rank)];
+        std::fprintf(stderr, "the worker transcoded a lie: %s (%lld frames)\n", lie.what.c_str(),
+                     static_cast<long long>(result->frames));
+        if (lie.may_decode) continue;
+        return 1;
+      }
+      int64_t bytes = 0;
+      for (const int64_t size : result->packet_sizes) bytes += size;
+      const std::size_t packets = result->packet_sizes.size();
+      const bool right =
+          result->job_id == honest.message.job_id && result->index == honest.message.index &&
+          result->frames > 0 && result->frames == honest.message.frames && packets > 0 &&
+          result->packet_pts.size() == packets && result->packet_dts.size() == packets &&
+          result->packet_flags.size() == packets && (*parts)[1].size() > 0 &&
+          static_cast<std::size_t>(bytes) == (*parts)[1].size();
+      std::printf(
+          "%d lying segments told, %d readies, then the honest segment came back %s (index "
+          "%lld, %lld of %lld frames, %zu packets in %zu bytes)\n",
+          lies_told, head.readies(), right ? "right" : "wrong",
+          static_cast<long long>(result->index), static_cast<long long>(result->frames),
+          static_cast<long long>(honest.message.frames), packets, (*parts)[1].size());
+      return right ? 0 : 1;
+    }
+  }
+  std::fprintf(stderr, "timed out: worker %s, %d lying segments told, %d readies, honest %s\n",
+               head.worker().empty() ? "never came" : "came", lies_told, head.readies(),
                honest_sent ? "sent" : "not sent");
   return 1;
 }
@@ -243,6 +519,14 @@ int lie_about_shared_memory(int base, const std::string& job, int64_t index, int
 
 int main(int argc, char** argv) {
   if (argc >= 3 && std::string(argv[1]) == "head") return pose_as_head(std::stoi(argv[2]));
+  if (argc >= 4 && std::string(argv[1]) == "segments") {
+    try {
+      return deal_lying_segments(std::stoi(argv[2]), argv[3]);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hostile_peer segments: %s\n", e.what());
+      return 2;
+    }
+  }
   if (argc >= 8 && std::string(argv[1]) == "shared") {
     return lie_about_shared_memory(std::stoi(argv[2]), argv[3], std::stoll(argv[4]),
                                    std::stoi(argv[5]), std::stoi(argv[6]), argv[7]);
@@ -250,7 +534,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: hostile_peer BASE_PORT [ROUNDS] | hostile_peer head BASE_PORT | "
-                 "hostile_peer shared "
+                 "hostile_peer segments BASE_PORT CLIP | hostile_peer shared "
                  "BASE_PORT JOB_ID INDEX WIDTH HEIGHT PREFIX\n");
     return 2;
   }

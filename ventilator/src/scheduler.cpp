@@ -61,6 +61,7 @@ ReadyOutcome Scheduler::on_ready(const std::string& worker, const WorkerReport& 
   auto [it, fresh] = workers_.try_emplace(worker);
   WorkerSlot& slot = it->second;
   outcome.new_worker = fresh;
+  if (fresh) slot.first_seen_ms = now_ms;
   slot.last_seen_ms = now_ms;
   outcome.sharing_changed = !fresh && report.reads_shared != slot.reads_shared;
   if (fresh) outcome.sharing_changed = report.reads_shared;
@@ -106,6 +107,12 @@ std::size_t Scheduler::workers_reading_shared() const {
   return static_cast<std::size_t>(
       std::count_if(workers_.begin(), workers_.end(),
                     [](const auto& entry) { return entry.second.reads_shared; }));
+}
+
+int64_t Scheduler::newest_worker_ms() const {
+  int64_t newest = 0;
+  for (const auto& [name, slot] : workers_) newest = std::max(newest, slot.first_seen_ms);
+  return newest;
 }
 
 int Scheduler::credit(const std::string& worker) const {

@@ -42,6 +42,9 @@ constexpr int64_t kRegistryPollMs = 1000;
 constexpr int64_t kDeadlineCheckMs = 500;
 constexpr int64_t kAliveIntervalMs = 1000;
 constexpr int kMaxBatchMessages = 256;  // read from one socket before the others are served
+// A new worker answers the SharedProbe within milliseconds; `auto` waits this long after a worker
+// joins before it decides that no worker shares this machine's memory.
+constexpr int64_t kProbeAnswerMs = 1000;
 
 // Zero-copy hand-off of decoded planes to ZeroMQ: the message holds a reference to the frame's
 // buffer and releases it when ZeroMQ is done with the bytes (on its I/O thread; av_buffer_unref
@@ -300,7 +303,14 @@ class Ventilator {
     report.reads_shared = probe_ && ready.shared_token == instance_;
     report.filter_us = ready.filter_us;
     const ReadyOutcome outcome = scheduler_.on_ready(name, report, now_ms());
-    if (outcome.new_worker) spdlog::info("ventilator: worker {} asks for frames", name);
+    if (outcome.new_worker) {
+      spdlog::info("ventilator: worker {} asks for frames", name);
+      if (probe_) {
+        protocol::send_to(
+            frames_, name,
+            protocol::SharedProbe{protocol::shared_memory_prefix() + "0-", instance_});
+      }
+    }
     if (outcome.sharing_changed) {
       spdlog::info("ventilator: worker {} {} frames by shared memory", name,
                    report.reads_shared ? "takes" : "no longer takes");
@@ -462,6 +472,7 @@ class Ventilator {
         if ((scheduler_.workers() == 0 && !job.direct) || active >= config_.max_active_jobs) {
           continue;
         }
+        if (!distribution_decidable(job, now)) continue;
         if (!choose_distribution(job)) continue;
         job.phase = Job::Phase::starting;
         scheduler_.start_job(id, now, job.segmented() ? config_.window_segments : 0);
@@ -617,6 +628,14 @@ class Ventilator {
                      std::chrono::steady_clock::now() - started)
                      .count());
     job.segment_plan = std::move(plan);
+  }
+
+  // `auto` decides once every worker has had time to say whether it shares this machine's memory.
+  bool distribution_decidable(const Job& job, int64_t now) const {
+    if (job.submit.distribution != "auto" || job.direct || !job.segment_plan || !probe_)
+      return true;
+    return scheduler_.workers_reading_shared() > 0 ||
+           now - scheduler_.newest_worker_ms() >= kProbeAnswerMs;
   }
 
   // How the job is dealt, decided when it starts (the workers are known then). False when it

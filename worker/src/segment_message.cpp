@@ -1,6 +1,7 @@
 #include "framepipe/worker/segment_message.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -18,6 +19,10 @@ namespace {
 
 constexpr std::size_t kMaxExtradataBytes = 64 * 1024;
 constexpr int kMaxCrf = 51;
+// Timestamps are rescaled to the encoder's time base (under 2^32 ticks a second) and subtracted
+// there: within 2^30 seconds (34 years) either way, neither overflows. Real streams' are far
+// inside.
+constexpr long double kMaxTimestampSeconds = 1 << 30;
 
 }  // namespace
 
@@ -62,6 +67,18 @@ std::optional<SegmentInput> open_segment(const protocol::Segment& message,
     return refuse("format \"" + message.format.substr(0, 16) + "\" is not one segments take");
   }
   if (message.start_pts >= message.end_pts) return refuse("an empty time range");
+  // A segment that is not the last ends where the next one starts: a real timestamp, not
+  // INT64_MAX. (Unset timestamps are the decoder's to guess.)
+  const auto out_of_range = [&](int64_t pts) {
+    return pts != AV_NOPTS_VALUE &&
+           std::fabs(static_cast<long double>(pts) * message.time_base_num /
+                     message.time_base_den) > kMaxTimestampSeconds;
+  };
+  if (std::any_of(message.packet_pts.begin(), message.packet_pts.end(), out_of_range) ||
+      std::any_of(message.packet_dts.begin(), message.packet_dts.end(), out_of_range) ||
+      (!message.last && out_of_range(message.end_pts))) {
+    return refuse("timestamps beyond 2^30 seconds");
+  }
   if (payload.size() != 1) return refuse("packets not in exactly one part");
   media::PacketLists lists{
       message.packet_sizes, message.packet_pts, message.packet_dts, {}, message.packet_flags};

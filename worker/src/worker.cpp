@@ -156,6 +156,11 @@ class Worker {
     frames_inbound_->on<protocol::Frame>(
         [this](protocol::Frame&& frame, protocol::Inbound& message) { process(frame, message); },
         4);
+    frames_inbound_->on<protocol::SharedProbe>(
+        [this](protocol::SharedProbe&& probe, protocol::Inbound&) {
+          learn_shared_memory(probe.prefix, probe.token);
+          send_ready(0, false, {}, -1, 0);  // says whether it shares the ventilator's memory
+        });
     frames_inbound_->on<protocol::Segment>(
         [this](protocol::Segment&& segment, protocol::Inbound& message) {
           process_segment(segment, message);
@@ -283,11 +288,14 @@ class Worker {
   // A frame says which ventilator instance it comes from and where that one's probe is: if the
   // probe holds the token, this worker runs on the ventilator's machine and says so in Ready.
   void learn_shared_memory(const protocol::Frame& frame) {
-    const uint64_t token = frame.shared_token;
+    learn_shared_memory(frame.shared_prefix, frame.shared_token);
+  }
+
+  void learn_shared_memory(const std::string& prefix, uint64_t token) {
     if (token == 0 || token == shared_token_ || token == refused_token_) return;
-    if (protocol::reads_shared_probe(frame.shared_prefix, token)) {
+    if (protocol::reads_shared_probe(prefix, token)) {
       shared_token_ = token;
-      shared_probe_ = protocol::shared_probe_name(frame.shared_prefix).value_or("");
+      shared_probe_ = protocol::shared_probe_name(prefix).value_or("");
       mappings_.clear();
       spdlog::info("worker {}: on the ventilator's machine: frames come by shared memory",
                    config_.name);

@@ -15,6 +15,7 @@
 //   sink    --FramesEncoded--> PUB, as soon as frames are encoded (the ventilator's flow control)
 //   ventilator --Segment + packets--> worker; worker --SegmentResult + packets--> sink (PULL):
 //   a job distributed as compressed segments that workers decode, filter and encode
+//   ventilator --SharedProbe--> a worker that first asks; it answers with a Ready (credit 0)
 #pragma once
 #include <algorithm>
 #include <array>
@@ -34,8 +35,9 @@ namespace framepipe::protocol {
 inline constexpr std::string_view kSignature = "FPP";
 // 2: Frame lost its unused `threads`. 3: JobProgress.state and JobAbort.reason are enums
 // (integers), JobAbort has a message. 4: SubmitJob and JobStart carry the output format; Segment
-// and SegmentResult.
-inline constexpr uint16_t kVersion = 4;
+// and SegmentResult. 5: SubmitJob.distribution, JobStart.segment_frames, JobProgress.distribution,
+// SegmentResult.damaged_packets; SharedProbe.
+inline constexpr uint16_t kVersion = 5;
 inline constexpr std::string_view kSoftwareVersion = "0.1.0";
 
 // Timing, as in the ZeroMQ guide's Paranoid Pirate: heartbeat every second, dead after 3 missed.
@@ -73,6 +75,7 @@ enum class Type : uint8_t {
   ready = 10,
   frame = 11,
   result = 12,
+  shared_probe = 13,
   submit_job = 20,
   submit_reply = 21,
   cancel_job = 22,
@@ -249,6 +252,17 @@ struct Result {
   std::vector<int64_t> offsets;
   MSGPACK_DEFINE(job_id, index, pts, width, height, worker, filter_us, linesizes, shared_name,
                  offsets)
+};
+
+// Ventilator -> a worker it has not heard from before: where its shared-memory probe is (a job
+// prefix of its own, as in Frame) and the token it holds. A worker on the same machine reads the
+// token there and answers with a Ready carrying it (credit 0), so that the ventilator knows which
+// workers share its memory before it chooses how to deal a job.
+struct SharedProbe {
+  static constexpr Type type = Type::shared_probe;
+  std::string prefix;
+  uint64_t token = 0;
+  MSGPACK_DEFINE(prefix, token)
 };
 
 // How a job is dealt to workers (SubmitJob.distribution).

@@ -86,6 +86,8 @@ class Scheduler {
   std::size_t workers() const { return workers_.size(); }
   // Workers that read this ventilator's shared memory (on this machine).
   std::size_t workers_reading_shared() const;
+  // When the most recent worker first asked (0 without workers).
+  int64_t newest_worker_ms() const;
   // Credit one worker holds, 0 for an unknown one.
   int credit(const std::string& worker) const;
   bool has_credit() const;
@@ -126,6 +128,7 @@ class Scheduler {
   };
   struct WorkerSlot {
     int credit = 0;
+    int64_t first_seen_ms = 0;
     int64_t last_seen_ms = 0;
     bool reads_shared = false;
   };
