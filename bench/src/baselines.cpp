@@ -122,37 +122,19 @@ std::string generate_input(const GenerateSpec& spec, const std::string& cache_di
   std::filesystem::create_directories(cache_dir);
   const std::string name = "testsrc2-" + std::to_string(spec.width) + "x" +
                            std::to_string(spec.height) + "-" + number(spec.rate) + "fps-" +
-                           number(spec.seconds) + "s.mp4";
+                           number(spec.seconds) + "s-gop2s.mp4";
   const std::string path = cache_dir + "/" + name;
   if (std::filesystem::exists(path)) return path;
   const std::string partial = path + ".partial.mp4";
-  const std::vector<std::string> command = {"ffmpeg",
-                                            "-nostdin",
-                                            "-y",
-                                            "-v",
-                                            "error",
-                                            "-f",
-                                            "lavfi",
-                                            "-i",
-                                            "testsrc2=size=" + std::to_string(spec.width) + "x" +
-                                                std::to_string(spec.height) +
-                                                ":rate=" + number(spec.rate),
-                                            "-f",
-                                            "lavfi",
-                                            "-i",
-                                            "sine=frequency=440:sample_rate=48000",
-                                            "-t",
-                                            number(spec.seconds),
-                                            "-c:v",
-                                            "libx264",
-                                            "-preset",
-                                            "veryfast",
-                                            "-pix_fmt",
-                                            "yuv420p",
-                                            "-c:a",
-                                            "aac",
-                                            "-shortest",
-                                            partial};
+  const std::vector<std::string> command = {
+      "ffmpeg", "-nostdin", "-y", "-v", "error", "-f", "lavfi", "-i",
+      "testsrc2=size=" + std::to_string(spec.width) + "x" + std::to_string(spec.height) +
+          ":rate=" + number(spec.rate),
+      "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", number(spec.seconds),
+      "-c:v", "libx264", "-preset", "veryfast",
+      // A keyframe every 2 seconds, as cameras and phones
+      // write them (and what segments are cut at).
+      "-g", number(2 * spec.rate), "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", partial};
   const Completed completed = run_to_end(command, log_path, kGenerateTimeout);
   if (!completed.succeeded()) {
     std::filesystem::remove(partial);

@@ -224,6 +224,7 @@ struct JobSample {
   std::optional<double> reported_fps;
   std::optional<double> encode_ms;
   bool shared_memory = false;  // the job's frames reached the sink by shared memory
+  std::string distribution;    // how the cluster dealt it: frames or segments
   // Frames the workers took (resends included) and how many of them by shared memory.
   long long worker_frames = 0;
   long long worker_frames_shared = 0;
@@ -291,7 +292,8 @@ JobSample run_job(LocalCluster& cluster, const std::string& file_name, const std
                   bool through_workers, const std::string& label, Progress& progress) {
   JobSample sample;
   const auto upload_started = Clock::now();
-  const std::string id = cluster.submit(file_name, content, chain, config.preset, config.crf);
+  const std::string id =
+      cluster.submit(file_name, content, chain, config.preset, config.crf, config.distribution);
   const auto started = Clock::now();
   sample.upload_seconds = seconds_between(upload_started, started);
 
@@ -310,6 +312,9 @@ JobSample run_job(LocalCluster& cluster, const std::string& file_name, const std
       if (sample.frames <= 0) sample.frames = job.value("frames_done", 0LL);
       if (auto ms = number_field(job, "encode_ms"); ms && *ms > 0) sample.encode_ms = ms;
       sample.shared_memory = job.value("shared_memory", false);
+      if (job.contains("distribution") && job["distribution"].is_object()) {
+        sample.distribution = job["distribution"].value("mode", "");
+      }
       if (through_workers) count_worker_frames(cluster, sample);
       break;
     }
@@ -393,6 +398,7 @@ void add_sample(ClusterRun& run, const ClusterSample& sample, std::vector<double
   run.frames = job.frames;
   // By shared memory only when every repeat was.
   run.shared_memory = job.shared_memory && (run.seconds_samples.size() == 1 || run.shared_memory);
+  run.distribution = job.distribution;
   run.worker_frames += job.worker_frames;
   run.worker_frames_shared += job.worker_frames_shared;
   run.frames_in_flight_peak = std::max(run.frames_in_flight_peak, job.frames_in_flight_peak);

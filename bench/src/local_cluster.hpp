@@ -56,7 +56,8 @@ class LocalCluster {
   // POST /api/jobs with the file's bytes; returns the job id. Throws std::runtime_error on any
   // answer but 201.
   std::string submit(const std::string& file_name, const std::string& content,
-                     const std::string& chain, const std::string& preset, int crf);
+                     const std::string& chain, const std::string& preset, int crf,
+                     const std::string& distribution = "auto");
   // GET path as JSON. Throws std::runtime_error on a transport error or a status other than 200
   // (or 503 for /health, whose body still describes the cluster).
   nlohmann::json get(const std::string& path);

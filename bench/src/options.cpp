@@ -36,6 +36,12 @@ void add_options(CLI::App& command, BenchConfig& config) {
       ->check(CLI::Range(0, 16));
   command.add_option("--link-rate", config.link_rate,
                      "with --hosts: shape the head's link, both ways, to this tc rate (200mbit)");
+  command
+      .add_option("--distribution", config.distribution,
+                  "how the cluster deals jobs: auto, frames (decoded frames) or segments "
+                  "(compressed segments workers decode, filter and encode)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "frames", "segments"}));
 }
 
 void add_options(CLI::App& command, LocalConfig& config) {

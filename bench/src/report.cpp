@@ -222,6 +222,7 @@ json to_json(const Report& report) {
           {"to_sink_by_shared_memory", run.shared_memory},
           {"to_worker_by_shared_memory_fraction", run.worker_shared_fraction()},
           {"megabytes_per_second", static_cast<double>(wire) * run.fps / 1e6}}},
+        {"distribution", run.distribution},
         {"head",
          {{"cpu_ms_per_frame", run.head_cpu_ms_per_frame()},
           {"link_bytes_per_frame", optional_number(run.head_link_bytes_per_frame)}}},
@@ -403,7 +404,8 @@ std::string render_table(const Report& report) {
         "(both ways, measured):",
         report.hosts, report.link_rate.empty() ? "unshaped" : report.link_rate.c_str());
     for (const ClusterRun& run : report.runs) {
-      out += format(" %d w %.2f MB;", run.workers, run.head_link_bytes_per_frame.value_or(0) / 1e6);
+      out += format(" %d w %.3f MB (%s);", run.workers,
+                    run.head_link_bytes_per_frame.value_or(0) / 1e6, run.distribution.c_str());
     }
     out += "\n";
   }

@@ -55,6 +55,7 @@ struct ClusterRun {
   std::optional<double> filter_ms_per_frame;   // mean over workers, from GET /api/workers
   std::optional<double> encode_ms_per_frame;   // sink; null unless the job JSON carries it
   bool shared_memory = false;   // frames went ventilator -> sink by shared memory, not the wire
+  std::string distribution;     // how the cluster dealt the job: frames or segments
   long long worker_frames = 0;  // frames the workers took, over all repeats
   long long worker_frames_shared = 0;  // of them, by shared memory
   // The share of frames that reached a worker by shared memory (0 without workers).

@@ -28,6 +28,7 @@ struct BenchConfig {
   int job_stall_seconds = 120;  // a job whose progress stops this long fails the bench
   int hosts = 0;                // worker hosts in network namespaces (root only); 0: loopback
   std::string link_rate;        // tc tbf rate of the head's link with hosts ("200mbit"); "": none
+  std::string distribution = "auto";  // how jobs are dealt: auto, frames or segments
 };
 
 // Runs the whole bench; returns the process exit code (0). Throws std::invalid_argument for a bad
