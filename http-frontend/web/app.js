@@ -652,6 +652,7 @@ function initJobsPage() {
     const form = new FormData();
     form.append('filters', filters);
     if ($('preset').value) form.append('preset', $('preset').value);
+    if ($('distribution').value !== 'auto') form.append('distribution', $('distribution').value);
     if (crf) form.append('crf', crf);
     form.append('file', file, file.name);
 
@@ -770,29 +771,27 @@ function initJobsPage() {
   function buildCard(job) {
     const titleId = `job-${job.id}-title`;
     const parts = {
-      title: el('h3', { id: titleId, class: 'job-title' }),
-      badge: el('span', { class: 'badge' }),
-      meta: el('p', { class: 'job-meta' }),
-      filters: el('code', { class: 'job-filters' }),
-      progress: el('progress', { max: 100, 'aria-labelledby': titleId }),
-      percent: el('span', { class: 'job-percent' }),
-      stats: el('p', { class: 'job-stats' }),
-      message: el('p', { class: 'job-message' }),
-      error: el('p', { class: 'job-error', role: 'alert' }),
-      result: el('div', { class: 'job-result' }),
-      actions: el('div', { class: 'job-actions' }),
+      title: el('h3', {id: titleId, class: 'job-title'}),
+      badge: el('span', {class: 'badge'}),
+      meta: el('p', {class: 'job-meta'}),
+      filters: el('code', {class: 'job-filters'}),
+      mode: el('p', {class: 'job-mode hint'}),
+      progress: el('progress', {max: 100, 'aria-labelledby': titleId}),
+      percent: el('span', {class: 'job-percent'}),
+      stats: el('p', {class: 'job-stats'}),
+      message: el('p', {class: 'job-message'}),
+      error: el('p', {class: 'job-error', role: 'alert'}),
+      result: el('div', {class: 'job-result'}),
+      actions: el('div', {class: 'job-actions'}),
     };
-    const card = el('li', { class: 'job', dataset: { jobId: job.id } },
-      el('article', { 'aria-labelledby': titleId },
-        el('div', { class: 'job-head' }, parts.title, parts.badge),
-        parts.meta,
-        el('p', { class: 'job-chain' }, el('span', { class: 'hint', text: 'Filters ' }), parts.filters),
-        el('div', { class: 'progress-row' }, parts.progress, parts.percent),
-        parts.stats,
-        parts.message,
-        parts.error,
-        parts.result,
-        parts.actions));
+    const card =
+        el('li', {class: 'job', dataset: {jobId: job.id}},
+           el('article', {'aria-labelledby': titleId},
+              el('div', {class: 'job-head'}, parts.title, parts.badge), parts.meta,
+              el('p', {class: 'job-chain'}, el('span', {class: 'hint', text: 'Filters '}),
+                 parts.filters),
+              parts.mode, el('div', {class: 'progress-row'}, parts.progress, parts.percent),
+              parts.stats, parts.message, parts.error, parts.result, parts.actions));
     return { card, parts };
   }
 
@@ -803,6 +802,11 @@ function initJobsPage() {
     parts.badge.textContent = stateLabel(job.state);
     parts.badge.className = `badge state-${job.state}`;
     parts.filters.textContent = job.filters || 'copy';
+    // How the cluster dealt the job, and why (known once it started).
+    const mode = job.distribution && job.distribution.mode;
+    parts.mode.textContent =
+        mode ? `Dealt as ${mode}${job.distribution.why ? `: ${job.distribution.why}` : ''}` : '';
+    parts.mode.hidden = !mode;
 
     const meta = [];
     if (job.width && job.height) {

@@ -45,6 +45,7 @@ constexpr int kMaxBatchMessages = 256;  // read from one socket before the other
 // A new worker answers the SharedProbe within milliseconds; `auto` waits this long after a worker
 // joins before it decides that no worker shares this machine's memory.
 constexpr int64_t kProbeAnswerMs = 1000;
+constexpr int64_t kMaxWindowSegments = 1024;
 
 // Zero-copy hand-off of decoded planes to ZeroMQ: the message holds a reference to the frame's
 // buffer and releases it when ZeroMQ is done with the bytes (on its I/O thread; av_buffer_unref
@@ -426,8 +427,7 @@ class Ventilator {
         return;
       }
     }
-    scheduler_.start_job(job.submit.job_id, now_ms(),
-                         job.segmented() ? config_.window_segments : 0);
+    scheduler_.start_job(job.submit.job_id, now_ms(), window_of(job));
     job.end_of_input = false;
     job.phase = Job::Phase::starting;
     job.last_start_sent_ms = 0;
@@ -475,7 +475,7 @@ class Ventilator {
         if (!distribution_decidable(job, now)) continue;
         if (!choose_distribution(job)) continue;
         job.phase = Job::Phase::starting;
-        scheduler_.start_job(id, now, job.segmented() ? config_.window_segments : 0);
+        scheduler_.start_job(id, now, window_of(job));
         spdlog::info("ventilator: job {} starting as {}: {}", id,
                      job.segmented() ? "segments" : "frames", job.distribution_why);
       }
@@ -628,6 +628,15 @@ class Ventilator {
                      std::chrono::steady_clock::now() - started)
                      .count());
     job.segment_plan = std::move(plan);
+  }
+
+  // A segmented job's window: the configured one, or enough for every worker to hold two segments
+  // (its credit) when more workers are there; frames: the configured one (0).
+  int64_t window_of(const Job& job) const {
+    if (!job.segmented()) return 0;
+    const auto enough = static_cast<int64_t>(2 * scheduler_.workers() + 2);
+    return std::min<int64_t>(kMaxWindowSegments,
+                             std::max<int64_t>(config_.window_segments, enough));
   }
 
   // `auto` decides once every worker has had time to say whether it shares this machine's memory.
