@@ -11,8 +11,6 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
-#include "framepipe/media/encoder.hpp"
-#include "framepipe/media/packet_list.hpp"
 #include "framepipe/media/writer.hpp"
 #include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
@@ -21,6 +19,7 @@
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "framepipe/sink/job_tracker.hpp"
+#include "framepipe/sink/segment_result.hpp"
 
 namespace framepipe::sink {
 
@@ -139,15 +138,6 @@ bool valid_planes(const protocol::Result& result, std::span<zmq::message_t> plan
   for (const auto& plane : planes) part_sizes.push_back(plane.size());
   return protocol::check_planes_in_parts(shape, result.linesizes, {}, part_sizes).empty();
 }
-
-// A segment as a worker encoded it, waiting for its turn to be muxed.
-struct EncodedSegment {
-  std::vector<media::PacketPtr> packets;
-  std::vector<uint8_t> extradata;
-  int64_t frames = 0;
-  int64_t damaged_packets = 0;
-  std::string worker;
-};
 
 struct Job {
   protocol::JobStart start;
@@ -422,49 +412,15 @@ class Sink {
     Job& job = it->second;
     const std::string what =
         "segment " + std::to_string(result.index) + " of job " + result.job_id + ": ";
-    if (!job.segmented()) {
-      why = what + "the job is dealt as frames";
-      return;
-    }
-    if (result.index < 0 || result.index >= static_cast<int64_t>(job.start.segment_frames.size())) {
-      why = what + "not one of its segments";
-      return;
-    }
-    if (job.segments->is_duplicate(result.index)) {
+    if (job.segmented() && job.segments->is_duplicate(result.index)) {  // a late duplicate
       job.segments->count_duplicate();
       ++duplicates_dropped_;
       return;
     }
-    const int64_t planned = job.start.segment_frames[static_cast<std::size_t>(result.index)];
-    if (result.frames <= 0 || result.frames > planned) {
-      why = what + std::to_string(result.frames) + " frames, of " + std::to_string(planned) +
-            " planned";
-      return;
-    }
-    const AVRational ticks =
-        media::encoder_time_base(AVRational{job.start.time_base_num, job.start.time_base_den});
-    if (result.time_base_num != ticks.num || result.time_base_den != ticks.den) {
-      why = what + "timestamps in another time base than the job's encoder";
-      return;
-    }
-    if (inbound.payload.size() != 1) {
-      why = what + "packets not in exactly one part";
-      return;
-    }
-    const zmq::message_t& part = inbound.payload[0];
-    media::PacketLists lists{std::move(result.packet_sizes), std::move(result.packet_pts),
-                             std::move(result.packet_dts), std::move(result.packet_durations),
-                             std::move(result.packet_flags)};
-    std::string bad;
-    auto packets = media::unpack_packets(
-        std::span(static_cast<const uint8_t*>(part.data()), part.size()), lists, bad);
-    if (!packets) {
-      why = what + bad;
-      return;
-    }
-    EncodedSegment segment{std::move(*packets), std::move(result.extradata), result.frames,
-                           std::max<int64_t>(0, result.damaged_packets), result.worker};
-    switch (job.segments->offer(result.index, std::move(segment))) {
+    const int64_t index = result.index;
+    auto segment = open_segment_result(job.start, std::move(result), inbound.payload, why);
+    if (!segment) return;
+    switch (job.segments->offer(index, std::move(*segment))) {
       case Verdict::accepted:
         break;
       case Verdict::duplicate:
@@ -477,7 +433,7 @@ class Sink {
         why = what + "not one of its segments";
         return;
     }
-    mux_ready(result.job_id, job);
+    mux_ready(job.start.job_id, job);
   }
 
   // Muxes the segments that are next in order; the muxer opens with the first.
