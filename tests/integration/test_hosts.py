@@ -7,6 +7,7 @@ the same file to the frame whoever encoded which segment. Skipped (exit 77) wher
 be built, with the reason."""
 import ctypes
 import os
+import subprocess
 import sys
 import time
 
@@ -29,6 +30,18 @@ CHAIN = 'blur=sigma=2'
 REFERENCE = frame_hashes(run_locally(SOURCE, CHAIN, os.path.join(WORK, 'reference.mp4'),
                                       LOSSLESS))
 RAW_FRAME_BYTES = 640 * 360 * 3 // 2
+
+
+def audio_packets(path):
+    """The audio stream's packets: time, duration and size. Audio is handled once at the head,
+    never chunked: a result's must be the source's, so nothing drifts at the segments' joins."""
+    out = subprocess.run(['ffprobe', '-v', 'error', '-select_streams', 'a:0', '-show_entries',
+                          'packet=pts_time,duration_time,size', '-of', 'csv=p=0', path],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+SOURCE_AUDIO = audio_packets(SOURCE)
 
 
 def enter_network_namespace(name):
@@ -74,6 +87,7 @@ with hosts.Network(workers=2, head_rate='200mbit') as network:
             after = network.link_bytes()
             out = cluster.result(job['id'], os.path.join(WORK, job['id'] + '.mp4'))
             check_same_timing(SOURCE, out)
+            assert audio_packets(out) == SOURCE_AUDIO, 'the audio differs from the source'
             hashes = frame_hashes(out)
             if reference is not None:
                 assert hashes == reference, 'frames differ from the single-process loop'
