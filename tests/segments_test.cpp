@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <string>
@@ -153,4 +155,43 @@ TEST_CASE("a segment beyond its size limit is refused, with the reason", "[segme
   const SegmentedVideo plan = plan_segments(path, Limits{}, SegmentLimits{2, 1000});
   CHECK(plan.segments.empty());
   CHECK_THAT(plan.refusal, Catch::Contains("too far apart"));
+}
+
+TEST_CASE("a damaged stream: segments give the whole-file decoder's frames and count the damage",
+          "[segments]") {
+  const auto clean = clip("clean.ts",
+                          "-f lavfi -i testsrc2=size=320x240:rate=25 -t 4 -c:v libx264 -preset "
+                          "veryfast -g 10 -bf 2 -f mpegts");
+  const std::string damaged = (directory().path() / "damaged.ts").string();
+  {
+    std::ifstream in(clean, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::mt19937 generator(7);
+    for (int hole = 0; hole < 40; ++hole) {
+      const size_t offset = 10'000 + generator() % (bytes.size() - 11'000);
+      for (size_t index = 0; index < 100; ++index) bytes[offset + index] = char(generator());
+    }
+    std::ofstream(damaged, std::ios::binary) << bytes;
+  }
+  Decoder whole(damaged, Limits{}, 1);
+  int64_t whole_frames = 0;
+  while (whole.next()) ++whole_frames;
+  INFO("whole file: " << whole_frames << " frames, " << whole.damaged_packets() << " damaged");
+  REQUIRE(whole.damaged_packets() > 0);
+
+  const SegmentedVideo plan = plan_segments(damaged, Limits{}, SegmentLimits{1});
+  REQUIRE(plan.refusal.empty());
+  SegmentReader reader(damaged, Limits{}, plan);
+  SegmentDecoder decoder(reader.parameters(), reader.time_base(), Limits{});
+  int64_t frames = 0;
+  int64_t damaged_packets = 0;
+  for (const auto& segment : plan.segments) {
+    auto packets = reader.next();
+    REQUIRE(packets);
+    frames += decoder.decode(segment, *packets, [](FramePtr) {});
+    damaged_packets += decoder.damaged_packets();
+  }
+  INFO("whole file: " << whole_frames << " frames, " << whole.damaged_packets() << " damaged");
+  CHECK(frames == whole_frames);
+  CHECK(damaged_packets > 0);
 }
