@@ -42,6 +42,8 @@ std::pair<protocol::SegmentResult, zmq::message_t> honest() {
   return {std::move(result), std::move(part)};
 }
 
+using Result = protocol::SegmentResult;
+
 std::string refusal(const std::function<void(protocol::SegmentResult&, zmq::message_t&)>& lie) {
   auto [result, part] = honest();
   lie(result, part);
@@ -73,14 +75,12 @@ TEST_CASE("an honest segment result opens as its packets", "[sink]") {
 }
 
 TEST_CASE("lying segment results are refused with the reason", "[sink]") {
-  using Result = protocol::SegmentResult;
   CHECK_THAT(refusal([](Result& r, zmq::message_t&) { r.index = 3; }),
              Catch::Contains("not one of its segments"));
   CHECK_THAT(refusal([](Result& r, zmq::message_t&) { r.index = -1; }),
              Catch::Contains("not one of its segments"));
   CHECK_THAT(refusal([](Result& r, zmq::message_t&) { r.frames = 26; }),
              Catch::Contains("of 25 planned"));
-  CHECK_THAT(refusal([](Result& r, zmq::message_t&) { r.frames = 0; }), Catch::Contains("planned"));
   CHECK_THAT(refusal([](Result& r, zmq::message_t&) { r.time_base_den = 90000; }),
              Catch::Contains("time base"));
   CHECK_THAT(refusal([](Result& r, zmq::message_t&) {
@@ -118,4 +118,31 @@ TEST_CASE("a segment result for a job dealt as frames is refused", "[sink]") {
   std::string why;
   CHECK_FALSE(sink::open_segment_result(frames, std::move(result), std::span(&part, 1), why));
   CHECK_THAT(why, Catch::Contains("dealt as frames"));
+}
+
+TEST_CASE("a segment whose every picture was damaged comes with no frame and no packet", "[sink]") {
+  auto [result, part] = honest();
+  result.frames = 0;
+  result.damaged_packets = 9;
+  result.packet_sizes.clear();
+  result.packet_pts.clear();
+  result.packet_dts.clear();
+  result.packet_durations.clear();
+  result.packet_flags.clear();
+  zmq::message_t empty;
+  std::string why;
+  auto opened =
+      sink::open_segment_result(segmented_job(), std::move(result), std::span(&empty, 1), why);
+  REQUIRE(opened);
+  CHECK(opened->frames == 0);
+  CHECK(opened->packets.empty());
+  CHECK(opened->damaged_packets == 9);
+
+  // No frame but packets all the same: a lie.
+  CHECK_THAT(refusal([](Result& r, zmq::message_t&) { r.frames = 0; }),
+             Catch::Contains("packets without frames"));
+  CHECK_THAT(refusal([](Result& r, zmq::message_t&) { r.frames = -1; }),
+             Catch::Contains("planned"));
+  CHECK_THAT(refusal([](Result& r, zmq::message_t&) { r.error = "boom"; }),
+             Catch::Contains("error"));
 }

@@ -20,7 +20,18 @@ std::optional<EncodedSegment> open_segment_result(const protocol::JobStart& star
     return refuse("not one of its segments");
   }
   const int64_t planned = start.segment_frames[static_cast<std::size_t>(result.index)];
-  if (result.frames <= 0 || result.frames > planned) {
+  if (!result.error.empty()) return refuse("a worker's error reached the check");  // see header
+  if (result.frames == 0) {  // every picture of it was damaged: nothing to mux
+    if (!result.packet_sizes.empty() || payload.size() != 1 || payload[0].size() != 0) {
+      return refuse("packets without frames");
+    }
+    return EncodedSegment{{},
+                          std::move(result.extradata),
+                          0,
+                          std::max<int64_t>(0, result.damaged_packets),
+                          std::move(result.worker)};
+  }
+  if (result.frames < 0 || result.frames > planned) {
     return refuse(std::to_string(result.frames) + " frames, of " + std::to_string(planned) +
                   " planned");
   }

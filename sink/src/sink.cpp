@@ -417,6 +417,13 @@ class Sink {
       ++duplicates_dropped_;
       return;
     }
+    if (!result.error.empty() && job.segmented() && result.index >= 0 &&
+        result.index < static_cast<int64_t>(job.start.segment_frames.size())) {
+      finish(job.start.job_id, job, protocol::JobState::failed,
+             "segment " + std::to_string(result.index) + " could not be transcoded (worker " +
+                 result.worker.substr(0, 64) + "): " + result.error.substr(0, 300));
+      return;
+    }
     const int64_t index = result.index;
     auto segment = open_segment_result(job.start, std::move(result), inbound.payload, why);
     if (!segment) return;
@@ -454,7 +461,7 @@ class Sink {
                                   ") was encoded with other parameters than the first: every "
                                   "worker must run the same framepipe and encoder libraries");
         }
-        job.writer->write_segment(segment->packets);
+        if (!segment->packets.empty()) job.writer->write_segment(segment->packets);
         job.frames_muxed += segment->frames;
         job.segments_damaged += segment->damaged_packets;
         frames_encoded_ += segment->frames;
@@ -463,6 +470,7 @@ class Sink {
         protocol::send_message(progress_, protocol::FramesEncoded{job.start.job_id, *done});
       }
       if (job.segments->complete()) {
+        if (job.frames_muxed == 0) throw media::MediaError("the file has no decodable video frame");
         job.writer->finish();
         job.writer.reset();
         std::filesystem::rename(partial_path(job.start.output_path), job.start.output_path);

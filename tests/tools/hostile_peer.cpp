@@ -407,6 +407,7 @@ int deal_lying_segments(int base, const std::string& clip) {
   const std::vector<SegmentLie> lies = segment_lies(honest, random);
   FakeHead head(base);
   int lies_told = 0;
+  int errors_returned = 0;
   bool honest_sent = false;
   const auto deadline = Clock::now() + std::chrono::seconds(90);
   while (Clock::now() < deadline) {
@@ -432,6 +433,13 @@ int deal_lying_segments(int base, const std::string& clip) {
         return 1;
       }
       const int64_t rank = result->index - 1000;
+      // A lie found out only while transcoding comes back as an error (the sink then fails the
+      // job with it): refused, not taken.
+      if (rank >= 0 && rank < static_cast<int64_t>(lies.size()) && !result->error.empty() &&
+          result->frames == 0 && result->packet_sizes.empty() && (*parts)[1].size() == 0) {
+        ++errors_returned;
+        continue;
+      }
       if (rank >= 0 && rank < static_cast<int64_t>(lies.size())) {
         const SegmentLie& lie = lies[static_cast<std::size_t>(rank)];
         std::fprintf(stderr, "the worker transcoded a lie: %s (%lld frames)\n", lie.what.c_str(),
@@ -442,16 +450,18 @@ int deal_lying_segments(int base, const std::string& clip) {
       int64_t bytes = 0;
       for (const int64_t size : result->packet_sizes) bytes += size;
       const std::size_t packets = result->packet_sizes.size();
-      const bool right =
-          result->job_id == honest.message.job_id && result->index == honest.message.index &&
-          result->frames > 0 && result->frames == honest.message.frames && packets > 0 &&
-          result->packet_pts.size() == packets && result->packet_dts.size() == packets &&
-          result->packet_flags.size() == packets && (*parts)[1].size() > 0 &&
-          static_cast<std::size_t>(bytes) == (*parts)[1].size();
+      const bool right = result->error.empty() && result->job_id == honest.message.job_id &&
+                         result->index == honest.message.index && result->frames > 0 &&
+                         result->frames == honest.message.frames && packets > 0 &&
+                         result->packet_pts.size() == packets &&
+                         result->packet_dts.size() == packets &&
+                         result->packet_flags.size() == packets && (*parts)[1].size() > 0 &&
+                         static_cast<std::size_t>(bytes) == (*parts)[1].size();
       std::printf(
-          "%d lying segments told, %d readies, then the honest segment came back %s (index "
-          "%lld, %lld of %lld frames, %zu packets in %zu bytes)\n",
-          lies_told, head.readies(), right ? "right" : "wrong",
+          "%d lying segments told (%d refused with an error the sink would fail the job with), "
+          "%d readies, then the honest segment came back %s (index %lld, %lld of %lld frames, "
+          "%zu packets in %zu bytes)\n",
+          lies_told, errors_returned, head.readies(), right ? "right" : "wrong",
           static_cast<long long>(result->index), static_cast<long long>(result->frames),
           static_cast<long long>(honest.message.frames), packets, (*parts)[1].size());
       return right ? 0 : 1;

@@ -61,7 +61,10 @@ EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan
     if (between_frames) between_frames();
   });
   out.damaged_packets = decoder.damaged_packets();
-  if (out.frames == 0) throw media::MediaError("the segment gave no frame");
+  const AVCodecContext& context = encoder.context();
+  out.extradata.assign(context.extradata, context.extradata + context.extradata_size);
+  // Every picture damaged: no frame, as the whole file's decoder would give none of them.
+  if (out.frames == 0) return out;
   int64_t last_duration = last_frame_duration;
   if (!job.last_segment) {
     // Up to the next segment's first frame, as a continuous encode would have it.
@@ -73,8 +76,6 @@ EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan
   }
   encoder.finish(last_duration);
   while (auto packet = encoder.next_packet()) out.packets.push_back(std::move(*packet));
-  const AVCodecContext& context = encoder.context();
-  out.extradata.assign(context.extradata, context.extradata + context.extradata_size);
   return out;
 }
 

@@ -452,9 +452,21 @@ class Worker {
                                     read_registry();
                                   });
     } catch (const std::exception& e) {
+      // Said to the sink, which fails the job with the reason: the same segment would fail the
+      // same way on any worker.
       untrusted_log_.error("worker {}: job {} segment {}: {}", config_.name, segment.job_id,
                            segment.index, e.what());
-      send_ready(1, false, {}, -1, 0);
+      protocol::SegmentResult failure;
+      failure.job_id = segment.job_id;
+      failure.index = segment.index;
+      failure.worker = config_.name;
+      failure.error = std::string(e.what()).substr(0, 300);
+      if (failure.error.empty()) failure.error = "the segment could not be transcoded";
+      protocol::Parts parts;
+      parts.push_back(protocol::pack(failure));
+      parts.emplace_back();
+      protocol::send(results_, parts, true);  // lost when the sink is away: the deadline resends
+      send_ready(1, false, segment.job_id, segment.index, 0);
       return;
     }
     const auto transcode_us = std::chrono::duration_cast<std::chrono::microseconds>(

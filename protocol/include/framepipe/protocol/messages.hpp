@@ -493,9 +493,12 @@ struct SegmentResult {
   std::vector<uint8_t> packet_flags;
   int64_t transcode_us = 0;     // decoding, filtering and encoding the segment
   int64_t damaged_packets = 0;  // skipped by the worker's decoder, as the ventilator's skips them
+  // Why the worker could not transcode the segment ("" when it did; then frames is 0 and no
+  // packet follows, only an empty part): the job fails with it rather than going round for ever.
+  std::string error;
   MSGPACK_DEFINE(job_id, index, worker, frames, extradata, time_base_num, time_base_den,
                  packet_sizes, packet_pts, packet_dts, packet_durations, packet_flags, transcode_us,
-                 damaged_packets)
+                 damaged_packets, error)
 };
 
 struct SinkAlive {

@@ -25,7 +25,9 @@ struct EncodedSegment {
 };
 
 // The segment `result` carries with `payload`, for the job `start` describes (a segmented one),
-// or nothing with the reason in `why`.
+// or nothing with the reason in `why`. A segment whose every picture was damaged comes with 0
+// frames and no packet. A result with an error is the caller's to handle before this (it fails
+// the job); here it is refused.
 std::optional<EncodedSegment> open_segment_result(const protocol::JobStart& start,
                                                   protocol::SegmentResult&& result,
                                                   std::span<const zmq::message_t> payload,
