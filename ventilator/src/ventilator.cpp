@@ -247,7 +247,9 @@ class Ventilator {
     reply.out_height = plan.size.height;
     job->direct = plan.passes_through;
     job->out_aspect = plan.sample_aspect;
-    if (job->submit.distribution != "frames") {
+    // A chain that leaves pixels alone goes straight to the sink unless segments are asked for.
+    if (job->submit.distribution == "segments" ||
+        (job->submit.distribution == "auto" && !job->direct)) {
       plan_segments(*job);
       if (job->submit.distribution == "segments" && !job->segment_plan) {
         return refuse("this job cannot be dealt as segments: " + job->segment_refusal);
@@ -283,7 +285,7 @@ class Ventilator {
       } else {
         ++pong.jobs_active;
       }
-      if (scheduler_.has_job(id)) pong.frames_in_flight += scheduler_.window(id).in_window();
+      if (scheduler_.has_job(id)) pong.frames_in_flight += frames_in_window(job);
       pong.jobs.push_back(id);
     }
     pong.workers_ready = static_cast<int32_t>(scheduler_.workers());
@@ -361,6 +363,18 @@ class Ventilator {
     const int64_t done = scheduler_.window(job.submit.job_id).done();
     job.frames.erase(job.frames.begin(), job.frames.lower_bound(done));
     job.segments.erase(job.segments.begin(), job.segments.lower_bound(done));
+  }
+
+  // Frames between the decoder and the sink: a segmented job's window counts segments.
+  int64_t frames_in_window(const Job& job) const {
+    const FrameWindow& window = scheduler_.window(job.submit.job_id);
+    if (!job.segmented()) return window.in_window();
+    int64_t frames = 0;
+    const auto& segments = job.segment_plan->segments;
+    for (int64_t k = window.done(); k < window.decoded(); ++k) {
+      frames += segments[static_cast<std::size_t>(k)].frames;
+    }
+    return frames;
   }
 
   int64_t decoded(const Job& job) const {
