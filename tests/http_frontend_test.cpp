@@ -12,8 +12,13 @@
 #include <thread>
 #include <vector>
 
-// The metrics and static-file helpers are private to the http-frontend.
+extern "C" {
+#include <libavcodec/avcodec.h>
+}
+
+// The metrics, job JSON and static-file helpers are private to the http-frontend.
 #include "../http-frontend/src/metrics.hpp"
+#include "../http-frontend/src/render.hpp"
 #include "../http-frontend/src/reply_waits.hpp"
 #include "../http-frontend/src/static_files.hpp"
 #include "temporary_directory.hpp"
@@ -338,4 +343,76 @@ TEST_CASE("reply waits: an upload takes its job's reply, others take the usual w
   link.join();
   REQUIRE(woken);
   CHECK(woken->job_id == "c");
+}
+
+namespace {
+
+// A job in `format` whose input the ventilator probed as `video_codec` and `audio_codec` ("": no
+// such track; both "": not probed yet).
+nlohmann::json json_of_job(const std::string& format, const std::string& video_codec,
+                           const std::string& audio_codec) {
+  Job job;
+  job.id = "job-1";
+  job.format = format;
+  job.video_codec = video_codec;
+  job.audio_codec = audio_codec;
+  const ClusterSnapshot cluster{};
+  const ViewContext context{1'000'000, &cluster, "framepipe worker tcp://head:5555",
+                            "tcp://head:5556"};
+  return job_json(job, context, 0);
+}
+
+}  // namespace
+
+TEST_CASE("job JSON: each encoder of the format table names the codec libavcodec gives it",
+          "[http][formats]") {
+  for (const protocol::OutputFormat& format : protocol::output_formats()) {
+    for (std::string_view encoder : {format.video_encoder, format.audio_encoder}) {
+      if (encoder.empty()) continue;
+      INFO(format.name << ": " << encoder);
+      const AVCodec* codec = avcodec_find_encoder_by_name(std::string(encoder).c_str());
+      REQUIRE(codec != nullptr);
+      CHECK(codec_of_encoder(encoder) == avcodec_get_name(codec->id));
+    }
+  }
+  CHECK(codec_of_encoder("libvpx-vp9") == "vp9");
+  CHECK(codec_of_encoder("no-such-encoder") == "no-such-encoder");
+}
+
+TEST_CASE("job JSON: the result's format, MIME type and codecs", "[http][formats]") {
+  SECTION("a video format encodes the video, and the audio it cannot hold") {
+    const auto out = json_of_job("webm", "h264", "aac");
+    CHECK(out["format"] == "webm");
+    CHECK(out["mime_type"] == "video/webm");
+    CHECK(out["output_video_codec"] == "vp9");
+    CHECK(out["output_audio_codec"] == "opus");
+    CHECK(out["video_codec"] == "h264");  // the input's, as before
+    CHECK(out["audio_codec"] == "aac");
+  }
+  SECTION("audio the container holds is kept as it is") {
+    CHECK(json_of_job("webm", "vp9", "opus")["output_audio_codec"] == "opus");
+    CHECK(json_of_job("mkv", "h264", "ac3")["output_audio_codec"] == "ac3");
+    CHECK(json_of_job("mp4", "h264", "ac3")["output_audio_codec"] == "aac");
+    CHECK(json_of_job("mp3", "h264", "mp3")["output_audio_codec"] == "mp3");
+  }
+  SECTION("an audio format has no video") {
+    const auto out = json_of_job("ogg", "h264", "aac");
+    CHECK(out["mime_type"] == "audio/ogg");
+    REQUIRE(out.contains("output_video_codec"));
+    CHECK(out["output_video_codec"].is_null());
+    CHECK(out["output_audio_codec"] == "vorbis");
+    CHECK(json_of_job("wav", "h264", "aac")["output_audio_codec"] == "pcm_s16le");
+  }
+  SECTION("an input without audio gives a result without audio") {
+    const auto out = json_of_job("mp4", "h264", "");
+    CHECK(out["output_video_codec"] == "h264");
+    REQUIRE(out.contains("output_audio_codec"));
+    CHECK(out["output_audio_codec"].is_null());
+  }
+  SECTION("the audio codec is not said before the probe") {
+    const auto out = json_of_job("mov", "", "");
+    CHECK(out["mime_type"] == "video/quicktime");
+    CHECK(out["output_video_codec"] == "h264");
+    CHECK_FALSE(out.contains("output_audio_codec"));
+  }
 }

@@ -2,7 +2,11 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
+#include <optional>
+#include <utility>
 
 namespace framepipe::http {
 namespace {
@@ -37,7 +41,36 @@ std::string start_a_worker(const ViewContext& context) {
   return "start one with " + context.worker_command;
 }
 
+// The result's audio codec: the source's when the format keeps it as it is (as media's Writer
+// decides), else its encoder's. Nothing while the input is not probed, null without audio.
+std::optional<json> output_audio_codec(const Job& job, const protocol::OutputFormat& format) {
+  const bool probed = !job.video_codec.empty() || !job.audio_codec.empty();
+  if (!probed) return std::nullopt;
+  if (job.audio_codec.empty()) return json(nullptr);
+  const auto& kept = format.audio_codecs;
+  if (std::find(kept.begin(), kept.end(), job.audio_codec) != kept.end())
+    return json(job.audio_codec);
+  return json(codec_of_encoder(format.audio_encoder));
+}
+
 }  // namespace
+
+std::string_view codec_of_encoder(std::string_view encoder) {
+  // Every encoder of protocol's format table; tests check each against libavcodec.
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kCodecs = {{
+      {"libx264", "h264"},
+      {"libvpx-vp9", "vp9"},
+      {"aac", "aac"},
+      {"libopus", "opus"},
+      {"libmp3lame", "mp3"},
+      {"flac", "flac"},
+      {"pcm_s16le", "pcm_s16le"},
+      {"libvorbis", "vorbis"},
+  }};
+  const auto found = std::find_if(kCodecs.begin(), kCodecs.end(),
+                                  [&](const auto& entry) { return entry.first == encoder; });
+  return found != kCodecs.end() ? found->second : encoder;
+}
 
 std::string iso8601(int64_t unix_ms) {
   const time_t seconds = static_cast<time_t>(unix_ms / 1000);
@@ -150,6 +183,11 @@ json job_json(const Job& job, const ViewContext& context, int jobs_ahead) {
   if (!job.audio_codec.empty()) out["audio_codec"] = job.audio_codec;
   if (const auto* format = protocol::find_output_format(job.format)) {
     out["mime_type"] = format->mime_type;
+    // The video is always encoded today (the frames are filtered), so its codec is the encoder's.
+    out["output_video_codec"] = format->video_encoder.empty()
+                                    ? json(nullptr)
+                                    : json(codec_of_encoder(format->video_encoder));
+    if (auto audio = output_audio_codec(job, *format)) out["output_audio_codec"] = *audio;
   }
   if (job.state == JobState::done) out["result_url"] = "/api/jobs/" + job.id + "/result";
   return out;

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,10 @@ struct ViewContext {
 
 // "2024-05-01T12:00:00.123Z".
 std::string iso8601(int64_t unix_ms);
+
+// The libavcodec name of the codec an encoder of protocol's format table writes ("libvpx-vp9" ->
+// "vp9"); an encoder it does not know gives its own name. The job JSON names codecs by it.
+std::string_view codec_of_encoder(std::string_view encoder);
 
 // The job's JSON. `jobs_ahead`: unfinished jobs created before it (for a queued job's message).
 nlohmann::json job_json(const Job& job, const ViewContext& context, int jobs_ahead);

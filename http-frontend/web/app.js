@@ -187,19 +187,22 @@ export function showLiveStatus(status) {
 }
 
 // Fills the "no worker" notice's command and the footer's version from GET /api/cluster.
+// Returns {cluster} (the answer, for pages that need more of it) or {error} (an ApiError).
 export async function loadClusterInfo() {
+  let cluster;
   try {
-    const cluster = await api('api/cluster');
-    if (cluster && cluster.worker_command) {
-      for (const element of document.querySelectorAll('[data-worker-command], #worker-command')) {
-        element.textContent = cluster.worker_command;
-      }
-    }
-    const version = document.getElementById('version');
-    if (version && cluster && cluster.version) version.textContent = `framepipe ${cluster.version}`;
-  } catch {
-    // The notice keeps its generic command; the rest of the page does not depend on this.
+    cluster = await api('api/cluster');
+  } catch (error) {
+    return { error };  // the notice keeps its generic command
   }
+  if (cluster && cluster.worker_command) {
+    for (const element of document.querySelectorAll('[data-worker-command], #worker-command')) {
+      element.textContent = cluster.worker_command;
+    }
+  }
+  const version = document.getElementById('version');
+  if (version && cluster && cluster.version) version.textContent = `framepipe ${cluster.version}`;
+  return { cluster };
 }
 
 export function showNoWorkerNotice(workers) {
@@ -303,6 +306,34 @@ export function formatClock(isoText) {
 
 export function throughputText(fps) {
   return `${formatNumber(fps || 0, 1)} frames/s`;
+}
+
+// An output format's name as people write it: "webm" -> "WebM", "mp4" -> "MP4".
+export function formatLabel(name) {
+  const labels = { webm: 'WebM', ogg: 'Ogg' };
+  return labels[name] || String(name || '').toUpperCase();
+}
+
+// A codec (libavcodec's name, as the job JSON gives it) as people write it: "h264" -> "H.264".
+export function codecLabel(codec) {
+  const labels = {
+    h264: 'H.264', hevc: 'HEVC', vp8: 'VP8', vp9: 'VP9', av1: 'AV1', mpeg4: 'MPEG-4 Part 2',
+    aac: 'AAC', mp3: 'MP3', opus: 'Opus', vorbis: 'Vorbis', flac: 'FLAC', pcm_s16le: 'PCM',
+    ac3: 'AC-3', eac3: 'E-AC-3',
+  };
+  return labels[codec] || codec;
+}
+
+// What a job's result is: "WebM · VP9 + Opus", "MP3 · MP3 audio", "MP4 · H.264, no audio".
+// The audio codec is absent from the job until the input is probed, null when there is none.
+export function outputText(job) {
+  if (!job.format) return '';
+  const label = formatLabel(job.format);
+  const video = job.output_video_codec ? codecLabel(job.output_video_codec) : '';
+  const audio = job.output_audio_codec ? codecLabel(job.output_audio_codec) : '';
+  if (!video) return audio ? `${label} · ${audio} audio` : label;
+  if (audio) return `${label} · ${video} + ${audio}`;
+  return job.output_audio_codec === null ? `${label} · ${video}, no audio` : `${label} · ${video}`;
 }
 
 export function workersText(count) {
@@ -415,6 +446,7 @@ export function chainText(steps, catalogue) {
 function initJobsPage() {
   const jobs = new Map();  // id -> {job, card, parts}
   const chain = { catalogue: [], steps: [] };
+  let formats = [];  // GET /api/cluster's output formats; [] until known (the server's default)
   let liveWorkers = null;  // null until known
   let jobsLoaded = false;  // "no jobs yet" is said only once the server has told us so
 
@@ -524,9 +556,11 @@ function initJobsPage() {
     const text = chainText(chain.steps, chain.catalogue);
     $('chain-text').value = text;
     showChainError(parseChain(text, chain.catalogue).error || '');
+    showFormatHelp();
   }
 
   function syncStepsFromText() {
+    showFormatHelp();
     const parsed = parseChain($('chain-text').value, chain.catalogue);
     if (parsed.error) {
       showChainError(parsed.error);
@@ -567,6 +601,78 @@ function initJobsPage() {
     $('add-step').disabled = false;
     showFilterHelp();
     if ($('chain-text').value.trim()) syncStepsFromText();
+  }
+
+  // ---- Output format ----
+
+  function selectedFormat() {
+    return formats.find((format) => format.name === $('format').value) || null;
+  }
+
+  // The chain leaves pictures alone (only `copy` steps, or none), as the server's rule for audio
+  // formats says; read from the text so that it holds without the filter catalogue too.
+  function chainIsCopy() {
+    return $('chain-text').value.split(',')
+      .map((step) => step.split('=')[0].trim())
+      .every((name) => name === '' || name === 'copy');
+  }
+
+  // What is wrong with the chosen format and chain, or ''.
+  function formatConflict() {
+    const format = selectedFormat();
+    if (!format || format.kind !== 'audio' || chainIsCopy()) return '';
+    return `${formatLabel(format.name)} is audio only and takes the copy chain: remove the filter steps or choose a video format`;
+  }
+
+  function showFormatHelp() {
+    const format = selectedFormat();
+    if (format) {
+      const encoders = [format.video_encoder && `${format.video_encoder} video`,
+        format.audio_encoder && `${format.audio_encoder} audio`].filter(Boolean).join(', ');
+      $('format-codecs').textContent = `A .${format.extension} file: ${encoders}.`;
+    }
+    const conflict = formatConflict();
+    const help = $('format-help');
+    help.textContent = conflict ? `${conflict}.` : 'Audio formats keep only the sound track and take the copy chain: no filter steps.';
+    help.classList.toggle('warning-text', Boolean(conflict));
+    $('format').setAttribute('aria-invalid', String(Boolean(conflict)));
+  }
+
+  // Fills the selector from GET /api/cluster, video and audio formats apart, the server's default
+  // chosen; the user's choice is kept across reloads of the list. Without the list the form sends
+  // no format and the server uses its default.
+  function showFormats({ cluster, error }) {
+    const select = $('format');
+    const listed = cluster && Array.isArray(cluster.formats)
+      ? cluster.formats.filter((format) => format && typeof format.name === 'string') : [];
+    if (listed.length === 0) {
+      if (formats.length > 0) return;  // keep a list loaded earlier
+      select.replaceChildren(el('option', { value: '', text: 'Server default' }));
+      select.disabled = true;
+      $('format-codecs').textContent = error && error.status === 401
+        ? 'Enter the API token above to load the formats.'
+        : `The format list could not be loaded${error ? ` (${error.message})` : ''}; the result will be in the server's default format.`;
+      showFormatHelp();
+      return;
+    }
+    formats = listed;
+    const previous = select.value;
+    const fallback = listed.some((format) => format.name === cluster.default_format) ? cluster.default_format : listed[0].name;
+    const groups = [['video', 'Video'], ['audio', 'Audio only']].map(([kind, label]) => {
+      const options = listed.filter((format) => format.kind === kind).map((format) => el('option', {
+        value: format.name,
+        text: `${formatLabel(format.name)}${format.name === cluster.default_format ? ' (default)' : ''}`,
+      }));
+      return options.length > 0 ? el('optgroup', { label }, ...options) : null;
+    });
+    select.replaceChildren(...groups.filter(Boolean));
+    select.value = listed.some((format) => format.name === previous) ? previous : fallback;
+    select.disabled = false;
+    showFormatHelp();
+  }
+
+  async function loadClusterAndFormats() {
+    showFormats(await loadClusterInfo());
   }
 
   // ---- Upload ----
@@ -642,6 +748,13 @@ function initJobsPage() {
         return;
       }
     }
+    const conflict = formatConflict();
+    if (conflict) {
+      // The server would refuse it too, but only once the whole file is uploaded.
+      errorBox.textContent = `Fix the format first: ${conflict}.`;
+      $('format').focus();
+      return;
+    }
     const crf = $('crf').value.trim();
     if (crf && !$('crf').checkValidity()) {
       errorBox.textContent = 'The quality (CRF) must be a whole number from 0 to 51.';
@@ -654,6 +767,7 @@ function initJobsPage() {
     if ($('preset').value) form.append('preset', $('preset').value);
     if ($('distribution').value !== 'auto') form.append('distribution', $('distribution').value);
     if (crf) form.append('crf', crf);
+    if ($('format').value) form.append('format', $('format').value);
     form.append('file', file, file.name);
 
     const request = new XMLHttpRequest();
@@ -774,6 +888,7 @@ function initJobsPage() {
       title: el('h3', {id: titleId, class: 'job-title'}),
       badge: el('span', {class: 'badge'}),
       meta: el('p', {class: 'job-meta'}),
+      output: el('span', {class: 'job-format'}),
       filters: el('code', {class: 'job-filters'}),
       mode: el('p', {class: 'job-mode hint'}),
       progress: el('progress', {max: 100, 'aria-labelledby': titleId}),
@@ -788,6 +903,8 @@ function initJobsPage() {
         el('li', {class: 'job', dataset: {jobId: job.id}},
            el('article', {'aria-labelledby': titleId},
               el('div', {class: 'job-head'}, parts.title, parts.badge), parts.meta,
+              el('p', {class: 'job-output'}, el('span', {class: 'hint', text: 'Output '}),
+                 parts.output),
               el('p', {class: 'job-chain'}, el('span', {class: 'hint', text: 'Filters '}),
                  parts.filters),
               parts.mode, el('div', {class: 'progress-row'}, parts.progress, parts.percent),
@@ -802,6 +919,7 @@ function initJobsPage() {
     parts.badge.textContent = stateLabel(job.state);
     parts.badge.className = `badge state-${job.state}`;
     parts.filters.textContent = job.filters || 'copy';
+    parts.output.textContent = outputText(job) || formatLabel('mp4');  // a job from before formats
     // How the cluster dealt the job, and why (known once it started).
     const mode = job.distribution && job.distribution.mode;
     parts.mode.textContent =
@@ -873,9 +991,17 @@ function initJobsPage() {
     const source = withQuery(relativeUrl(job.result_url), { access_token: token });
     const download = withQuery(relativeUrl(job.result_url), { download: 1, access_token: token });
     const size = job.output_bytes ? ` (${formatBytes(job.output_bytes)})` : '';
+    const label = formatLabel(job.format || 'mp4');
+    // The browser says what it can play; a format it cannot is offered for download, saying so.
+    const mimeType = job.mime_type || 'video/mp4';
+    const kind = mimeType.startsWith('audio/') ? 'audio' : 'video';
+    const playable = document.createElement(kind).canPlayType(mimeType) !== '';
+    const player = playable
+      ? el(kind, { controls: true, preload: 'metadata', playsinline: kind === 'video', src: source, 'aria-label': `Result of ${job.input_name}` })
+      : el('p', { class: 'job-unplayable', text: `This browser cannot play ${label}; download it.` });
     parts.result.replaceChildren(
-      el('video', { controls: true, preload: 'metadata', playsinline: true, src: source, 'aria-label': `Result of ${job.input_name}` }),
-      el('a', { class: 'button', href: download, download: '', text: `Download MP4${size}` }));
+      player,
+      el('a', { class: 'button', href: download, download: '', text: `Download ${label}${size}` }));
     parts.result.hidden = false;
   }
 
@@ -960,13 +1086,17 @@ function initJobsPage() {
     loadFilters();
     loadJobs();
     loadWorkers();
-    loadClusterInfo();
+    loadClusterAndFormats();
   }
 
   setUpDropZone();
   $('add-step').addEventListener('click', addStep);
   $('add-filter').addEventListener('change', showFilterHelp);
   $('chain-text').addEventListener('input', syncStepsFromText);
+  $('format').addEventListener('change', () => {
+    showFormatHelp();
+    $('upload-error').textContent = '';
+  });
   $('upload-form').addEventListener('submit', startUpload);
   $('abort-upload').addEventListener('click', () => { if (upload) upload.abort(); });
   updateListChrome();

@@ -200,13 +200,17 @@ export class Cluster {
 
 // ---- The test video ----
 
-// H.264 and AAC in MP4, `seconds` long, from ffmpeg's lavfi test sources.
-export function makeVideo(file, seconds, size = '320x240') {
+// H.264 and AAC in MP4, `seconds` long, from ffmpeg's lavfi test sources; `audio: false` leaves
+// the sound track out.
+export function makeVideo(file, seconds, size = '320x240', { audio = true } = {}) {
+  const sound = audio
+    ? ['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+      '-c:a', 'aac', '-b:a', '96k', '-shortest']
+    : [];
   const result = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=25:duration=${seconds}`,
-    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=25:duration=${seconds}`, ...sound,
     '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
-    '-c:a', 'aac', '-b:a', '96k', '-shortest', '-movflags', '+faststart', file], { encoding: 'utf8' });
+    '-movflags', '+faststart', file], { encoding: 'utf8' });
   if (result.error) throw new Error(`cannot run ffmpeg: ${result.error.message}`);
   if (result.status !== 0) throw new Error(`ffmpeg failed: ${result.stderr.trim()}`);
 }

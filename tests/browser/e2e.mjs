@@ -2,8 +2,9 @@
 // End-to-end test of framepipe's web pages in Debian's Chromium (driven by playwright-core, which
 // downloads no browser): a real local cluster, a video generated with ffmpeg, an upload through the
 // page's file input with a filter chain chosen in the UI, the job followed to the end through the
-// live events, the result played in the page's <video>, the dashboard, and the "no worker" notice
-// of a cluster without workers.
+// live events, the result played in the page's <video>, output formats chosen in the page's
+// selector (WebM and MP3 played in Chromium, AVI offered for download, refusals shown), the
+// dashboard, and the "no worker" notice of a cluster without workers.
 //
 // Usage: node tests/browser/e2e.mjs <framepipe-binary> <artifact-dir>
 // Needs: /usr/bin/chromium, ffmpeg, `npm ci` in tests/browser. Prints one line per check and
@@ -58,6 +59,71 @@ function assert(condition, message) {
 
 // ---- The browser ----
 
+// Uploads `file` through the page's form with `format` chosen in the selector and `chainText` as
+// the chain; returns the answer to POST /api/jobs as {status, body}.
+async function uploadThroughPage(page, file, format, chainText) {
+  await page.fill('#chain-text', chainText);
+  await page.selectOption('#format', format);
+  await page.setInputFiles('#file-input', file);
+  const answer = page.waitForResponse((response) => response.request().method() === 'POST' &&
+    new URL(response.url()).pathname === '/api/jobs', { timeout: 60_000 });
+  await page.click('#start-button');
+  const response = await answer;
+  return { status: response.status(), body: await response.json().catch(() => null) };
+}
+
+// Waits until the job's card is final; throws unless it is done.
+async function waitUntilDone(page, jobId) {
+  const card = `li.job[data-job-id="${jobId}"]`;
+  const final = await page.waitForFunction((selector) => {
+    const element = document.querySelector(selector);
+    const finished = element && ['done', 'failed', 'canceled'].includes(element.dataset.state);
+    return finished ? element.dataset.state : false;
+  }, card, { timeout: JOB_TIMEOUT_MS, polling: 250 }).then((handle) => handle.jsonValue());
+  if (final !== 'done') {
+    const error = await page.locator(`${card} .job-error`).textContent().catch(() => '');
+    throw new Error(`the job ended ${final}: ${error}`);
+  }
+}
+
+// Checks that the job card's <video> or <audio> plays: it gets data (loadeddata or canplay,
+// readyState >= 2) without an error, its duration is the input's, and muted play() advances it.
+async function checkPlays(page, jobId, tag) {
+  const player = page.locator(`li.job[data-job-id="${jobId}"] .job-result ${tag}`);
+  await player.waitFor({ state: 'attached', timeout: 10_000 });
+  const loaded = await player.evaluate((media) => new Promise((resolve) => {
+    const report = (event) => resolve({
+      event, readyState: media.readyState, duration: media.duration, error: media.error && (media.error.message || `code ${media.error.code}`),
+    });
+    if (media.error) return report('error');
+    if (media.readyState >= 2) return report('already');
+    media.addEventListener('loadeddata', () => report('loadeddata'), { once: true });
+    media.addEventListener('canplay', () => report('canplay'), { once: true });
+    media.addEventListener('error', () => report('error'), { once: true });
+    media.preload = 'auto';  // 'metadata' may stop before the first data
+    media.load();
+    setTimeout(() => report('timeout'), 20_000);
+  }));
+  assert(!loaded.error, `the <${tag}> reports an error: ${loaded.error}`);
+  assert(loaded.readyState >= 2, `readyState ${loaded.readyState} (${loaded.event}), expected >= 2`);
+  assert(Number.isFinite(loaded.duration) && Math.abs(loaded.duration - INPUT_SECONDS) <= DURATION_TOLERANCE_SECONDS,
+    `duration ${loaded.duration} s, expected ${INPUT_SECONDS} ± ${DURATION_TOLERANCE_SECONDS}`);
+  const played = await player.evaluate(async (media) => {
+    media.muted = true;
+    await media.play();
+    const start = media.currentTime;
+    const deadline = performance.now() + 10_000;
+    while (performance.now() < deadline && media.currentTime < start + 0.5 && !media.error) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    media.pause();
+    return { start, now: media.currentTime, error: media.error && media.error.code };
+  });
+  assert(!played.error, `the <${tag}> failed while playing (code ${played.error})`);
+  assert(played.now >= played.start + 0.5, `currentTime went from ${played.start} to ${played.now} in 10 s`);
+  return `${loaded.event}, readyState ${loaded.readyState}, duration ${loaded.duration.toFixed(3)} s, currentTime ${played.start.toFixed(2)} -> ${played.now.toFixed(2)}`;
+}
+
 // Errors seen in a page: uncaught exceptions and console errors (failed requests included).
 function watchPage(page, label, problems, consoleLog) {
   page.on('pageerror', (error) => {
@@ -80,18 +146,20 @@ async function main() {
   const artifacts = path.resolve(artifactArgument);
   fs.mkdirSync(artifacts, { recursive: true });
   const video = path.join(scratch, 'input.mp4');
+  const silent = path.join(scratch, 'silent.mp4');
   const problems = [];
   const consoleLog = [];
 
   let context = null;
   const cluster = new Cluster(binary, 1, 'cluster');
   const idle = new Cluster(binary, 0, 'idle-cluster');
-  const state = { jobId: null, page: null };
+  const state = { jobId: null, page: null, formatJobs: {} };
 
   try {
     await check('test video generated with ffmpeg', async () => {
       makeVideo(video, INPUT_SECONDS);
-      return `${fs.statSync(video).size} bytes`;
+      makeVideo(silent, INPUT_SECONDS, '320x240', { audio: false });
+      return `${fs.statSync(video).size} bytes, ${fs.statSync(silent).size} bytes without audio`;
     });
 
     await check('cluster starts (framepipe up --workers 1): /health 200, 1 worker registered', async () => {
@@ -269,6 +337,107 @@ async function main() {
       await page.reload({ waitUntil: 'load' });
       await page.waitForSelector(`li.job[data-job-id="${state.jobId}"][data-state="done"] video`, { timeout: 15_000 });
     }, finished);
+
+    // ---- Output formats ----
+
+    const reloaded = ['job list survives a reload (it comes from the server)'];
+
+    await check('format selector: video and audio groups from GET /api/cluster, the default chosen', async () => {
+      const page = state.page;
+      const info = await cluster.json('/api/cluster');
+      await page.waitForFunction(() => !document.querySelector('#format').disabled, null, { timeout: 15_000 });
+      const shown = await page.evaluate(() => ({
+        value: document.querySelector('#format').value,
+        groups: [...document.querySelectorAll('#format optgroup')].map((group) => ({
+          label: group.label, names: [...group.querySelectorAll('option')].map((option) => option.value),
+        })),
+      }));
+      const expected = ['video', 'audio'].map((kind) => info.formats.filter((format) => format.kind === kind).map((format) => format.name));
+      assert(shown.groups.length === 2, `${shown.groups.length} option groups: ${JSON.stringify(shown.groups)}`);
+      assert(JSON.stringify(shown.groups.map((group) => group.names)) === JSON.stringify(expected),
+        `groups ${JSON.stringify(shown.groups)}, expected ${JSON.stringify(expected)}`);
+      assert(shown.value === info.default_format, `"${shown.value}" is chosen, expected the default "${info.default_format}"`);
+      return shown.groups.map((group) => `${group.label}: ${group.names.join(', ')}`).join('; ');
+    }, reloaded);
+
+    const selector = ['format selector: video and audio groups from GET /api/cluster, the default chosen'];
+
+    await check('an audio format with filter steps: the page says it takes the copy chain and uploads nothing', async () => {
+      const page = state.page;
+      let posts = 0;
+      const count = (request) => { if (request.method() === 'POST') posts += 1; };
+      page.on('request', count);
+      try {
+        await page.fill('#chain-text', 'grayscale');
+        await page.selectOption('#format', 'mp3');
+        const help = await page.locator('#format-help').evaluate((element) => ({ text: element.textContent, warning: element.classList.contains('warning-text') }));
+        assert(help.warning && /copy chain/.test(help.text), `the help near the selector says "${help.text}" (warning: ${help.warning})`);
+        await page.setInputFiles('#file-input', video);
+        await page.click('#start-button');
+        await page.waitForFunction(() => /copy chain/.test(document.querySelector('#upload-error').textContent), null, { timeout: 5000 });
+        await sleep(500);
+        assert(posts === 0, `${posts} POST request(s) were sent`);
+        return (await page.textContent('#upload-error')).trim();
+      } finally {
+        page.off('request', count);
+      }
+    }, selector);
+
+    await check('the server\'s 400 (MP3 from a file without audio) is shown as the upload error', async () => {
+      const page = state.page;
+      const before = problems.length;
+      const answer = await uploadThroughPage(page, silent, 'mp3', '');
+      assert(answer.status === 400, `POST /api/jobs answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+      assert(/"mp3"/.test(answer.body && answer.body.error), `the refusal does not name the format sent: ${JSON.stringify(answer.body)}`);
+      await page.waitForFunction(() => /no audio track/.test(document.querySelector('#upload-error').textContent), null, { timeout: 5000 });
+      // Chromium logs every 4xx answer as a console error: this one is expected.
+      problems.splice(before, problems.length - before,
+        ...problems.slice(before).filter((problem) => !/status of 400/.test(problem)));
+      return (await page.textContent('#upload-error')).trim();
+    }, selector);
+
+    for (const [format, label, chainText, expected, tag] of [
+      ['webm', 'WebM', 'grayscale', 'WebM · VP9 + Opus', 'video'],
+      ['mp3', 'MP3', '', 'MP3 · MP3 audio', 'audio'],
+    ]) {
+      const converted = `${format} chosen in the page: the job's format is ${format}, it is done, its card says "${expected}"`;
+      await check(converted, async () => {
+        const page = state.page;
+        const answer = await uploadThroughPage(page, video, format, chainText);
+        assert(answer.status === 201, `POST /api/jobs answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+        assert(answer.body.format === format, `the job's format is "${answer.body.format}" (the form sends "${format}")`);
+        state.formatJobs[format] = answer.body.id;
+        await waitUntilDone(page, answer.body.id);
+        const card = `li.job[data-job-id="${answer.body.id}"]`;
+        const shown = (await page.textContent(`${card} .job-format`)).trim();
+        assert(shown === expected, `the card says "${shown}"`);
+        const download = (await page.textContent(`${card} a[download]`)).trim();
+        assert(download.startsWith(`Download ${label} (`), `the download link says "${download}"`);
+        const job = await cluster.json(`/api/jobs/${answer.body.id}`);
+        return `job ${job.id}: ${job.mime_type}, ${job.output_video_codec || 'no video'} + ${job.output_audio_codec}, ${job.output_bytes} bytes`;
+      }, selector);
+      await check(`${format} result plays in Chromium's <${tag}>: data without error, duration ${INPUT_SECONDS} s ± ${DURATION_TOLERANCE_SECONDS}, time advances`,
+        () => checkPlays(state.page, state.formatJobs[format], tag), [converted]);
+    }
+
+    await check('a format Chromium cannot play (AVI): the card says so and offers the download', async () => {
+      const page = state.page;
+      const playable = await page.evaluate(() => document.createElement('video').canPlayType('video/x-msvideo'));
+      assert(playable === '', `Chromium says "${playable}" to canPlayType("video/x-msvideo"); this check expects ""`);
+      const answer = await uploadThroughPage(page, video, 'avi', '');
+      assert(answer.status === 201, `POST /api/jobs answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+      await waitUntilDone(page, answer.body.id);
+      const result = `li.job[data-job-id="${answer.body.id}"] .job-result`;
+      assert((await page.locator(`${result} video, ${result} audio`).count()) === 0, 'the card has a player for AVI');
+      const sentence = (await page.textContent(`${result} .job-unplayable`)).trim();
+      assert(sentence === 'This browser cannot play AVI; download it.', `the card says "${sentence}"`);
+      const href = await page.locator(`${result} a[download]`).getAttribute('href');
+      const response = await fetch(new URL(href, `${cluster.url}/`), { headers: { Range: 'bytes=0-15' }, signal: AbortSignal.timeout(10_000) });
+      const head = Buffer.from(await response.arrayBuffer());
+      assert(response.status === 206 && head.subarray(8, 12).toString('latin1') === 'AVI ', `the download answered ${response.status}, starting ${JSON.stringify(head.toString('latin1'))}`);
+      await page.screenshot({ path: path.join(artifacts, 'formats.png'), fullPage: true });
+      return `${sentence} (${response.headers.get('content-type')})`;
+    }, selector);
 
     await check('dashboard: worker row, throughput and share charts fed by live events', async () => {
       const page = await context.newPage();
