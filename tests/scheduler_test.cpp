@@ -334,3 +334,21 @@ TEST_CASE("a segmented job has its own window beside a frame job's", "[scheduler
   scheduler.on_ready("b", asks(2), 2);
   CHECK(indices(deal(scheduler, "segments", 2)) == std::multiset<int64_t>{0, 1});
 }
+
+TEST_CASE("a segment's time does not count as one frame's filter time", "[scheduler]") {
+  Scheduler scheduler = make_scheduler(8);
+  scheduler.start_job("frames", 0);
+  scheduler.start_job("segments", 0, 4, true);
+  decode(scheduler, "frames", 1);
+  decode(scheduler, "segments", 1);
+  scheduler.on_ready("a", asks(2), 0);
+  deal(scheduler, "frames", 0);
+  deal(scheduler, "segments", 0);
+  WorkerReport frame = filtered("frames", 0);
+  frame.filter_us = 10'000;
+  scheduler.on_ready("a", frame, 5);
+  WorkerReport segment = filtered("segments", 0);
+  segment.filter_us = 3'000'000;
+  scheduler.on_ready("a", segment, 3000);
+  CHECK(scheduler.filter_ms() == Approx(10));
+}

@@ -12,9 +12,13 @@ double moving_mean(double mean, double sample, double weight) {
 
 }  // namespace
 
-void Scheduler::start_job(const std::string& job_id, int64_t now_ms, int64_t window) {
-  jobs_.insert_or_assign(job_id, JobFrames(window > 0 ? window : settings_.window_frames))
-      .first->second.last_ack_ms = now_ms;
+void Scheduler::start_job(const std::string& job_id, int64_t now_ms, int64_t window,
+                          bool segmented) {
+  JobFrames& job =
+      jobs_.insert_or_assign(job_id, JobFrames(window > 0 ? window : settings_.window_frames))
+          .first->second;
+  job.last_ack_ms = now_ms;
+  job.segmented = segmented;
 }
 
 void Scheduler::end_job(const std::string& job_id) {
@@ -69,7 +73,9 @@ ReadyOutcome Scheduler::on_ready(const std::string& worker, const WorkerReport& 
   if (slot.reads_shared && !report.reads_shared) outcome.taken_back += take_back(worker, false);
   slot.reads_shared = report.reads_shared;
   if (!report.job_id.empty()) {
+    bool per_frame = true;
     if (auto job = jobs_.find(report.job_id); job != jobs_.end()) {
+      per_frame = !job->second.segmented;
       // The result may still be queued at the worker: the frame stays retained (and is sent again
       // if the worker dies) until the sink acknowledges it.
       auto& at_workers = job->second.at_workers;
@@ -81,7 +87,9 @@ ReadyOutcome Scheduler::on_ready(const std::string& worker, const WorkerReport& 
         at_workers.erase(held);
       }
     }
-    if (report.filter_us > 0) filter_ms_ = moving_mean(filter_ms_, report.filter_us / 1000.0, 0.05);
+    if (report.filter_us > 0 && per_frame) {
+      filter_ms_ = moving_mean(filter_ms_, report.filter_us / 1000.0, 0.05);
+    }
   }
   if (report.idle) {
     // Whatever it should hold was lost on the way (or it restarted): those frames go again, and

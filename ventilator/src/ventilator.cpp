@@ -24,6 +24,7 @@ extern "C" {
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
 #include "framepipe/protocol/signals.hpp"
+#include "framepipe/ventilator/distribution.hpp"
 #include "framepipe/ventilator/scheduler.hpp"
 #include "framepipe/ventilator/segment_message.hpp"
 
@@ -394,6 +395,10 @@ class Ventilator {
       }
     }
     sink_instance_ = alive.instance;
+    if (alive.encode_latency.count > 0) {
+      sink_encode_ms_ =
+          alive.encode_latency.sum_ms / static_cast<double>(alive.encode_latency.count);
+    }
   }
 
   // Opens the job's decoder; frames are decoded into shared memory, if this machine's /dev/shm
@@ -441,7 +446,7 @@ class Ventilator {
         return;
       }
     }
-    scheduler_.start_job(job.submit.job_id, now_ms(), window_of(job));
+    scheduler_.start_job(job.submit.job_id, now_ms(), window_of(job), job.segmented());
     job.end_of_input = false;
     job.phase = Job::Phase::starting;
     job.last_start_sent_ms = 0;
@@ -487,9 +492,9 @@ class Ventilator {
           continue;
         }
         if (!distribution_decidable(job, now)) continue;
-        if (!choose_distribution(job)) continue;
+        if (!decide_distribution(job)) continue;
         job.phase = Job::Phase::starting;
-        scheduler_.start_job(id, now, window_of(job));
+        scheduler_.start_job(id, now, window_of(job), job.segmented());
         spdlog::info("ventilator: job {} starting as {}: {}", id,
                      job.segmented() ? "segments" : "frames", job.distribution_why);
       }
@@ -663,28 +668,20 @@ class Ventilator {
 
   // How the job is dealt, decided when it starts (the workers are known then). False when it
   // failed (its input could not be read again).
-  bool choose_distribution(Job& job) {
-    bool segments = false;
-    const std::string& asked = job.submit.distribution;
-    if (asked == "segments") {
-      segments = true;
-      job.distribution_why = "asked for";
-    } else if (asked == "frames") {
-      job.distribution_why = "asked for";
-    } else if (job.direct) {
-      job.distribution_why = "the chain leaves pixels alone: frames go straight to the sink";
-    } else if (!job.segment_plan) {
-      job.distribution_why = "segments cannot be used: " + job.segment_refusal;
-    } else if (scheduler_.workers_reading_shared() > 0) {
-      job.distribution_why = "workers on this machine read frames in shared memory";
-    } else {
-      segments = true;
-      job.distribution_why =
-          probe_ ? "no worker reads this machine's shared memory: raw frames would cross the "
-                   "network"
-                 : "shared memory is off: raw frames would cross the network";
-    }
-    if (!segments) return true;
+  bool decide_distribution(Job& job) {
+    DistributionFacts facts;
+    facts.asked = job.submit.distribution;
+    facts.pixels_unchanged = job.direct;
+    facts.segment_refusal = job.segment_plan ? "" : job.segment_refusal;
+    if (!job.segment_plan && facts.segment_refusal.empty()) facts.segment_refusal = "not planned";
+    facts.shared_memory = probe_.has_value();
+    facts.workers = scheduler_.workers();
+    facts.workers_reading_shared = scheduler_.workers_reading_shared();
+    facts.worker_filter_ms = scheduler_.filter_ms();
+    facts.sink_encode_ms = sink_encode_ms_;
+    const DistributionChoice choice = choose_distribution(facts);
+    job.distribution_why = choice.why;
+    if (!choice.segments) return true;
     try {
       job.segment_reader = std::make_unique<media::SegmentReader>(
           job.submit.input_path, config_.limits, *job.segment_plan);
@@ -958,6 +955,7 @@ class Ventilator {
   std::optional<protocol::SharedMemory> probe_;  // holds instance_; none without shared memory
   int64_t decoders_opened_ = 0;                  // numbers the decoders' shared-memory prefixes
   uint64_t sink_instance_ = 0;
+  double sink_encode_ms_ = 0;  // the sink's mean encode time per frame, over its life
   int64_t last_alive_sent_ms_ = 0;
   protocol::LogThrottle untrusted_log_;  // lines about what peers send
   protocol::Dispatcher from_http_{"ventilator (control)", true, untrusted_log_};

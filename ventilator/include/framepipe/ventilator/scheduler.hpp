@@ -61,7 +61,9 @@ class Scheduler {
   // ---- jobs that stream frames ----
   // Starts (or, after a sink restart, restarts) a job's window at item 0: `window` items (frames,
   // or a segmented job's segments), the configured window_frames when 0.
-  void start_job(const std::string& job_id, int64_t now_ms, int64_t window = 0);
+  // A segmented job's reports (a whole segment's time) leave the per-frame filter time alone.
+  void start_job(const std::string& job_id, int64_t now_ms, int64_t window = 0,
+                 bool segmented = false);
   void end_job(const std::string& job_id);
   bool has_job(const std::string& job_id) const { return jobs_.count(job_id) > 0; }
   // The job's window; precondition: has_job.
@@ -125,6 +127,7 @@ class Scheduler {
     std::map<int64_t, Held> at_workers;  // sent; the worker has not reported them filtered
     std::map<int64_t, Held> reported;    // the worker sent the result; the sink has not acked it
     int64_t last_ack_ms = 0;
+    bool segmented = false;
   };
   struct WorkerSlot {
     int credit = 0;
