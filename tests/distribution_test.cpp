@@ -8,11 +8,12 @@ using framepipe::ventilator::DistributionFacts;
 
 namespace {
 
-// Two workers on the head's machine, nothing measured yet.
+// Two workers on the head's 2-core machine, nothing measured yet.
 DistributionFacts local_workers() {
   DistributionFacts facts;
   facts.workers = 2;
   facts.workers_reading_shared = 2;
+  facts.head_cores = 2;
   return facts;
 }
 
@@ -37,17 +38,27 @@ TEST_CASE("auto deals segments when no worker shares the head's memory", "[sched
 
 TEST_CASE("auto deals segments when the sink's encoder would bound the workers", "[scheduler]") {
   DistributionFacts facts = local_workers();
+  facts.head_cores = 32;
   facts.workers = 16;
+  facts.workers_reading_shared = 16;
   facts.worker_filter_ms = 10;  // 16 workers: 1600 frames/s
   facts.sink_encode_ms = 5;     // the sink: 200 frames/s
   auto choice = choose_distribution(facts);
   CHECK(choice.segments);
   CHECK_THAT(choice.why, Catch::Contains("200 frames/s") && Catch::Contains("1600 frames/s"));
-  facts.workers = 2;  // 200 frames/s: no faster than the sink
-  CHECK_FALSE(choose_distribution(facts).segments);
-  facts.workers = 16;
   facts.sink_encode_ms = 0;  // not measured yet: frames, as before
   CHECK_FALSE(choose_distribution(facts).segments);
+}
+
+TEST_CASE("workers on the head count for its cores but one", "[scheduler]") {
+  DistributionFacts facts = local_workers();  // 2 cores: one worker's worth, 100 frames/s
+  facts.worker_filter_ms = 10;
+  facts.sink_encode_ms = 8;  // 125 frames/s
+  CHECK_FALSE(choose_distribution(facts).segments);
+  facts.workers = 4;  // two more on other machines: 300 frames/s, over twice the sink's
+  const auto choice = choose_distribution(facts);
+  CHECK(choice.segments);
+  CHECK_THAT(choice.why, Catch::Contains("300 frames/s"));
 }
 
 TEST_CASE("auto keeps frames when pixels are unchanged or the stream cannot be cut",

@@ -1,5 +1,6 @@
 #include "framepipe/ventilator/distribution.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace framepipe::ventilator {
@@ -9,7 +10,7 @@ namespace {
 // The workers must outrun the sink's encoder by this much before segments pay for encoding in
 // every worker (measured on one machine: frames by shared memory ran 85 frames/s of 720p where
 // segments ran 70).
-constexpr double kEncoderBoundMargin = 1.5;
+constexpr double kEncoderBoundMargin = 2;
 
 std::string rate(double frames_per_second) {
   return std::to_string(static_cast<long long>(std::lround(frames_per_second))) + " frames/s";
@@ -33,7 +34,12 @@ DistributionChoice choose_distribution(const DistributionFacts& facts) {
             "no worker reads this machine's shared memory: raw frames would cross the network"};
   }
   if (facts.worker_filter_ms > 0 && facts.sink_encode_ms > 0) {
-    const double workers_fps = facts.workers * 1000.0 / facts.worker_filter_ms;
+    const std::size_t remote =
+        facts.workers - std::min(facts.workers, facts.workers_reading_shared);
+    const std::size_t local =
+        std::min(facts.workers_reading_shared, std::max<std::size_t>(1, facts.head_cores) - 1);
+    const double workers_fps = static_cast<double>(std::max<std::size_t>(1, local + remote)) *
+                               1000.0 / facts.worker_filter_ms;
     const double sink_fps = 1000.0 / facts.sink_encode_ms;
     if (workers_fps > kEncoderBoundMargin * sink_fps) {
       return {true, "the sink's encoder (" + rate(sink_fps) + ") would bound " +

@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
@@ -677,6 +678,7 @@ class Ventilator {
     facts.shared_memory = probe_.has_value();
     facts.workers = scheduler_.workers();
     facts.workers_reading_shared = scheduler_.workers_reading_shared();
+    facts.head_cores = std::max(1U, std::thread::hardware_concurrency());
     facts.worker_filter_ms = scheduler_.filter_ms();
     facts.sink_encode_ms = sink_encode_ms_;
     const DistributionChoice choice = choose_distribution(facts);

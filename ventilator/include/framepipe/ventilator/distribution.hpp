@@ -13,6 +13,7 @@ struct DistributionFacts {
   bool shared_memory = true;      // this ventilator offers its frames in shared memory
   std::size_t workers = 0;
   std::size_t workers_reading_shared = 0;  // of them, on this machine
+  std::size_t head_cores = 1;              // this machine's: its workers share them
   double worker_filter_ms = 0;  // a worker's recent mean filter time per frame; 0: not measured
   double sink_encode_ms = 0;    // the sink's mean encode time per frame; 0: not measured
 };
@@ -26,7 +27,8 @@ struct DistributionChoice {
 // frames when the chain leaves pixels alone or the stream cannot be cut; segments when no worker
 // shares this machine's memory (raw frames would cross the network), or when the workers together
 // filter well over what the sink's one encoder encodes (it would bound the job, while each worker
-// encodes its own segments); frames otherwise.
+// encodes its own segments; workers on this machine count for at most its cores but one, which
+// the encoder and the decoder need); frames otherwise.
 DistributionChoice choose_distribution(const DistributionFacts& facts);
 
 }  // namespace framepipe::ventilator
