@@ -134,6 +134,7 @@ void join(const std::string& source, Transcoded& transcoded, const std::string& 
   spec.color = transcoded.info.color;
   spec.audio_source = source;
   spec.encoder = settings;
+  spec.encoded_video = true;
   spec.encoded_video_extradata = first.extradata;
   media::Writer writer(spec, media::Limits{});
   for (auto& segment : transcoded.segments) writer.write_segment(segment.packets);

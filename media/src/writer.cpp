@@ -244,7 +244,7 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
 
   if (state.audio_only) {
     // no video stream
-  } else if (spec.encoded_video_extradata.empty()) {
+  } else if (!spec.encoded_video) {
     state.open_video_encoder();
   } else {
     state.open_encoded_video_stream();
@@ -500,7 +500,7 @@ void Writer::State::set_origin(int64_t first_frame_pts) {
 void Writer::write_segment(std::vector<PacketPtr>& packets) {
   State& state = *state_;
   if (state.finished) throw MediaError("write_segment() after finish()");
-  if (state.spec.encoded_video_extradata.empty()) {
+  if (!state.spec.encoded_video) {
     throw MediaError("this output encodes frames; it takes no segment");
   }
   if (packets.empty()) throw MediaError("an empty segment was written");

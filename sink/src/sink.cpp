@@ -389,12 +389,7 @@ class Sink {
         ++frames_encoded_;
       }
       acknowledge(job);
-      if (job.tracker.complete()) {
-        job.writer->finish();
-        job.writer.reset();
-        std::filesystem::rename(partial_path(job.start.output_path), job.start.output_path);
-        finish(id, job, protocol::JobState::done, "");
-      }
+      if (job.tracker.complete()) complete(id, job);
     } catch (const std::exception& e) {
       finish(id, job, protocol::JobState::failed, std::string("encoding failed: ") + e.what());
     }
@@ -450,6 +445,7 @@ class Sink {
         const int64_t index = job.segments->encoded() - 1;
         if (!job.writer) {
           media::OutputSpec spec = output_spec(job.start, config_.encoder_threads);
+          spec.encoded_video = true;
           spec.encoded_video_extradata = segment->extradata;
           job.writer = std::make_unique<media::Writer>(spec, config_.limits);
           job.segment_extradata = segment->extradata;
@@ -471,14 +467,19 @@ class Sink {
       }
       if (job.segments->complete()) {
         if (job.frames_muxed == 0) throw media::MediaError("the file has no decodable video frame");
-        job.writer->finish();
-        job.writer.reset();
-        std::filesystem::rename(partial_path(job.start.output_path), job.start.output_path);
-        finish(id, job, protocol::JobState::done, "");
+        complete(id, job);
       }
     } catch (const std::exception& e) {
       finish(id, job, protocol::JobState::failed, std::string("joining failed: ") + e.what());
     }
+  }
+
+  // Every frame is in: the file is finished and takes its name. Throws what the writer throws.
+  void complete(const std::string& id, Job& job) {
+    job.writer->finish();
+    job.writer.reset();
+    std::filesystem::rename(partial_path(job.start.output_path), job.start.output_path);
+    finish(id, job, protocol::JobState::done, "");
   }
 
   void on_end(const protocol::JobEnd& end) {

@@ -236,15 +236,7 @@ async function main() {
     await check('job card reaches state done and 100% through live events', async () => {
       const page = state.page;
       const card = `li.job[data-job-id="${state.jobId}"]`;
-      const final = await page.waitForFunction((selector) => {
-        const element = document.querySelector(selector);
-        const finished = element && ['done', 'failed', 'canceled'].includes(element.dataset.state);
-        return finished ? element.dataset.state : false;
-      }, card, { timeout: JOB_TIMEOUT_MS, polling: 250 }).then((handle) => handle.jsonValue());
-      if (final !== 'done') {
-        const error = await page.locator(`${card} .job-error`).textContent().catch(() => '');
-        throw new Error(`the job ended ${final}: ${error}`);
-      }
+      await waitUntilDone(page, state.jobId);
       const value = await page.locator(`${card} progress`).evaluate((bar) => [bar.value, bar.max]);
       assert(value[0] === value[1], `the progress bar shows ${value[0]} of ${value[1]}`);
       const percent = (await page.textContent(`${card} .job-percent`)).trim();

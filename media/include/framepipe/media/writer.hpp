@@ -30,7 +30,9 @@ struct OutputSpec {
   std::string audio_source;        // file to take the first audio stream from; "" for none
   EncoderSettings encoder;
   // Segments: the video comes already encoded by VideoEncoders of this spec elsewhere (workers),
-  // through write_segment(), with these parameter sets; empty: frames come through write().
+  // through write_segment(), with these parameter sets (none for VP9); false: frames come
+  // through write().
+  bool encoded_video = false;
   std::vector<uint8_t> encoded_video_extradata;
 };
 
