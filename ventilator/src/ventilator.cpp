@@ -17,6 +17,7 @@ extern "C" {
 #include "framepipe/chain/chain.hpp"
 #include "framepipe/chain/geometry.hpp"
 #include "framepipe/media/decoder.hpp"
+#include "framepipe/media/remux.hpp"
 #include "framepipe/media/segments.hpp"
 #include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/formats.hpp"
@@ -108,6 +109,9 @@ struct Job {
   std::unique_ptr<media::SegmentReader> segment_reader;
   std::map<int64_t, std::vector<media::PacketPtr>> segments;
   std::string distribution_why;  // why it is dealt as it is (decided when it starts)
+  // A container change: the streams fit the format, so the sink copies them from the input
+  // itself; nothing is decoded or dealt, and no worker is needed (decided at submit).
+  bool copied = false;
 
   explicit Job(protocol::SubmitJob job) : submit(std::move(job)) {}
   bool segmented() const { return segment_reader != nullptr; }
@@ -247,7 +251,8 @@ class Ventilator {
     reply.out_height = plan.size.height;
     job->direct = plan.passes_through;
     job->out_aspect = plan.sample_aspect;
-    if (job->submit.distribution != "frames") {
+    if (chain::is_identity(parsed.chain)) plan_copy(*job);
+    if (job->submit.distribution != "frames" && !job->copied) {
       plan_segments(*job);
       if (job->submit.distribution == "segments" && !job->segment_plan) {
         return refuse("this job cannot be dealt as segments: " + job->segment_refusal);
@@ -345,8 +350,9 @@ class Ventilator {
       scheduler_.resend_window(job.submit.job_id);
     }
     job.sink_shares = progress.shared_memory && !job.shared_prefix.empty();
-    // A segmented job's progress counts frames; its window counts segments (FramesEncoded).
-    if (!job.segmented()) acknowledge(job, progress.frames_done);
+    // A segmented job's progress counts frames; its window counts segments (FramesEncoded). A
+    // copied job's counts video packets; it has no window.
+    if (!job.segmented() && !job.copied) acknowledge(job, progress.frames_done);
     if (protocol::is_final(progress.state)) {
       spdlog::info("ventilator: job {} {} after {} {}", job.submit.job_id,
                    protocol::to_string(progress.state), decoded(job),
@@ -428,7 +434,7 @@ class Ventilator {
       }
     }
     scheduler_.start_job(job.submit.job_id, now_ms(), window_of(job));
-    job.end_of_input = false;
+    job.end_of_input = job.copied;
     job.phase = Job::Phase::starting;
     job.last_start_sent_ms = 0;
     job.last_end_sent_ms = 0;
@@ -469,15 +475,21 @@ class Ventilator {
     for (const auto& id : order_) {
       Job& job = jobs_.at(id);
       if (job.phase == Job::Phase::queued) {
-        if ((scheduler_.workers() == 0 && !job.direct) || active >= config_.max_active_jobs) {
+        if ((scheduler_.workers() == 0 && !job.direct && !job.copied) ||
+            active >= config_.max_active_jobs) {
           continue;
         }
         if (!distribution_decidable(job, now)) continue;
         if (!choose_distribution(job)) continue;
         job.phase = Job::Phase::starting;
         scheduler_.start_job(id, now, window_of(job));
+        // A copied job has nothing to decode: its JobEnd follows its JobStart at once.
+        job.end_of_input = job.copied;
         spdlog::info("ventilator: job {} starting as {}: {}", id,
-                     job.segmented() ? "segments" : "frames", job.distribution_why);
+                     job.copied        ? "copied streams"
+                     : job.segmented() ? "segments"
+                                       : "frames",
+                     job.distribution_why);
       }
       ++active;
       if (job.phase == Job::Phase::starting && now - job.last_start_sent_ms >= kJobStartRetryMs) {
@@ -499,6 +511,7 @@ class Ventilator {
         start.sample_aspect_num = job.out_aspect.num;
         start.sample_aspect_den = job.out_aspect.den;
         start.distribution_why = job.distribution_why;
+        start.copy_streams = job.copied;
         if (job.segmented()) {
           start.time_base_num = job.segment_plan->time_base.num;
           start.time_base_den = job.segment_plan->time_base.den;
@@ -630,6 +643,34 @@ class Ventilator {
     job.segment_plan = std::move(plan);
   }
 
+  // With the `copy` chain and `auto` distribution, a job whose video codec the format holds as it
+  // is is a container change: its streams are copied, not decoded (its audio is encoded only when
+  // the format does not hold its codec).
+  void plan_copy(Job& job) {
+    const auto& info = job.decoder->info();
+    const protocol::OutputFormat* format = protocol::find_output_format(job.submit.format);
+    if (job.submit.distribution != "auto" || format == nullptr ||
+        media::video_copy_refusal(*format, info.codec)) {
+      return;
+    }
+    job.copied = true;
+    job.direct = false;
+    const std::string name(format->name);
+    const bool audio_fits = std::find(format->audio_codecs.begin(), format->audio_codecs.end(),
+                                      info.audio_codec) != format->audio_codecs.end();
+    if (!info.has_audio) {
+      job.distribution_why =
+          "the " + info.codec + " video fits " + name + ": copied, not re-encoded (no audio)";
+    } else if (audio_fits) {
+      job.distribution_why = "the streams fit " + name + " (" + info.codec + ", " +
+                             info.audio_codec + "): copied, not re-encoded";
+    } else {
+      job.distribution_why = "the " + info.codec + " video fits " + name +
+                             ": copied, not re-encoded; the " + info.audio_codec +
+                             " audio does not: encoded to " + std::string(format->audio_encoder);
+    }
+  }
+
   // A segmented job's window: the configured one, or enough for every worker to hold two segments
   // (its credit) when more workers are there; frames: the configured one (0).
   int64_t window_of(const Job& job) const {
@@ -650,6 +691,7 @@ class Ventilator {
   // How the job is dealt, decided when it starts (the workers are known then). False when it
   // failed (its input could not be read again).
   bool choose_distribution(Job& job) {
+    if (job.copied) return true;  // decided at submit, why included
     bool segments = false;
     const std::string& asked = job.submit.distribution;
     if (asked == "segments") {

@@ -32,6 +32,11 @@ struct OutputSpec {
   // Segments: the video comes already encoded by VideoEncoders of this spec elsewhere (workers),
   // through write_segment(), with these parameter sets; empty: frames come through write().
   std::vector<uint8_t> encoded_video_extradata;
+  // A container change: the source's video stream goes in as it is, its packets through
+  // write_copied() with their own timestamps, and the audio keeps the source's timeline too. Read
+  // by the constructor only (codec parameters, time base, side data); width, height, time_base and
+  // the encoder settings are then unused. Null: frames or segments.
+  const AVStream* copied_video = nullptr;
 };
 
 class Writer {
@@ -56,6 +61,11 @@ class Writer {
   // presentation order, so they rise strictly across the joins and never pass a pts. Throws
   // MediaError (segments that cannot be joined, write errors).
   void write_segment(std::vector<PacketPtr>& packets);
+
+  // Muxes the next packet of a copied video stream (spec.copied_video), as demuxed: decode order,
+  // timestamps in that stream's time base, kept as they are (rescaled only to the container's
+  // time base). Throws MediaError.
+  void write_copied(AVPacket& packet);
 
   // An audio format encodes no picture: the frame is checked, counted and moves the audio along.
 

@@ -1,0 +1,40 @@
+// A container change without re-encoding the video: the source's video packets go into an output
+// format's container as they are (data, pts and dts), and its first audio stream is copied when
+// the format holds its codec, encoded with the format's audio encoder otherwise (media::Writer's
+// audio). Nothing is decoded but audio that must be encoded.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "framepipe/media/av.hpp"
+#include "framepipe/protocol/formats.hpp"
+
+namespace framepipe::media {
+
+// Why a source whose video is `video_codec` (a libavcodec name, e.g. "h264") cannot keep it in
+// `format`; nothing when it can. AVI is never a copy target: it has no presentation times, so
+// B-frames would come out late.
+std::optional<std::string> video_copy_refusal(const protocol::OutputFormat& format,
+                                              std::string_view video_codec);
+
+struct RemuxOutcome {
+  int64_t video_packets = 0;
+  std::string audio_mode;  // as Writer::audio_mode(): "none", "copy aac", "aac from ac3"...
+  bool audio_encoded = false;
+};
+
+// Called after each video packet with the number muxed so far; false stops the remux.
+using RemuxProgress = std::function<bool(int64_t video_packets)>;
+
+// Writes `input_path`'s first video stream and its audio into `output_path` in the format called
+// `format`. Returns what it did. Throws MediaError: an input it cannot read, a video codec the
+// format does not hold (video_copy_refusal), write errors, and "stopped" when `progress` said so
+// (the unfinished output is removed).
+RemuxOutcome remux(const std::string& input_path, const std::string& output_path,
+                   std::string_view format, const Limits& limits,
+                   const RemuxProgress& progress = {});
+
+}  // namespace framepipe::media
