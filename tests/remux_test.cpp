@@ -174,3 +174,59 @@ TEST_CASE("remux refuses a video the format cannot hold, and stops when told", "
       Catch::Contains("stopped"));
   CHECK_FALSE(fs::exists(stopped));
 }
+
+namespace {
+
+// The samples ffmpeg decodes from `path`, as signed 16-bit little-endian.
+std::string decoded_samples(const std::string& path) {
+  return capture("ffmpeg -nostdin -v error -i '" + path + "' -map 0:a -f s16le -");
+}
+
+}  // namespace
+
+TEST_CASE("audio files: probe_audio_file tells them from videos", "[remux][media]") {
+  framepipe::testing::TemporaryDirectory directory;
+  const std::string mp3 =
+      make(directory.path() / "in.mp3", "-f lavfi -i sine=frequency=440 -t 1 -c:a libmp3lame");
+  const auto info = framepipe::media::probe_audio_file(mp3, Limits{});
+  REQUIRE(info);
+  CHECK(info->codec == "mp3");
+  CHECK(info->duration_seconds == Approx(1.0).margin(0.1));
+  const std::string video = h264_with(directory.path() / "in.mp4", "aac");
+  CHECK_FALSE(framepipe::media::probe_audio_file(video, Limits{}));
+}
+
+TEST_CASE("lossless outputs are sample-exact against ffmpeg's own decoding of the input",
+          "[remux][media]") {
+  framepipe::testing::TemporaryDirectory directory;
+  SECTION("FLAC to WAV") {
+    const std::string input = make(directory.path() / "in.flac",
+                                   "-f lavfi -i sine=frequency=440:sample_rate=44100 -t 3 -ac 2 "
+                                   "-c:a flac");
+    const std::string output = (directory.path() / "out.wav").string();
+    const auto outcome = remux(input, output, "wav", Limits{});
+    CHECK(outcome.audio_mode == "pcm_s16le from flac");
+    const std::string expected = decoded_samples(input);
+    CHECK(expected.size() == 3 * 44100 * 2 * 2);
+    CHECK(decoded_samples(output) == expected);
+  }
+  SECTION("MP3 to FLAC: no priming samples left in, nothing cut") {
+    const std::string input = make(directory.path() / "in.mp3",
+                                   "-f lavfi -i sine=frequency=440:sample_rate=44100 -t 3 "
+                                   "-c:a libmp3lame -b:a 128k");
+    const std::string output = (directory.path() / "out.flac").string();
+    const auto outcome = remux(input, output, "flac", Limits{});
+    CHECK(outcome.audio_mode == "flac from mp3");
+    const std::string expected = decoded_samples(input);
+    CHECK(expected.size() == 3 * 44100 * 2);  // ffmpeg drops the encoder's delay and padding
+    CHECK(decoded_samples(output) == expected);
+  }
+  SECTION("MP3 to MP3: copied packet for packet") {
+    const std::string input =
+        make(directory.path() / "in.mp3", "-f lavfi -i sine=frequency=440 -t 2 -c:a libmp3lame");
+    const std::string output = (directory.path() / "out.mp3").string();
+    const auto outcome = remux(input, output, "mp3", Limits{});
+    CHECK(outcome.audio_mode == "copy mp3");
+    check_same_data(packets(output, "a"), packets(input, "a"));
+  }
+}

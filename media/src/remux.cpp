@@ -55,6 +55,51 @@ std::optional<std::string> video_copy_refusal(const protocol::OutputFormat& form
   return std::nullopt;
 }
 
+namespace {
+
+bool is_picture_stream(const AVStream& stream) {
+  return stream.codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+         (stream.disposition & AV_DISPOSITION_ATTACHED_PIC) == 0;
+}
+
+// The source's sound track alone into an audio format, a second of it at a time between checks
+// of `progress`.
+RemuxOutcome write_sound_track(const std::string& input_path, const std::string& output_path,
+                               std::string_view format_name, const Limits& limits,
+                               const RemuxProgress& progress) {
+  OutputSpec spec;
+  spec.path = output_path;
+  spec.format = std::string(format_name);
+  spec.audio_source = input_path;
+  Writer writer(spec, limits);
+  for (double seconds = 1; writer.write_audio_until(seconds); seconds += 1) {
+    if (progress && !progress(0)) throw MediaError("stopped");
+  }
+  writer.finish();
+  RemuxOutcome outcome;
+  outcome.audio_mode = writer.audio_mode();
+  outcome.audio_encoded = outcome.audio_mode.find(" from ") != std::string::npos;
+  return outcome;
+}
+
+}  // namespace
+
+std::optional<AudioFileInfo> probe_audio_file(const std::string& path, const Limits& limits) {
+  FormatContextPtr input = open_input(path, limits);
+  const AVStream* audio = nullptr;
+  for (unsigned index = 0; index < input->nb_streams; ++index) {
+    const AVStream& stream = *input->streams[index];
+    if (is_picture_stream(stream)) return std::nullopt;
+    if (audio == nullptr && stream.codecpar->codec_type == AVMEDIA_TYPE_AUDIO) audio = &stream;
+  }
+  if (audio == nullptr) return std::nullopt;
+  AudioFileInfo info;
+  info.container = input->iformat->name;
+  info.codec = avcodec_get_name(audio->codecpar->codec_id);
+  if (input->duration > 0) info.duration_seconds = input->duration / double(AV_TIME_BASE);
+  return info;
+}
+
 RemuxOutcome remux(const std::string& input_path, const std::string& output_path,
                    std::string_view format_name, const Limits& limits,
                    const RemuxProgress& progress) {
@@ -62,12 +107,14 @@ RemuxOutcome remux(const std::string& input_path, const std::string& output_path
   if (format == nullptr) {
     throw MediaError("unknown output format; use one of: " + protocol::format_choices());
   }
+  if (format->kind == protocol::MediaKind::audio) {
+    return write_sound_track(input_path, output_path, format_name, limits, progress);
+  }
   FormatContextPtr input = open_input(input_path, limits);
   AVStream* video = nullptr;
   for (unsigned index = 0; index < input->nb_streams; ++index) {
     AVStream* stream = input->streams[index];
-    if (video == nullptr && stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
-        (stream->disposition & AV_DISPOSITION_ATTACHED_PIC) == 0) {
+    if (video == nullptr && is_picture_stream(*stream)) {
       video = stream;
     } else {
       stream->discard = AVDISCARD_ALL;  // the Writer reads the audio from its own demuxer

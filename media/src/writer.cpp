@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <limits>
@@ -224,10 +225,10 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
   State& state = *state_;
   state.spec = spec;
   state.limits = limits;
-  if (spec.copied_video == nullptr) check_encoded_size(spec, limits);
   state.codecs = resolve_format(spec.format);
   const protocol::OutputFormat& format = *state.codecs.format;
   state.audio_only = format.kind == protocol::MediaKind::audio;
+  if (spec.copied_video == nullptr && !state.audio_only) check_encoded_size(spec, limits);
   if (spec.copied_video != nullptr && state.audio_only) {
     throw MediaError("an audio format takes no copied video");
   }
@@ -589,6 +590,15 @@ void Writer::write_segment(std::vector<PacketPtr>& packets) {
     state.shown_tail.push_back(pts);
     if (state.shown_tail.size() > delay) state.shown_tail.pop_front();
   }
+}
+
+bool Writer::write_audio_until(double seconds) {
+  State& state = *state_;
+  if (state.finished) throw MediaError("write_audio_until() after finish()");
+  if (!state.audio_only) throw MediaError("only an audio format takes its sound track alone");
+  if (state.origin == AV_NOPTS_VALUE) state.set_origin(0);
+  state.advance_audio(std::llround(seconds * 1000.0), AVRational{1, 1000}, false);
+  return !state.audio->input_ended;
 }
 
 void Writer::write_copied(AVPacket& packet) {

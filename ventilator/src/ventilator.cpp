@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
@@ -112,6 +113,8 @@ struct Job {
   // A container change: the streams fit the format, so the sink copies them from the input
   // itself; nothing is decoded or dealt, and no worker is needed (decided at submit).
   bool copied = false;
+  // An audio file (no pictures): copied, with no decoder (decoder stays null).
+  bool audio_file = false;
 
   explicit Job(protocol::SubmitJob job) : submit(std::move(job)) {}
   bool segmented() const { return segment_reader != nullptr; }
@@ -230,7 +233,17 @@ class Ventilator {
     try {
       open_decoder(*job);
     } catch (const media::MediaError& e) {
-      return refuse(e.what());
+      // No picture to decode: an audio file may still become an audio format.
+      std::optional<media::AudioFileInfo> audio;
+      try {
+        audio = media::probe_audio_file(job->submit.input_path, config_.limits);
+      } catch (const media::MediaError&) {
+      }
+      if (!audio) return refuse(e.what());
+      if (auto refusal = audio_file_refusal(*audio, *job, chain::is_identity(parsed.chain))) {
+        return refuse(*refusal);
+      }
+      return queue_audio_file(std::move(job), *audio, std::move(reply));
     }
     const auto& info = job->decoder->info();
     if (auto refusal = protocol::format_refusal(
@@ -269,6 +282,60 @@ class Ventilator {
     order_.push_back(id);
     jobs_.emplace(id, std::move(*job));
     return reply;
+  }
+
+  // Why an audio file cannot give the job's format and chain; nothing when it can.
+  static std::optional<std::string> audio_file_refusal(const media::AudioFileInfo& audio,
+                                                       const Job& job, bool chain_is_copy) {
+    const protocol::OutputFormat* format = protocol::find_output_format(job.submit.format);
+    const std::string what = "the input is an audio file (" + audio.codec + ") with no pictures";
+    if (format == nullptr || format->kind != protocol::MediaKind::audio) {
+      return what + ", so it cannot become \"" + job.submit.format.substr(0, 32) +
+             "\"; use one of: audio " + audio_format_names();
+    }
+    if (!chain_is_copy) return what + ": filters change pictures; use the chain \"copy\"";
+    return std::nullopt;
+  }
+
+  static std::string audio_format_names() {
+    std::string names;
+    for (const protocol::OutputFormat& format : protocol::output_formats()) {
+      if (format.kind != protocol::MediaKind::audio) continue;
+      if (!names.empty()) names += ", ";
+      names += format.name;
+    }
+    return names;
+  }
+
+  // Queues an audio file's job: copied at the sink (its audio as it is when the format holds the
+  // codec, else encoded), with no decoder and no worker.
+  protocol::SubmitReply queue_audio_file(std::unique_ptr<Job> job,
+                                         const media::AudioFileInfo& audio,
+                                         protocol::SubmitReply reply) {
+    const protocol::OutputFormat& format = *protocol::find_output_format(job->submit.format);
+    job->submit.chain = "copy";
+    job->copied = true;
+    job->audio_file = true;
+    job->distribution_why = audio_why(format, audio.codec, "the audio file");
+    reply.accepted = true;
+    reply.duration_seconds = audio.duration_seconds;
+    reply.audio_codec = audio.codec;
+    job->reply = reply;
+    spdlog::info("ventilator: job {} queued: {} {} audio file -> {}", reply.job_id, audio.container,
+                 audio.codec, job->submit.format);
+    const std::string id = job->submit.job_id;
+    order_.push_back(id);
+    jobs_.emplace(id, std::move(*job));
+    return reply;
+  }
+
+  // "the sound track (aac) fits mp3 ...": what happens to the audio for an audio format.
+  static std::string audio_why(const protocol::OutputFormat& format, const std::string& codec,
+                               const std::string& source) {
+    const bool fits = std::find(format.audio_codecs.begin(), format.audio_codecs.end(), codec) !=
+                      format.audio_codecs.end();
+    return source + " (" + codec + ") becomes " + std::string(format.name) + " at the head: " +
+           (fits ? "copied, not re-encoded" : "encoded to " + std::string(format.audio_encoder));
   }
 
   void on_cancel(const std::string& job_id) {
@@ -415,7 +482,7 @@ class Ventilator {
 
   void restart(Job& job) {
     try {
-      open_decoder(job);
+      if (!job.audio_file) open_decoder(job);
     } catch (const media::MediaError& e) {
       fail(job,
            std::string("the sink restarted and the input could not be read again: ") + e.what());
@@ -493,18 +560,20 @@ class Ventilator {
       }
       ++active;
       if (job.phase == Job::Phase::starting && now - job.last_start_sent_ms >= kJobStartRetryMs) {
-        const auto& info = job.decoder->info();
         protocol::JobStart start;
         start.job_id = id;
         start.input_path = job.submit.input_path;
         start.output_path = job.submit.output_path;
         start.width = job.reply.out_width;
         start.height = job.reply.out_height;
-        start.time_base_num = info.time_base.num;
-        start.time_base_den = info.time_base.den;
-        start.rate_num = info.frame_rate.num;
-        start.rate_den = info.frame_rate.den;
-        start.color = info.color;
+        if (job.decoder) {  // an audio file has none, and no picture to describe
+          const auto& info = job.decoder->info();
+          start.time_base_num = info.time_base.num;
+          start.time_base_den = info.time_base.den;
+          start.rate_num = info.frame_rate.num;
+          start.rate_den = info.frame_rate.den;
+          start.color = info.color;
+        }
         start.preset = job.submit.preset;
         start.crf = job.submit.crf;
         start.format = job.submit.format;
@@ -649,10 +718,14 @@ class Ventilator {
   void plan_copy(Job& job) {
     const auto& info = job.decoder->info();
     const protocol::OutputFormat* format = protocol::find_output_format(job.submit.format);
-    if (job.submit.distribution != "auto" || format == nullptr ||
-        media::video_copy_refusal(*format, info.codec)) {
+    if (job.submit.distribution != "auto" || format == nullptr) return;
+    if (format->kind == protocol::MediaKind::audio) {  // the sound track alone: no frame needed
+      job.copied = true;
+      job.direct = false;
+      job.distribution_why = audio_why(*format, info.audio_codec, "the sound track");
       return;
     }
+    if (media::video_copy_refusal(*format, info.codec)) return;
     job.copied = true;
     job.direct = false;
     const std::string name(format->name);

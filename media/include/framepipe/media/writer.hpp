@@ -67,6 +67,11 @@ class Writer {
   // time base). Throws MediaError.
   void write_copied(AVPacket& packet);
 
+  // An audio format with no frames to pace it: moves the sound track into the output up to
+  // `seconds` after its start. Returns false once all of it is in (finish() writes the rest).
+  // Throws MediaError.
+  bool write_audio_until(double seconds);
+
   // An audio format encodes no picture: the frame is checked, counted and moves the audio along.
 
   // Flushes the encoder, writes the remaining audio and the trailer. Throws MediaError.
