@@ -103,15 +103,22 @@ void check_same_lines(const std::vector<Packet>& a, const std::vector<Packet>& b
 }  // namespace
 
 TEST_CASE("video copy: which formats hold which codecs as they are", "[remux][formats]") {
-  CHECK_FALSE(video_copy_refusal(*find_output_format("mp4"), "h264"));
-  CHECK_FALSE(video_copy_refusal(*find_output_format("mkv"), "hevc"));
-  CHECK_FALSE(video_copy_refusal(*find_output_format("mov"), "h264"));
-  CHECK_FALSE(video_copy_refusal(*find_output_format("webm"), "vp9"));
-  CHECK(video_copy_refusal(*find_output_format("webm"), "h264").value_or("").find("h264") !=
+  constexpr std::string_view mp4 = "mov,mp4,m4a,3gp,3g2,mj2";
+  CHECK_FALSE(video_copy_refusal(*find_output_format("mp4"), "h264", "matroska,webm"));
+  CHECK_FALSE(video_copy_refusal(*find_output_format("mkv"), "hevc", mp4));
+  CHECK_FALSE(video_copy_refusal(*find_output_format("mov"), "h264", "mpegts"));
+  CHECK_FALSE(video_copy_refusal(*find_output_format("webm"), "vp9", "matroska,webm"));
+  CHECK(video_copy_refusal(*find_output_format("webm"), "h264", mp4).value_or("").find("h264") !=
         std::string::npos);
-  CHECK(video_copy_refusal(*find_output_format("mov"), "vp9"));
-  CHECK(video_copy_refusal(*find_output_format("avi"), "h264"));  // no presentation times
-  CHECK(video_copy_refusal(*find_output_format("mp3"), "h264"));
+  CHECK(video_copy_refusal(*find_output_format("mov"), "vp9", mp4));
+  CHECK(video_copy_refusal(*find_output_format("avi"), "h264", mp4));  // no presentation times
+  CHECK(video_copy_refusal(*find_output_format("mp3"), "h264", mp4));
+  // Sources without presentation times: AVI, raw streams.
+  CHECK(video_copy_refusal(*find_output_format("mp4"), "h264", "avi"));
+  CHECK(video_copy_refusal(*find_output_format("mkv"), "h264", "h264")
+            .value_or("")
+            .find("no presentation times") != std::string::npos);
+  CHECK(video_copy_refusal(*find_output_format("mkv"), "hevc", "hevc"));
 }
 
 TEST_CASE("remux H.264 + AAC from MP4 into MKV and MOV: every packet copied", "[remux][media]") {

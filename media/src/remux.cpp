@@ -10,6 +10,11 @@ namespace framepipe::media {
 
 namespace {
 
+// Demuxers that give video packets without presentation times: AVI (B-frames come late or with
+// none) and raw elementary streams (FFmpeg 5.1 does not mark these AVFMT_NOTIMESTAMPS).
+constexpr std::array<std::string_view, 6> kUntimedDemuxers = {"avi",       "h264", "hevc",
+                                                              "mpegvideo", "m4v",  "obu"};
+
 // Matroska stores no decode times: the first packets of a stream with B-frames come without one.
 // Each gets what libavformat's muxer would guess (its rule, mux.c): the smallest of the latest
 // `delay` + 1 presentation times, the missing ones counted back a duration each.
@@ -40,7 +45,15 @@ class DecodeTimes {
 }  // namespace
 
 std::optional<std::string> video_copy_refusal(const protocol::OutputFormat& format,
-                                              std::string_view video_codec) {
+                                              std::string_view video_codec,
+                                              std::string_view container) {
+  const std::string demuxer(container.substr(0, container.find(',')));
+  const AVInputFormat* input = av_find_input_format(demuxer.c_str());
+  const bool untimed = std::find(kUntimedDemuxers.begin(), kUntimedDemuxers.end(), demuxer) !=
+                       kUntimedDemuxers.end();
+  if (untimed || input == nullptr || (input->flags & AVFMT_NOTIMESTAMPS) != 0) {
+    return "the " + demuxer.substr(0, 32) + " input has no presentation times to keep";
+  }
   if (format.kind != protocol::MediaKind::video) {
     return std::string(format.name) + " is an audio format";
   }
@@ -121,7 +134,8 @@ RemuxOutcome remux(const std::string& input_path, const std::string& output_path
     }
   }
   if (video == nullptr) throw MediaError("the file has no video stream");
-  if (auto refusal = video_copy_refusal(*format, avcodec_get_name(video->codecpar->codec_id))) {
+  if (auto refusal = video_copy_refusal(*format, avcodec_get_name(video->codecpar->codec_id),
+                                        input->iformat->name)) {
     throw MediaError("the video cannot be copied: " + *refusal);
   }
 

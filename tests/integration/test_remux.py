@@ -70,6 +70,14 @@ with Cluster(workers=0) as cluster:
         assert final['distribution']['mode'] == 'frames', final
         assert (codec(out, 'v'), codec(out, 'a')) == ('vp9', 'opus')
 
+    def test_a_raw_stream_has_no_times_to_keep_and_is_re_encoded():
+        raw = os.path.join(WORK, 'raw.h264')
+        subprocess.run(['ffmpeg', '-v', 'error', '-y', '-i', CLIP, '-map', '0:v', '-c', 'copy',
+                        '-f', 'h264', raw], check=True)
+        out, final, _ = convert(cluster, raw, 'mp4')
+        assert final['distribution']['mode'] == 'frames', final
+        assert len(packets(out, 'v')) == len(packets(CLIP, 'v'))
+
     def test_frames_asked_for_re_encodes():
         out, final, _ = convert(cluster, CLIP, 'mkv', {'distribution': 'frames'})
         assert final['distribution']['mode'] == 'frames', final
@@ -90,5 +98,6 @@ with Cluster(workers=0) as cluster:
               f'ffmpeg -c copy: {ffmpeg_seconds:.2f} s')
 
     main([test_mp4_to_mkv_copies_every_packet, test_ac3_into_mp4_encodes_only_the_audio,
-          test_a_codec_the_format_lacks_is_encoded, test_frames_asked_for_re_encodes,
+          test_a_codec_the_format_lacks_is_encoded,
+          test_a_raw_stream_has_no_times_to_keep_and_is_re_encoded, test_frames_asked_for_re_encodes,
           test_a_minute_of_720p_remuxes_in_seconds])

@@ -725,7 +725,7 @@ class Ventilator {
       job.distribution_why = audio_why(*format, info.audio_codec, "the sound track");
       return;
     }
-    if (media::video_copy_refusal(*format, info.codec)) return;
+    if (media::video_copy_refusal(*format, info.codec, info.container)) return;
     job.copied = true;
     job.direct = false;
     const std::string name(format->name);

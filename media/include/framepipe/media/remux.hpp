@@ -15,11 +15,13 @@
 
 namespace framepipe::media {
 
-// Why a source whose video is `video_codec` (a libavcodec name, e.g. "h264") cannot keep it in
-// `format`; nothing when it can. AVI is never a copy target: it has no presentation times, so
-// B-frames would come out late.
+// Why a source whose video is `video_codec` (a libavcodec name, e.g. "h264") in a `container`
+// (the demuxer's name, e.g. "mov,mp4,m4a,3gp,3g2,mj2") cannot keep it in `format`; nothing when it
+// can. Presentation times must be there to copy: AVI is neither a copy target nor a source (it has
+// none, so B-frames would come out late or without a time), nor are raw streams (.h264).
 std::optional<std::string> video_copy_refusal(const protocol::OutputFormat& format,
-                                              std::string_view video_codec);
+                                              std::string_view video_codec,
+                                              std::string_view container);
 
 // What an audio file holds: its first audio stream.
 struct AudioFileInfo {
