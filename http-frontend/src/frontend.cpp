@@ -70,6 +70,18 @@ constexpr std::string_view kEventsRoute = "/api/events";
 // An upload of an audio format waits this long for the ventilator's probe (bounded; a file without
 // audio is refused with 400). Without an answer by then, the job is queued as any other.
 constexpr auto kProbeWait = std::chrono::seconds(15);
+// Uploads named like audio files wait for the probe too, so that an audio file asked to become a
+// video (or filtered) is refused with 400. The name only decides the wait; the probe decides.
+constexpr std::array<std::string_view, 8> kAudioFileExtensions = {".mp3", ".flac", ".wav", ".aac",
+                                                                  ".m4a", ".ogg",  ".oga", ".opus"};
+
+bool named_like_audio_file(std::string_view name) {
+  std::string lower(name.substr(name.size() > 8 ? name.size() - 8 : 0));
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::any_of(kAudioFileExtensions.begin(), kAudioFileExtensions.end(),
+                     [&](std::string_view extension) { return lower.ends_with(extension); });
+}
 // Live event streams each hold an HTTP thread for as long as they are open, so at most this share
 // of the threads serve them; more are refused (503) and the page retries later.
 constexpr int kLiveStreamThreadShareDivisor = 2;
@@ -790,8 +802,10 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   job.input_path = form.input_path.string();
   job.output_path = (directory / ("output." + std::string(format.extension))).string();
   job.input_bytes = form.input_bytes;
-  // An audio format needs an audio track, which only the probe sees: wait for its answer.
-  const bool waits_for_probe = format.kind == protocol::MediaKind::audio;
+  // An audio format needs an audio track, and an audio file only an audio format: only the probe
+  // sees either, so wait for its answer.
+  const bool waits_for_probe =
+      format.kind == protocol::MediaKind::audio || named_like_audio_file(job.input_name);
   if (waits_for_probe) reply_waits_.expect(id);
   store_.add(job);
 

@@ -458,7 +458,8 @@ Update JobStore::report(const std::string& id, const ProgressReport& progress,
   job.fps = std::max(progress.fps, 0.0);
   if (progress.encode_ms > 0) job.encode_ms = progress.encode_ms;
   job.shared_memory = progress.shared_memory;
-  if (progress.distribution == "frames" || progress.distribution == "segments") {
+  if (progress.distribution == "frames" || progress.distribution == "segments" ||
+      progress.distribution == "copied") {
     job.distribution_used = progress.distribution;
     job.distribution_why = progress.distribution_why.substr(0, 256);
   }

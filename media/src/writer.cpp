@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <limits>
@@ -105,6 +106,23 @@ int choose_sample_rate(const AVCodec& encoder, int input_rate) {
   return 48000;
 }
 
+// The frame size and quality an encoded output asks for. Throws MediaError.
+void check_encoded_size(const OutputSpec& spec, const Limits& limits) {
+  if (spec.width <= 0 || spec.height <= 0 || spec.width % 2 != 0 || spec.height % 2 != 0) {
+    throw MediaError("the output frame size " + std::to_string(spec.width) + "x" +
+                     std::to_string(spec.height) + " is not positive and even");
+  }
+  if (static_cast<long long>(spec.width) * spec.height > limits.max_pixels) {
+    throw MediaError("the output frame size " + std::to_string(spec.width) + "x" +
+                     std::to_string(spec.height) + " exceeds the limit of " +
+                     std::to_string(limits.max_pixels) + " pixels");
+  }
+  if (!valid_rate(spec.time_base)) throw MediaError("the output time base is not valid");
+  if (spec.encoder.crf < 0 || spec.encoder.crf > 51) {
+    throw MediaError("crf " + std::to_string(spec.encoder.crf) + " is outside 0..51");
+  }
+}
+
 }  // namespace
 
 // The audio of the source file on its way into the output: packets copied, or decoded,
@@ -175,6 +193,7 @@ struct Writer::State {
   VideoEncoderSpec encoder_spec() const;  // what the spec asks of the video encoder
   void open_video_encoder();
   void open_encoded_video_stream();
+  void open_copied_video_stream();
   void open_audio(std::string& audio_mode);
   void set_origin(int64_t first_frame_pts);
   void open_audio_transcoder(AudioTrack& track, std::string& audio_mode);
@@ -206,22 +225,13 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
   State& state = *state_;
   state.spec = spec;
   state.limits = limits;
-  if (spec.width <= 0 || spec.height <= 0 || spec.width % 2 != 0 || spec.height % 2 != 0) {
-    throw MediaError("the output frame size " + std::to_string(spec.width) + "x" +
-                     std::to_string(spec.height) + " is not positive and even");
-  }
-  if (static_cast<long long>(spec.width) * spec.height > limits.max_pixels) {
-    throw MediaError("the output frame size " + std::to_string(spec.width) + "x" +
-                     std::to_string(spec.height) + " exceeds the limit of " +
-                     std::to_string(limits.max_pixels) + " pixels");
-  }
-  if (!valid_rate(spec.time_base)) throw MediaError("the output time base is not valid");
-  if (spec.encoder.crf < 0 || spec.encoder.crf > 51) {
-    throw MediaError("crf " + std::to_string(spec.encoder.crf) + " is outside 0..51");
-  }
   state.codecs = resolve_format(spec.format);
   const protocol::OutputFormat& format = *state.codecs.format;
   state.audio_only = format.kind == protocol::MediaKind::audio;
+  if (spec.copied_video == nullptr && !state.audio_only) check_encoded_size(spec, limits);
+  if (spec.copied_video != nullptr && state.audio_only) {
+    throw MediaError("an audio format takes no copied video");
+  }
   const AVRational rate = valid_rate(spec.frame_rate) ? spec.frame_rate : kFallbackFrameRate;
   if (format.constant_frame_rate) {
     // One tick per frame: a frame moved after the one before moves by a whole frame.
@@ -244,12 +254,20 @@ Writer::Writer(const OutputSpec& spec, const Limits& limits) : state_(std::make_
 
   if (state.audio_only) {
     // no video stream
+  } else if (spec.copied_video != nullptr) {
+    state.open_copied_video_stream();
   } else if (!spec.encoded_video) {
     state.open_video_encoder();
   } else {
     state.open_encoded_video_stream();
   }
   if (!spec.audio_source.empty()) state.open_audio(audio_mode_);
+  if (spec.copied_video != nullptr && state.audio) {
+    AudioTrack& track = *state.audio;
+    track.origin = 0;
+    track.end = av_rescale_q(static_cast<int64_t>(limits.max_duration_seconds * AV_TIME_BASE),
+                             AVRational{1, AV_TIME_BASE}, track.input_stream->time_base);
+  }
   if (state.audio_only && !state.audio) {
     throw MediaError("the format " + std::string(format.name) +
                      " is audio only and the input has no audio it can use (" + audio_mode_ + ")");
@@ -305,6 +323,30 @@ void Writer::State::open_encoded_video_stream() {
   video_stream->time_base = frame_time_base;  // a hint; the muxer picks its own
   video_stream->sample_aspect_ratio = video_stream->codecpar->sample_aspect_ratio;
   if (valid_rate(spec.frame_rate)) video_stream->avg_frame_rate = spec.frame_rate;
+}
+
+void Writer::State::open_copied_video_stream() {
+  const AVStream& source = *spec.copied_video;
+  if (!valid_rate(source.time_base)) throw MediaError("the video stream has no valid time base");
+  video_stream = avformat_new_stream(output.get(), nullptr);
+  if (video_stream == nullptr) throw std::bad_alloc();
+  int result = avcodec_parameters_copy(video_stream->codecpar, source.codecpar);
+  if (result < 0) fail("cannot describe the video stream", result);
+  video_stream->codecpar->codec_tag = 0;       // the source container's tag means nothing here
+  video_stream->time_base = source.time_base;  // a hint; the muxer picks its own
+  video_stream->sample_aspect_ratio = source.sample_aspect_ratio;
+  video_stream->avg_frame_rate = source.avg_frame_rate;
+  video_stream->disposition = source.disposition;
+  // The display matrix (a phone's rotation) and the like describe the pictures: they go along.
+  for (int i = 0; i < source.nb_side_data; ++i) {
+    const AVPacketSideData& side = source.side_data[i];
+    uint8_t* data = av_stream_new_side_data(video_stream, side.type, side.size);
+    if (data == nullptr) throw std::bad_alloc();
+    std::copy(side.data, side.data + side.size, data);
+  }
+  frame_time_base = source.time_base;
+  // The source's timeline is kept as it is, the audio's with it: no time zero of our own.
+  origin = 0;
 }
 
 void Writer::State::open_audio(std::string& audio_mode) {
@@ -550,6 +592,33 @@ void Writer::write_segment(std::vector<PacketPtr>& packets) {
   }
 }
 
+bool Writer::write_audio_until(double seconds) {
+  State& state = *state_;
+  if (state.finished) throw MediaError("write_audio_until() after finish()");
+  if (!state.audio_only) throw MediaError("only an audio format takes its sound track alone");
+  if (state.origin == AV_NOPTS_VALUE) state.set_origin(0);
+  state.advance_audio(std::llround(seconds * 1000.0), AVRational{1, 1000}, false);
+  return !state.audio->input_ended;
+}
+
+void Writer::write_copied(AVPacket& packet) {
+  State& state = *state_;
+  if (state.finished) throw MediaError("write_copied() after finish()");
+  if (state.spec.copied_video == nullptr) {
+    throw MediaError("this output encodes its video; it takes no copied packet");
+  }
+  packet.stream_index = state.video_stream->index;
+  packet.pos = -1;
+  av_packet_rescale_ts(&packet, state.frame_time_base, state.video_stream->time_base);
+  const int64_t time = packet.dts != AV_NOPTS_VALUE ? packet.dts : packet.pts;
+  if (state.audio && time != AV_NOPTS_VALUE) {
+    state.advance_audio(time, state.video_stream->time_base, false);
+  }
+  state.mux(packet);
+  ++state.video_packets_muxed;
+  ++frames_written_;
+}
+
 void Writer::finish() {
   State& state = *state_;
   if (state.finished) return;
@@ -560,7 +629,7 @@ void Writer::finish() {
     return;
   }
   if (frames_written_ == 0) throw MediaError("no video frame was written");
-  if (!state.video_encoder) {  // segments: every packet is muxed already
+  if (!state.video_encoder) {  // segments or a copied stream: every packet is muxed already
     if (state.audio) state.advance_audio(0, AVRational{1, 1}, true);
     state.write_trailer();
     return;

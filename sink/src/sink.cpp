@@ -1,16 +1,20 @@
 #include "framepipe/sink/sink.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <span>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "framepipe/media/remux.hpp"
 #include "framepipe/media/writer.hpp"
 #include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
@@ -139,6 +143,15 @@ bool valid_planes(const protocol::Result& result, std::span<zmq::message_t> plan
   return protocol::check_planes_in_parts(shape, result.linesizes, {}, part_sizes).empty();
 }
 
+// A container change running on a thread of its own, so that the reactor keeps serving other
+// jobs: the thread only reads the input and writes the output (no socket); the reactor polls
+// `outcome` each pass and reads `packets` for progress. Destroying it stops the copy and joins.
+struct CopyRun {
+  std::atomic<int64_t> packets{0};  // video packets muxed so far
+  std::future<media::RemuxOutcome> outcome;
+  std::jthread thread;  // declared last: stopped and joined before the rest goes
+};
+
 struct Job {
   protocol::JobStart start;
   // The ventilator's shared-memory objects this job's frames were read from, by name: they stay
@@ -156,6 +169,9 @@ struct Job {
   std::vector<uint8_t> segment_extradata;  // of the first segment: every segment must match it
   int64_t frames_muxed = 0;
   int64_t segments_damaged = 0;  // damaged packets the workers' decoders skipped
+  // A copied job (start.copy_streams): its copy while it runs, and the packets it copied.
+  std::unique_ptr<CopyRun> copy;
+  int64_t packets_copied = 0;
 
   Job(protocol::JobStart job, int64_t capacity, int64_t now)
       : start(std::move(job)), tracker(capacity, now) {}
@@ -214,6 +230,7 @@ class Sink {
         publish_all(now);
         last_publish = now;
       }
+      collect_copies();
       if (now - last_alive >= kAliveIntervalMs) {
         protocol::send_message(
             progress_,
@@ -223,6 +240,7 @@ class Sink {
       }
     }
     for (auto& [id, job] : jobs_) {
+      job.copy.reset();
       job.writer.reset();
       std::error_code ignored;
       std::filesystem::remove(partial_path(job.start.output_path), ignored);
@@ -259,6 +277,10 @@ class Sink {
       return;
     }
     const std::string id = start.job_id;
+    if (start.copy_streams) {  // no frame comes: the size and timing are the input's own
+      if (!id.empty()) start_copy(std::move(start));
+      return;
+    }
     if (id.empty() || !protocol::check_dimensions(start.width, start.height).empty() ||
         start.width % 2 || start.height % 2 || start.time_base_num <= 0 ||
         start.time_base_den <= 0 || start.segment_frames.size() > kMaxSegments ||
@@ -295,6 +317,60 @@ class Sink {
     publish(it->second);
   }
 
+  // Starts copying the job's streams into its format on a thread of its own.
+  void start_copy(protocol::JobStart start) {
+    const std::string id = start.job_id;
+    Job job(std::move(start), config_.reorder_capacity, now_ms());
+    job.started_ms = now_ms();
+    job.copy = std::make_unique<CopyRun>();
+    std::promise<media::RemuxOutcome> promise;
+    job.copy->outcome = promise.get_future();
+    std::atomic<int64_t>& packets = job.copy->packets;  // outlives the thread (CopyRun)
+    job.copy->thread =
+        std::jthread([&packets, promise = std::move(promise), input = job.start.input_path,
+                      output = partial_path(job.start.output_path), format = job.start.format,
+                      limits = config_.limits](std::stop_token stop) mutable {
+          try {
+            promise.set_value(media::remux(input, output, format, limits, [&](int64_t done) {
+              packets.store(done, std::memory_order_relaxed);
+              return !stop.stop_requested();
+            }));
+          } catch (...) {
+            promise.set_exception(std::current_exception());
+          }
+        });
+    spdlog::info("sink: job {} copying its streams into {}: {}", id, job.start.format,
+                 job.start.distribution_why);
+    auto [it, inserted] = jobs_.emplace(id, std::move(job));
+    publish(it->second);
+  }
+
+  // Ends the copied jobs whose copy is over, with its outcome.
+  void collect_copies() {
+    std::vector<std::string> over;
+    for (auto& [id, job] : jobs_) {
+      if (job.copy &&
+          job.copy->outcome.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        over.push_back(id);
+      }
+    }
+    for (const auto& id : over) {
+      Job& job = jobs_.at(id);
+      try {
+        const media::RemuxOutcome outcome = job.copy->outcome.get();
+        job.copy.reset();
+        job.packets_copied = outcome.video_packets;
+        std::filesystem::rename(partial_path(job.start.output_path), job.start.output_path);
+        spdlog::info("sink: job {}: {} video packets copied, audio: {}", id, outcome.video_packets,
+                     outcome.audio_mode);
+        finish(id, job, protocol::JobState::done, "");
+      } catch (const std::exception& e) {
+        finish(id, job, protocol::JobState::failed,
+               std::string("copying the streams failed: ") + e.what());
+      }
+    }
+  }
+
   // The job's mapping of a shared-memory object a result names, mapped on first use; null (and
   // `why` says why) when the name is not one of the job's or the object cannot be read.
   const protocol::SharedMemory* shared_object(Job& job, const std::string& name, std::string& why) {
@@ -328,8 +404,9 @@ class Sink {
       return;  // a late duplicate of a finished job is normal
     }
     Job& job = it->second;
-    if (job.segmented()) {
-      why = "a frame for job " + result.job_id + ", which is dealt as segments";
+    if (job.segmented() || job.start.copy_streams) {
+      why = "a frame for job " + result.job_id + ", which is " +
+            (job.segmented() ? "dealt as segments" : "copied");
       return;
     }
     if (job.tracker.is_duplicate(result.index)) {  // a late duplicate
@@ -486,6 +563,7 @@ class Sink {
     auto it = jobs_.find(end.job_id);
     if (it == jobs_.end()) return;
     Job& job = it->second;
+    if (job.start.copy_streams) return;  // its packets are counted as they are copied
     if (job.segmented()) {
       if (end.total_frames != static_cast<int64_t>(job.start.segment_frames.size()) ||
           !job.segments->set_total(end.total_frames)) {
@@ -535,6 +613,7 @@ class Sink {
 
   // Ends a job (it may or may not be in jobs_ yet) and remembers its final state.
   void finish(const std::string& id, Job& job, protocol::JobState state, const std::string& error) {
+    job.copy.reset();  // a copy still running stops before its file goes
     job.writer.reset();
     std::error_code ignored;
     std::filesystem::remove(partial_path(job.start.output_path), ignored);
@@ -542,7 +621,9 @@ class Sink {
     progress.state = state;
     progress.error = error;
     if (state == protocol::JobState::done) {
-      const int64_t frames = job.segmented() ? job.frames_muxed : job.tracker.total();
+      const int64_t frames = job.start.copy_streams ? job.packets_copied
+                             : job.segmented()      ? job.frames_muxed
+                                                    : job.tracker.total();
       progress.frames_total = frames;
       progress.frames_done = frames;
       progress.output_bytes =
@@ -576,8 +657,17 @@ class Sink {
     progress.job_id = job.start.job_id;
     progress.state = protocol::JobState::running;
     progress.skipped_packets = job.skipped_packets + job.segments_damaged;
-    progress.distribution = job.segmented() ? "segments" : "frames";
+    progress.distribution = job.start.copy_streams ? "copied"
+                            : job.segmented()      ? "segments"
+                                                   : "frames";
     progress.distribution_why = job.start.distribution_why;
+    if (job.start.copy_streams) {  // frames are video packets; the total is known at the end
+      progress.frames_done =
+          job.copy ? job.copy->packets.load(std::memory_order_relaxed) : job.packets_copied;
+      const double seconds = std::max<int64_t>(1, now_ms() - job.started_ms) / 1000.0;
+      progress.fps = static_cast<double>(progress.frames_done) / seconds;
+      return progress;
+    }
     if (job.segmented()) {
       progress.frames_done = job.frames_muxed;
       int64_t planned = 0;
@@ -609,7 +699,7 @@ class Sink {
 
   void publish_all(int64_t now) {
     for (auto& [id, job] : jobs_) {
-      job.tracker.sample_fps(now);
+      if (!job.start.copy_streams) job.tracker.sample_fps(now);
       publish(job);
     }
     for (auto it = finished_.begin(); it != finished_.end();) {

@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -18,6 +19,7 @@ extern "C" {
 #include "framepipe/chain/chain.hpp"
 #include "framepipe/chain/geometry.hpp"
 #include "framepipe/media/decoder.hpp"
+#include "framepipe/media/remux.hpp"
 #include "framepipe/media/segments.hpp"
 #include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/formats.hpp"
@@ -110,6 +112,11 @@ struct Job {
   std::unique_ptr<media::SegmentReader> segment_reader;
   std::map<int64_t, std::vector<media::PacketPtr>> segments;
   std::string distribution_why;  // why it is dealt as it is (decided when it starts)
+  // A container change: the streams fit the format, so the sink copies them from the input
+  // itself; nothing is decoded or dealt, and no worker is needed (decided at submit).
+  bool copied = false;
+  // An audio file (no pictures): copied, with no decoder (decoder stays null).
+  bool audio_file = false;
 
   explicit Job(protocol::SubmitJob job) : submit(std::move(job)) {}
   bool segmented() const { return segment_reader != nullptr; }
@@ -228,7 +235,17 @@ class Ventilator {
     try {
       open_decoder(*job);
     } catch (const media::MediaError& e) {
-      return refuse(e.what());
+      // No picture to decode: an audio file may still become an audio format.
+      std::optional<media::AudioFileInfo> audio;
+      try {
+        audio = media::probe_audio_file(job->submit.input_path, config_.limits);
+      } catch (const media::MediaError&) {
+      }
+      if (!audio) return refuse(e.what());
+      if (auto refusal = audio_file_refusal(*audio, *job, chain::is_identity(parsed.chain))) {
+        return refuse(*refusal);
+      }
+      return queue_audio_file(std::move(job), *audio, std::move(reply));
     }
     const auto& info = job->decoder->info();
     if (auto refusal = protocol::format_refusal(
@@ -249,9 +266,10 @@ class Ventilator {
     reply.out_height = plan.size.height;
     job->direct = plan.passes_through;
     job->out_aspect = plan.sample_aspect;
+    if (chain::is_identity(parsed.chain)) plan_copy(*job);
     // A chain that leaves pixels alone goes straight to the sink unless segments are asked for.
-    if (job->submit.distribution == "segments" ||
-        (job->submit.distribution == "auto" && !job->direct)) {
+    if (!job->copied && (job->submit.distribution == "segments" ||
+                         (job->submit.distribution == "auto" && !job->direct))) {
       plan_segments(*job);
       if (job->submit.distribution == "segments" && !job->segment_plan) {
         return refuse("this job cannot be dealt as segments: " + job->segment_refusal);
@@ -268,6 +286,60 @@ class Ventilator {
     order_.push_back(id);
     jobs_.emplace(id, std::move(*job));
     return reply;
+  }
+
+  // Why an audio file cannot give the job's format and chain; nothing when it can.
+  static std::optional<std::string> audio_file_refusal(const media::AudioFileInfo& audio,
+                                                       const Job& job, bool chain_is_copy) {
+    const protocol::OutputFormat* format = protocol::find_output_format(job.submit.format);
+    const std::string what = "the input is an audio file (" + audio.codec + ") with no pictures";
+    if (format == nullptr || format->kind != protocol::MediaKind::audio) {
+      return what + ", so it cannot become \"" + job.submit.format.substr(0, 32) +
+             "\"; use one of: audio " + audio_format_names();
+    }
+    if (!chain_is_copy) return what + ": filters change pictures; use the chain \"copy\"";
+    return std::nullopt;
+  }
+
+  static std::string audio_format_names() {
+    std::string names;
+    for (const protocol::OutputFormat& format : protocol::output_formats()) {
+      if (format.kind != protocol::MediaKind::audio) continue;
+      if (!names.empty()) names += ", ";
+      names += format.name;
+    }
+    return names;
+  }
+
+  // Queues an audio file's job: copied at the sink (its audio as it is when the format holds the
+  // codec, else encoded), with no decoder and no worker.
+  protocol::SubmitReply queue_audio_file(std::unique_ptr<Job> job,
+                                         const media::AudioFileInfo& audio,
+                                         protocol::SubmitReply reply) {
+    const protocol::OutputFormat& format = *protocol::find_output_format(job->submit.format);
+    job->submit.chain = "copy";
+    job->copied = true;
+    job->audio_file = true;
+    job->distribution_why = audio_why(format, audio.codec, "the audio file");
+    reply.accepted = true;
+    reply.duration_seconds = audio.duration_seconds;
+    reply.audio_codec = audio.codec;
+    job->reply = reply;
+    spdlog::info("ventilator: job {} queued: {} {} audio file -> {}", reply.job_id, audio.container,
+                 audio.codec, job->submit.format);
+    const std::string id = job->submit.job_id;
+    order_.push_back(id);
+    jobs_.emplace(id, std::move(*job));
+    return reply;
+  }
+
+  // "the sound track (aac) fits mp3 ...": what happens to the audio for an audio format.
+  static std::string audio_why(const protocol::OutputFormat& format, const std::string& codec,
+                               const std::string& source) {
+    const bool fits = std::find(format.audio_codecs.begin(), format.audio_codecs.end(), codec) !=
+                      format.audio_codecs.end();
+    return source + " (" + codec + ") becomes " + std::string(format.name) + " at the head: " +
+           (fits ? "copied, not re-encoded" : "encoded to " + std::string(format.audio_encoder));
   }
 
   void on_cancel(const std::string& job_id) {
@@ -349,8 +421,9 @@ class Ventilator {
       scheduler_.resend_window(job.submit.job_id);
     }
     job.sink_shares = progress.shared_memory && !job.shared_prefix.empty();
-    // A segmented job's progress counts frames; its window counts segments (FramesEncoded).
-    if (!job.segmented()) acknowledge(job, progress.frames_done);
+    // A segmented job's progress counts frames; its window counts segments (FramesEncoded). A
+    // copied job's counts video packets; it has no window.
+    if (!job.segmented() && !job.copied) acknowledge(job, progress.frames_done);
     if (protocol::is_final(progress.state)) {
       spdlog::info("ventilator: job {} {} after {} {}", job.submit.job_id,
                    protocol::to_string(progress.state), decoded(job),
@@ -429,7 +502,7 @@ class Ventilator {
 
   void restart(Job& job) {
     try {
-      open_decoder(job);
+      if (!job.audio_file) open_decoder(job);
     } catch (const media::MediaError& e) {
       fail(job,
            std::string("the sink restarted and the input could not be read again: ") + e.what());
@@ -448,7 +521,7 @@ class Ventilator {
       }
     }
     scheduler_.start_job(job.submit.job_id, now_ms(), window_of(job), job.segmented());
-    job.end_of_input = false;
+    job.end_of_input = job.copied;
     job.phase = Job::Phase::starting;
     job.last_start_sent_ms = 0;
     job.last_end_sent_ms = 0;
@@ -489,36 +562,45 @@ class Ventilator {
     for (const auto& id : order_) {
       Job& job = jobs_.at(id);
       if (job.phase == Job::Phase::queued) {
-        if ((scheduler_.workers() == 0 && !job.direct) || active >= config_.max_active_jobs) {
+        if ((scheduler_.workers() == 0 && !job.direct && !job.copied) ||
+            active >= config_.max_active_jobs) {
           continue;
         }
         if (!distribution_decidable(job, now)) continue;
         if (!decide_distribution(job)) continue;
         job.phase = Job::Phase::starting;
         scheduler_.start_job(id, now, window_of(job), job.segmented());
+        // A copied job has nothing to decode: its JobEnd follows its JobStart at once.
+        job.end_of_input = job.copied;
         spdlog::info("ventilator: job {} starting as {}: {}", id,
-                     job.segmented() ? "segments" : "frames", job.distribution_why);
+                     job.copied        ? "copied streams"
+                     : job.segmented() ? "segments"
+                                       : "frames",
+                     job.distribution_why);
       }
       ++active;
       if (job.phase == Job::Phase::starting && now - job.last_start_sent_ms >= kJobStartRetryMs) {
-        const auto& info = job.decoder->info();
         protocol::JobStart start;
         start.job_id = id;
         start.input_path = job.submit.input_path;
         start.output_path = job.submit.output_path;
         start.width = job.reply.out_width;
         start.height = job.reply.out_height;
-        start.time_base_num = info.time_base.num;
-        start.time_base_den = info.time_base.den;
-        start.rate_num = info.frame_rate.num;
-        start.rate_den = info.frame_rate.den;
-        start.color = info.color;
+        if (job.decoder) {  // an audio file has none, and no picture to describe
+          const auto& info = job.decoder->info();
+          start.time_base_num = info.time_base.num;
+          start.time_base_den = info.time_base.den;
+          start.rate_num = info.frame_rate.num;
+          start.rate_den = info.frame_rate.den;
+          start.color = info.color;
+        }
         start.preset = job.submit.preset;
         start.crf = job.submit.crf;
         start.format = job.submit.format;
         start.sample_aspect_num = job.out_aspect.num;
         start.sample_aspect_den = job.out_aspect.den;
         start.distribution_why = job.distribution_why;
+        start.copy_streams = job.copied;
         if (job.segmented()) {
           start.time_base_num = job.segment_plan->time_base.num;
           start.time_base_den = job.segment_plan->time_base.den;
@@ -650,6 +732,38 @@ class Ventilator {
     job.segment_plan = std::move(plan);
   }
 
+  // With the `copy` chain and `auto` distribution, a job whose video codec the format holds as it
+  // is is a container change: its streams are copied, not decoded (its audio is encoded only when
+  // the format does not hold its codec).
+  void plan_copy(Job& job) {
+    const auto& info = job.decoder->info();
+    const protocol::OutputFormat* format = protocol::find_output_format(job.submit.format);
+    if (job.submit.distribution != "auto" || format == nullptr) return;
+    if (format->kind == protocol::MediaKind::audio) {  // the sound track alone: no frame needed
+      job.copied = true;
+      job.direct = false;
+      job.distribution_why = audio_why(*format, info.audio_codec, "the sound track");
+      return;
+    }
+    if (media::video_copy_refusal(*format, info.codec, info.container)) return;
+    job.copied = true;
+    job.direct = false;
+    const std::string name(format->name);
+    const bool audio_fits = std::find(format->audio_codecs.begin(), format->audio_codecs.end(),
+                                      info.audio_codec) != format->audio_codecs.end();
+    if (!info.has_audio) {
+      job.distribution_why =
+          "the " + info.codec + " video fits " + name + ": copied, not re-encoded (no audio)";
+    } else if (audio_fits) {
+      job.distribution_why = "the streams fit " + name + " (" + info.codec + ", " +
+                             info.audio_codec + "): copied, not re-encoded";
+    } else {
+      job.distribution_why = "the " + info.codec + " video fits " + name +
+                             ": copied, not re-encoded; the " + info.audio_codec +
+                             " audio does not: encoded to " + std::string(format->audio_encoder);
+    }
+  }
+
   // A segmented job's window: the configured one, or enough for every worker to hold two segments
   // (its credit) when more workers are there; frames: the configured one (0).
   int64_t window_of(const Job& job) const {
@@ -670,6 +784,7 @@ class Ventilator {
   // How the job is dealt, decided when it starts (the workers are known then). False when it
   // failed (its input could not be read again).
   bool decide_distribution(Job& job) {
+    if (job.copied) return true;  // decided at submit, why included
     DistributionFacts facts;
     facts.asked = job.submit.distribution;
     facts.pixels_unchanged = job.direct;

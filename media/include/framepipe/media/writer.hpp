@@ -34,6 +34,11 @@ struct OutputSpec {
   // through write().
   bool encoded_video = false;
   std::vector<uint8_t> encoded_video_extradata;
+  // A container change: the source's video stream goes in as it is, its packets through
+  // write_copied() with their own timestamps, and the audio keeps the source's timeline too. Read
+  // by the constructor only (codec parameters, time base, side data); width, height, time_base and
+  // the encoder settings are then unused. Null: frames or segments.
+  const AVStream* copied_video = nullptr;
 };
 
 class Writer {
@@ -58,6 +63,16 @@ class Writer {
   // presentation order, so they rise strictly across the joins and never pass a pts. Throws
   // MediaError (segments that cannot be joined, write errors).
   void write_segment(std::vector<PacketPtr>& packets);
+
+  // Muxes the next packet of a copied video stream (spec.copied_video), as demuxed: decode order,
+  // timestamps in that stream's time base, kept as they are (rescaled only to the container's
+  // time base). Throws MediaError.
+  void write_copied(AVPacket& packet);
+
+  // An audio format with no frames to pace it: moves the sound track into the output up to
+  // `seconds` after its start. Returns false once all of it is in (finish() writes the rest).
+  // Throws MediaError.
+  bool write_audio_until(double seconds);
 
   // An audio format encodes no picture: the frame is checked, counted and moves the audio along.
 

@@ -36,7 +36,7 @@ inline constexpr std::string_view kSignature = "FPP";
 // 2: Frame lost its unused `threads`. 3: JobProgress.state and JobAbort.reason are enums
 // (integers), JobAbort has a message. 4: SubmitJob and JobStart carry the output format; Segment
 // and SegmentResult. 5: SubmitJob.distribution, JobStart.segment_frames, JobProgress.distribution,
-// SegmentResult.damaged_packets; SharedProbe.
+// SegmentResult.damaged_packets; SharedProbe; JobStart.copy_streams.
 inline constexpr uint16_t kVersion = 5;
 inline constexpr std::string_view kSoftwareVersion = "0.1.0";
 
@@ -359,9 +359,13 @@ struct JobStart {
   // segment k; its JobEnd and FramesEncoded count segments. Empty: frames come as Results.
   std::vector<int64_t> segment_frames;
   std::string distribution_why;  // why the job is dealt as it is, for people
+  // A container change: the sink copies input_path's video packets (and copies or encodes its
+  // audio) into the format itself; no frame or segment comes, and JobEnd's count means nothing.
+  bool copy_streams = false;
   MSGPACK_DEFINE(job_id, input_path, output_path, width, height, time_base_num, time_base_den,
                  rate_num, rate_den, color, preset, crf, sample_aspect_num, sample_aspect_den,
-                 shared_prefix, shared_token, format, segment_frames, distribution_why)
+                 shared_prefix, shared_token, format, segment_frames, distribution_why,
+                 copy_streams)
 };
 
 struct JobEnd {
@@ -415,7 +419,9 @@ struct JobProgress {
   double encode_ms = 0;         // mean encode time per frame, recent
   int64_t skipped_packets = 0;  // from JobEnd: damaged video the decoder skipped
   bool shared_memory = false;   // the sink reads this job's frames by reference (JobStart)
-  std::string distribution;     // "frames" or "segments": how the job was dealt to workers
+  // "frames" or "segments": how the job was dealt to workers; "copied": to none, its streams
+  // were copied into the new container (JobStart.copy_streams), frames counting video packets.
+  std::string distribution;
   std::string distribution_why;  // and why
   MSGPACK_DEFINE(job_id, state, frames_done, frames_total, fps, error, output_bytes, encode_ms,
                  skipped_packets, shared_memory, distribution, distribution_why)
