@@ -37,7 +37,7 @@ struct Job {
   std::string format{protocol::kDefaultFormat};  // an OutputFormat's name
   std::string distribution = "auto";             // asked for: auto, frames or segments
   std::string distribution_used;  // frames, segments or copied (streams), once the job started
-  std::string distribution_why;                  // why, from the cluster
+  std::string distribution_why;   // why, from the cluster
   int64_t frames_done = 0;
   int64_t frames_total = 0;         // the ventilator's estimate until the sink knows it exactly
   bool frames_total_exact = false;  // frames_total came from the sink
