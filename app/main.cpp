@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "framepipe/bench/options.hpp"
+#include "framepipe/client/submit.hpp"
 #include "framepipe/http/options.hpp"
 #include "framepipe/protocol/keygen.hpp"
 #include "framepipe/registry/options.hpp"
@@ -62,6 +63,9 @@ int main(int argc, char** argv) {
                                          protocol::run),
       subcommand<bench::LocalConfig>(app, "process",
                                      "the single-process loop: decode, filter, encode", bench::run),
+      subcommand<client::SubmitConfig>(
+          app, "submit", "upload a file to a head, follow the job, download the result",
+          client::run),
       subcommand<bench::BenchConfig>(
           app, "bench",
           "time local clusters of N workers against ffmpeg and the single-process loop",

@@ -69,6 +69,25 @@ TEST_CASE("the format table: ten formats, five video then five audio", "[formats
   CHECK(find_output_format(framepipe::protocol::kDefaultFormat)->name == "mp4");
 }
 
+TEST_CASE("a file name's extension names its format, case ignored", "[formats]") {
+  using framepipe::protocol::format_for_file_name;
+  const auto name_of = [](std::string_view file_name) -> std::string_view {
+    const OutputFormat* format = format_for_file_name(file_name);
+    return format != nullptr ? format->name : "";
+  };
+  CHECK(name_of("out.mp4") == "mp4");
+  CHECK(name_of("/tmp/x.y/Holiday.WebM") == "webm");
+  CHECK(name_of("song.final.FLAC") == "flac");
+  CHECK(name_of("a.ogg") == "ogg");
+  CHECK(name_of("a.mov") == "mov");
+  CHECK(name_of("noextension").empty());
+  CHECK(name_of("dir.mkv/noextension").empty());  // a dot in a folder's name is not an extension
+  CHECK(name_of("trailing.").empty());
+  CHECK(name_of("clip.m4a").empty());  // no format writes .m4a
+  CHECK(name_of("clip.mp4.part").empty());
+  CHECK(name_of("").empty());
+}
+
 TEST_CASE("each format's MIME type, muxer and encoders", "[formats]") {
   struct Expected {
     std::string_view name, mime, muxer, video, audio;

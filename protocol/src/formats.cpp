@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace framepipe::protocol {
 namespace {
@@ -173,6 +174,21 @@ std::span<const OutputFormat> output_formats() {
 const OutputFormat* find_output_format(std::string_view name) {
   const auto found = std::find_if(kFormats.begin(), kFormats.end(),
                                   [&](const OutputFormat& format) { return format.name == name; });
+  return found != kFormats.end() ? &*found : nullptr;
+}
+
+const OutputFormat* format_for_file_name(std::string_view file_name) {
+  const auto dot = file_name.rfind('.');
+  if (dot == std::string_view::npos || file_name.find('/', dot) != std::string_view::npos) {
+    return nullptr;
+  }
+  const std::string_view extension = file_name.substr(dot + 1);
+  const auto same = [&](const OutputFormat& format) {
+    return std::equal(
+        extension.begin(), extension.end(), format.extension.begin(), format.extension.end(),
+        [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+  };
+  const auto found = std::find_if(kFormats.begin(), kFormats.end(), same);
   return found != kFormats.end() ? &*found : nullptr;
 }
 
