@@ -504,8 +504,8 @@ std::string render_table(const Report& report) {
                  kStageCell);
     }
     out +=
-        "  (filter fps: all workers together; encode ms: the sink's mean per frame, x264 "
-        "included)\n\n";
+        "  (filter fps: all workers together; encode ms: the sink's mean per frame, its video "
+        "encoder included)\n\n";
     out += row("peak MiB", kStageLabel, {"registry", "ventilator", "sink", "http", "worker max"},
                kStageCell);
     for (const auto& run : report.runs) {
