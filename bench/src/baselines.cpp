@@ -1,9 +1,11 @@
 #include "baselines.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -17,6 +19,7 @@ extern "C" {
 #include "framepipe/filters/convert.hpp"
 #include "framepipe/media/av.hpp"
 #include "framepipe/media/decoder.hpp"
+#include "framepipe/protocol/formats.hpp"
 #include "process.hpp"
 
 namespace framepipe::bench {
@@ -24,12 +27,6 @@ namespace {
 
 constexpr std::size_t kErrorTailBytes = 1500;
 constexpr auto kGenerateTimeout = std::chrono::seconds(1800);
-
-// Audio codecs the sink copies into MP4 (it transcodes the others to AAC); the ffmpeg baseline
-// does the same so that both write the same kind of file.
-bool audio_is_copied(const std::string& codec) {
-  return codec == "aac" || codec == "mp3" || codec == "opus" || codec == "flac";
-}
 
 std::string number(double value) {
   char text[32];
@@ -187,9 +184,17 @@ InputInfo probe_input(const std::string& path, const chain::ChainSpec& chain) {
     input.bytes_to_worker = 0;
   }
 
+  // The first audio stream's channels, as the sink's Writer takes that stream.
+  media::FormatContextPtr format_context = media::open_input(path, limits);
+  for (unsigned index = 0; index < format_context->nb_streams; ++index) {
+    const AVCodecParameters& parameters = *format_context->streams[index]->codecpar;
+    if (parameters.codec_type != AVMEDIA_TYPE_AUDIO) continue;
+    input.audio_channels = parameters.ch_layout.nb_channels;
+    break;
+  }
+
   // Frames: video packets, counted by demuxing only (one packet is one frame for the codecs a
   // camera or an encoder writes into MP4/MKV; the cluster's own count is in each run).
-  media::FormatContextPtr format_context = media::open_input(path, limits);
   const int stream =
       av_find_best_stream(format_context.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (stream < 0) throw std::runtime_error(path + ": no video stream");
@@ -203,29 +208,82 @@ InputInfo probe_input(const std::string& path, const chain::ChainSpec& chain) {
 
 FfmpegBaseline ffmpeg_command(const BaselineSettings& settings, const InputInfo& input,
                               const chain::ChainSpec& chain) {
+  const protocol::OutputFormat* format = protocol::find_output_format(settings.format);
+  if (format == nullptr) {
+    const protocol::FormatRequest unknown{
+        .format = settings.format, .chain_is_copy = true, .has_audio = std::nullopt};
+    throw std::invalid_argument("--format: " + protocol::format_refusal(unknown).value());
+  }
+  const bool audio_only = format->kind == protocol::MediaKind::audio;
   FfmpegBaseline baseline;
   const auto filter = ffmpeg_filter_for(chain);
   baseline.equivalent_filter = filter.has_value();
-  baseline.video_filter = filter.value_or("");
-  baseline.command = {"ffmpeg", "-nostdin", "-y", "-v", "error", "-i", settings.input};
-  if (!baseline.video_filter.empty()) {
-    baseline.command.insert(baseline.command.end(), {"-vf", baseline.video_filter});
+  baseline.video_filter = audio_only ? "" : filter.value_or("");
+  auto add = [&baseline](std::initializer_list<std::string> words) {
+    baseline.command.insert(baseline.command.end(), words);
+  };
+  add({"ffmpeg", "-nostdin", "-y", "-v", "error", "-i", settings.input});
+  if (audio_only) {
+    add({"-vn"});
+  } else {
+    if (!baseline.video_filter.empty()) add({"-vf", baseline.video_filter});
+    add({"-c:v", std::string(format->video_encoder)});
+    if (format->takes_job_quality) {
+      add({"-preset", settings.preset, "-crf", std::to_string(settings.crf)});
+    }
+    // ":v": an option such as "b" (bit rate) exists for audio encoders too.
+    for (const auto& [key, value] : format->video_options) {
+      add({"-" + std::string(key) + ":v", std::string(value)});
+    }
+    add({"-pix_fmt", "yuv420p"});
   }
-  baseline.command.insert(
-      baseline.command.end(),
-      {"-c:v", "libx264", "-preset", settings.preset, "-crf", std::to_string(settings.crf),
-       "-pix_fmt", "yuv420p", "-c:a", audio_is_copied(input.audio_codec) ? "copy" : "aac",
-       "-movflags", "+faststart", settings.work_dir + "/ffmpeg-out.mp4"});
-  baseline.note = std::string(
-                      "threads: ffmpeg's default (all cores for decoding, filtering and "
-                      "x264); -pix_fmt yuv420p and +faststart as the sink writes; ") +
-                  (!filter           ? "no equivalent filter: a plain transcode"
-                   : filter->empty() ? "no filter (copy)"
-                                     : "equivalent filter " + *filter +
-                                           (filter->find("edgedetect") != std::string::npos
-                                                ? " (edgedetect's thresholds are its own, "
-                                                  "not Canny's)"
-                                                : ""));
+  // The sink's Writer: copied when the format holds the codec, else encoded at the format's rate,
+  // mono stays mono, anything else becomes stereo.
+  if (!input.audio_codec.empty()) {
+    const bool copied = std::find(format->audio_codecs.begin(), format->audio_codecs.end(),
+                                  input.audio_codec) != format->audio_codecs.end();
+    if (copied) {
+      add({"-c:a", "copy"});
+    } else {
+      add({"-c:a", std::string(format->audio_encoder)});
+      const bool mono = input.audio_channels == 1;
+      const int64_t bit_rate = mono ? format->audio_bit_rate_mono : format->audio_bit_rate_stereo;
+      if (bit_rate > 0) add({"-b:a", std::to_string(bit_rate)});
+      if (input.audio_channels > 0) add({"-ac", mono ? "1" : "2"});
+    }
+  }
+  for (const auto& [key, value] : format->muxer_options) {
+    add({"-" + std::string(key), std::string(value)});
+  }
+  add({settings.work_dir + "/ffmpeg-out." + std::string(format->extension)});
+
+  std::string how;
+  if (audio_only) {
+    how = "the sound track alone (-vn), as the sink writes an audio format";
+  } else if (format->video_encoder == "libx264") {
+    how = "threads: ffmpeg's default (all cores for decoding, filtering and x264)";
+  } else if (format->video_encoder == "libvpx-vp9") {
+    // libavcodec gives libvpx g_threads = the core count (at most 16) for threads 0 ("auto"), the
+    // ffmpeg CLI's default and the sink's (--encoder-threads 0).
+    how =
+        "threads: ffmpeg's default (all cores for decoding and filtering; libvpx-vp9 with as many "
+        "threads as cores, up to 16, row-mt 1, as the sink's encoder has them; a worker encoding "
+        "segments uses one)";
+  } else {
+    how = "threads: ffmpeg's default";
+  }
+  how += "; " + std::string(format->name) + " from the format table";
+  if (!audio_only) how += ", -pix_fmt yuv420p";
+  if (!format->muxer_options.empty()) how += " and the muxer options";
+  how += " as the sink writes it; ";
+  baseline.note = how + (audio_only        ? std::string("no video")
+                         : !filter         ? "no equivalent filter: a plain transcode"
+                         : filter->empty() ? "no filter (copy)"
+                                           : "equivalent filter " + *filter +
+                                                 (filter->find("edgedetect") != std::string::npos
+                                                      ? " (edgedetect's thresholds are its own, "
+                                                        "not Canny's)"
+                                                      : ""));
   return baseline;
 }
 
@@ -242,11 +300,12 @@ BaselineSample run_ffmpeg(const std::vector<std::string>& command, const std::st
 
 std::vector<std::string> single_process_command(const std::string& executable,
                                                 const BaselineSettings& settings) {
-  return {executable,     "process",
-          settings.input, settings.work_dir + "/single-out.mp4",
-          "--filters",    settings.chain,
-          "--preset",     settings.preset,
-          "--crf",        std::to_string(settings.crf)};
+  const protocol::OutputFormat* format = protocol::find_output_format(settings.format);
+  const std::string extension(format != nullptr ? format->extension : settings.format);
+  return {
+      executable, "process",       settings.input, settings.work_dir + "/single-out." + extension,
+      "--format", settings.format, "--filters",    settings.chain,
+      "--preset", settings.preset, "--crf",        std::to_string(settings.crf)};
 }
 
 BaselineSample run_single_process(const std::vector<std::string>& command,

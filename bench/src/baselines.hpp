@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "framepipe/chain/chain.hpp"
+#include "framepipe/protocol/formats.hpp"
 #include "report.hpp"
 
 namespace framepipe::bench {
@@ -41,14 +42,18 @@ InputInfo probe_input(const std::string& path, const chain::ChainSpec& chain);
 struct BaselineSettings {
   std::string input;
   std::string chain;  // canonical text
+  std::string format{protocol::kDefaultFormat};  // an OutputFormat's name
   std::string preset;
   int crf = 20;
   std::string work_dir;  // outputs and logs
   std::chrono::seconds timeout{3600};
 };
 
-// `ffmpeg -y -v error -i IN [-vf F] -c:v libx264 -preset P -crf C -pix_fmt yuv420p -c:a copy|aac
-// -movflags +faststart OUT`: the command without running it.
+// The ffmpeg command that makes what the sink makes of IN in settings.format, built from the
+// format table (protocol/formats.hpp): `ffmpeg -y -v error -i IN [-vf F] -c:v ENCODER [-preset P
+// -crf C when the format takes them] [-OPTION:v VALUE for each video option] -pix_fmt yuv420p
+// [-c:a copy | -c:a ENCODER -b:a RATE -ac 1|2] [-MUXER_OPTION VALUE...] OUT.EXT`; an audio format:
+// `-vn` and the audio part. Without running it. Throws std::invalid_argument for an unknown format.
 FfmpegBaseline ffmpeg_command(const BaselineSettings& settings, const InputInfo& input,
                               const chain::ChainSpec& chain);
 
@@ -66,7 +71,7 @@ struct BaselineSample {
 BaselineSample run_ffmpeg(const std::vector<std::string>& command, const std::string& log_path,
                           std::chrono::seconds timeout);
 
-// `<executable> process IN OUT --filters CHAIN --preset P --crf C`.
+// `<executable> process IN OUT.EXT --format F --filters CHAIN --preset P --crf C`.
 std::vector<std::string> single_process_command(const std::string& executable,
                                                 const BaselineSettings& settings);
 // Runs it once and reads its own decode/filter/encode split from its output.

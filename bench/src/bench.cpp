@@ -22,6 +22,7 @@
 
 #include "baselines.hpp"
 #include "framepipe/chain/chain.hpp"
+#include "framepipe/protocol/formats.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "local_cluster.hpp"
 #include "process.hpp"
@@ -217,6 +218,11 @@ void validate(const BenchConfig& config) {
   }
 }
 
+bool audio_only(const BenchConfig& config) {
+  const protocol::OutputFormat* format = protocol::find_output_format(config.format);
+  return format != nullptr && format->kind == protocol::MediaKind::audio;
+}
+
 struct JobSample {
   double seconds = 0;
   double upload_seconds = 0;
@@ -292,8 +298,8 @@ JobSample run_job(LocalCluster& cluster, const std::string& file_name, const std
                   bool through_workers, const std::string& label, Progress& progress) {
   JobSample sample;
   const auto upload_started = Clock::now();
-  const std::string id =
-      cluster.submit(file_name, content, chain, config.preset, config.crf, config.distribution);
+  const std::string id = cluster.submit(file_name, content, chain, config.preset, config.crf,
+                                        config.distribution, config.format);
   const auto started = Clock::now();
   sample.upload_seconds = seconds_between(upload_started, started);
 
@@ -310,6 +316,7 @@ JobSample run_job(LocalCluster& cluster, const std::string& file_name, const std
       sample_cluster(cluster, sample);  // a short job may end before any sample while running
       sample.frames = job.value("frames_total", 0LL);
       if (sample.frames <= 0) sample.frames = job.value("frames_done", 0LL);
+      if (audio_only(config)) sample.frames = expected_frames;  // none written: the input's
       if (auto ms = number_field(job, "encode_ms"); ms && *ms > 0) sample.encode_ms = ms;
       sample.shared_memory = job.value("shared_memory", false);
       if (job.contains("distribution") && job["distribution"].is_object()) {
@@ -465,6 +472,11 @@ int run(const BenchConfig& config) {
   const auto parsed = chain::parse_chain(config.chain);
   if (!parsed.ok()) throw std::invalid_argument("--filters: " + parsed.error);
   const std::string chain = chain::canonical(parsed.chain);
+  if (auto refusal = protocol::format_refusal({.format = config.format,
+                                               .chain_is_copy = chain::is_identity(parsed.chain),
+                                               .has_audio = std::nullopt})) {
+    throw std::invalid_argument("--format: " + *refusal);
+  }
   std::optional<GenerateSpec> generate;
   if (!config.generate.empty()) generate = parse_generate_spec(config.generate);
   std::vector<int> worker_counts = config.workers;
@@ -485,6 +497,8 @@ int run(const BenchConfig& config) {
   report.started_at = utc_now();
   report.machine = describe_machine();
   report.chain = config.chain;
+  report.format = config.format;
+  report.audio_only = audio_only(config);
   report.preset = config.preset;
   report.crf = config.crf;
   report.repeat = config.repeat;
@@ -500,12 +514,18 @@ int run(const BenchConfig& config) {
   }
   report.input = probe_input(input_path, parsed.chain);
   if (generate) report.input.generated_from = generate->text;
+  if (auto refusal = protocol::format_refusal({.format = config.format,
+                                               .chain_is_copy = chain::is_identity(parsed.chain),
+                                               .has_audio = !report.input.audio_codec.empty()})) {
+    throw std::invalid_argument("--format: " + *refusal);
+  }
   const std::string content = read_whole_file(input_path);
   check_interrupted();
 
   BaselineSettings settings;
   settings.input = input_path;
   settings.chain = chain;
+  settings.format = config.format;
   settings.preset = config.preset;
   settings.crf = config.crf;
   settings.work_dir = work.path();
@@ -579,7 +599,8 @@ int run(const BenchConfig& config) {
         single_samples.begin(), single_samples.end(), [&](const auto& a, const auto& b) {
           return std::abs(a.seconds - single.seconds) < std::abs(b.seconds - single.seconds);
         });
-    single.frames = middle->frames;
+    // An audio format writes no frame: its rate is the input's frames converted per second.
+    single.frames = report.audio_only ? report.input.frames : middle->frames;
     single.fps = single.frames / single.seconds;
     single.decode_seconds = middle->decode_seconds;
     single.filter_seconds = middle->filter_seconds;

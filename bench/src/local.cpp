@@ -1,6 +1,10 @@
 #include "framepipe/bench/local.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -10,6 +14,7 @@
 #include "framepipe/chain/geometry.hpp"
 #include "framepipe/filters/frame_processor.hpp"
 #include "framepipe/media/decoder.hpp"
+#include "framepipe/media/remux.hpp"
 
 namespace framepipe::bench {
 namespace {
@@ -20,12 +25,63 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+std::string lower_case(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+bool has_audio_stream(const std::string& path, const media::Limits& limits) {
+  const media::FormatContextPtr input = media::open_input(path, limits);
+  return av_find_best_stream(input.get(), AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0) >= 0;
+}
+
 }  // namespace
+
+const protocol::OutputFormat& output_format_of(const LocalConfig& config) {
+  std::string name = lower_case(config.format);
+  if (name.empty()) {
+    name = protocol::kDefaultFormat;
+    const std::string extension =
+        lower_case(std::filesystem::path(config.output).extension().string());
+    for (const protocol::OutputFormat& format : protocol::output_formats()) {
+      if (extension == "." + std::string(format.extension)) {
+        name = format.name;
+        break;
+      }
+    }
+  }
+  const protocol::OutputFormat* format = protocol::find_output_format(name);
+  if (format == nullptr) {
+    const protocol::FormatRequest unknown{
+        .format = name, .chain_is_copy = true, .has_audio = std::nullopt};
+    throw std::invalid_argument("--format: " + protocol::format_refusal(unknown).value());
+  }
+  return *format;
+}
 
 LocalResult process_locally(const LocalConfig& config) {
   const auto started = Clock::now();
   auto parsed = chain::parse_chain(config.chain);
   if (!parsed.ok()) throw std::invalid_argument(parsed.error);
+  const protocol::OutputFormat& format = output_format_of(config);
+  const bool audio_only = format.kind == protocol::MediaKind::audio;
+  const protocol::FormatRequest request{
+      .format = format.name,
+      .chain_is_copy = chain::is_identity(parsed.chain),
+      .has_audio =
+          audio_only ? std::optional(has_audio_stream(config.input, config.limits)) : std::nullopt};
+  if (auto refusal = protocol::format_refusal(request)) throw std::invalid_argument(*refusal);
+  if (audio_only) {  // the sound track alone, as the sink writes it: no video is decoded
+    const media::RemuxOutcome outcome =
+        media::remux(config.input, config.output, format.name, config.limits);
+    LocalResult result;
+    result.seconds = seconds_since(started);
+    result.encode_seconds = result.seconds;
+    result.format = format.name;
+    result.audio_mode = outcome.audio_mode;
+    return result;
+  }
   cv::setNumThreads(std::max(1, config.filter_threads));  // TBB: 0 would mean all cores
   filters::Chain chain(parsed.chain);
 
@@ -38,6 +94,7 @@ LocalResult process_locally(const LocalConfig& config) {
   const chain::Size out = plan.size;
   media::OutputSpec spec;
   spec.path = config.output;
+  spec.format = format.name;
   spec.width = out.width;
   spec.height = out.height;
   spec.time_base = info.time_base;
@@ -81,6 +138,8 @@ LocalResult process_locally(const LocalConfig& config) {
   writer.finish();
   result.encode_seconds += seconds_since(step);
   result.seconds = seconds_since(started);
+  result.format = format.name;
+  result.audio_mode = writer.audio_mode();
   return result;
 }
 

@@ -139,13 +139,14 @@ void LocalCluster::stop() noexcept {
 
 std::string LocalCluster::submit(const std::string& file_name, const std::string& content,
                                  const std::string& chain, const std::string& preset, int crf,
-                                 const std::string& distribution) {
+                                 const std::string& distribution, const std::string& format) {
   httplib::MultipartFormDataItems items = {
       {"file", content, file_name, "application/octet-stream"},
       {"filters", chain, "", ""},
       {"preset", preset, "", ""},
       {"crf", std::to_string(crf), "", ""},
       {"distribution", distribution, "", ""},
+      {"format", format, "", ""},
   };
   if (!client_) throw std::runtime_error("the cluster is stopped");
   auto result = client_->Post("/api/jobs", items);

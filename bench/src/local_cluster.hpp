@@ -57,7 +57,7 @@ class LocalCluster {
   // answer but 201.
   std::string submit(const std::string& file_name, const std::string& content,
                      const std::string& chain, const std::string& preset, int crf,
-                     const std::string& distribution = "auto");
+                     const std::string& distribution = "auto", const std::string& format = "mp4");
   // GET path as JSON. Throws std::runtime_error on a transport error or a status other than 200
   // (or 503 for /health, whose body still describes the cluster).
   nlohmann::json get(const std::string& path);

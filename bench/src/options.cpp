@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "framepipe/protocol/formats.hpp"
+
 namespace framepipe::bench {
 
 void add_options(CLI::App& command, BenchConfig& config) {
@@ -42,11 +44,18 @@ void add_options(CLI::App& command, BenchConfig& config) {
                   "(compressed segments workers decode, filter and encode)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "frames", "segments"}));
+  command
+      .add_option("--format", config.format,
+                  "output format of the job and both baselines: " + protocol::format_choices())
+      ->capture_default_str();
 }
 
 void add_options(CLI::App& command, LocalConfig& config) {
   command.add_option("input", config.input)->required();
   command.add_option("output", config.output)->required();
+  command.add_option("--format", config.format,
+                     "output format: " + protocol::format_choices() +
+                         " (default: the one OUTPUT's extension names, else mp4)");
   command.add_option("--filters", config.chain)->capture_default_str();
   command.add_option("--preset", config.encoder.preset)->capture_default_str();
   command.add_option("--crf", config.encoder.crf)->capture_default_str();
@@ -55,10 +64,13 @@ void add_options(CLI::App& command, LocalConfig& config) {
 
 int run(const LocalConfig& config) {
   const auto result = process_locally(config);
+  // The bench reads this line (run_single_process); an audio format has no frame.
   std::printf(
-      "%lld frames in %.2f s (%.1f frames/s): decode %.2f s, filter %.2f s, encode %.2f s\n",
-      result.frames, result.seconds, result.frames / result.seconds, result.decode_seconds,
-      result.filter_seconds, result.encode_seconds);
+      "%lld frames in %.2f s (%.1f frames/s): decode %.2f s, filter %.2f s, encode %.2f s; "
+      "%s, audio: %s\n",
+      result.frames, result.seconds, result.seconds > 0 ? result.frames / result.seconds : 0.0,
+      result.decode_seconds, result.filter_seconds, result.encode_seconds, result.format.c_str(),
+      result.audio_mode.c_str());
   return 0;
 }
 

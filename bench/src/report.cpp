@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <string_view>
 
+#include "framepipe/protocol/formats.hpp"
+
 namespace framepipe::bench {
 namespace {
 
@@ -32,6 +34,23 @@ __attribute__((format(printf, 1, 2))) std::string format(const char* pattern, ..
   va_start(arguments, pattern);
   std::vsnprintf(text, sizeof text, pattern, arguments);
   va_end(arguments);
+  return text;
+}
+
+// How the output is written: "mp4: libx264 veryfast crf 20", "webm: libvpx-vp9 deadline=good
+// cpu-used=5 ...", "mp3: the sound track alone".
+std::string encoding_text(const Report& report) {
+  const protocol::OutputFormat* format = protocol::find_output_format(report.format);
+  if (format == nullptr) return report.format;
+  std::string text = std::string(format->name) + ": ";
+  if (format->kind == protocol::MediaKind::audio) return text + "the sound track alone";
+  text += format->video_encoder;
+  if (format->takes_job_quality) {
+    text += " " + report.preset + " crf " + std::to_string(report.crf);
+  }
+  for (const auto& [key, value] : format->video_options) {
+    text += " " + std::string(key) + "=" + std::string(value);
+  }
   return text;
 }
 
@@ -310,6 +329,10 @@ json to_json(const Report& report) {
         {"out_width", input.out_width},
         {"out_height", input.out_height}}},
       {"filters", report.chain},
+      {"format", report.format},
+      {"encoding", encoding_text(report)},
+      {"fps_counts", report.audio_only ? "the input's video frames (an audio format writes none)"
+                                       : "frames written"},
       {"preset", report.preset},
       {"crf", report.crf},
       {"repeat", report.repeat},
@@ -358,12 +381,12 @@ std::string render_table(const Report& report) {
   char line[512];
   std::snprintf(line, sizeof line,
                 "\nframepipe bench: %s\n  %dx%d %s %s, %lld frames, %.1f s, audio %s; filters %s "
-                "(output %dx%d); x264 %s crf %d; %s of %d run(s)\n",
+                "(output %dx%d); %s; %s of %d run(s)\n",
                 input.path.c_str(), input.width, input.height, input.codec.c_str(),
                 input.pixel_format.c_str(), input.frames, input.duration,
                 input.audio_codec.empty() ? "none" : input.audio_codec.c_str(),
-                report.chain.c_str(), input.out_width, input.out_height, report.preset.c_str(),
-                report.crf, report.repeat_statistic.c_str(), report.repeat);
+                report.chain.c_str(), input.out_width, input.out_height,
+                encoding_text(report).c_str(), report.repeat_statistic.c_str(), report.repeat);
   out += line;
   std::snprintf(
       line, sizeof line,
@@ -423,7 +446,7 @@ std::string render_table(const Report& report) {
 
   constexpr std::size_t kLabel = 34;
   constexpr std::size_t kCell = 11;
-  out += row("end to end", kLabel,
+  out += row("end to end, into " + report.format, kLabel,
              {"seconds", "fps", "speed-up", "effic.", "vs ffmpeg", "vs single"}, kCell);
   for (const auto& run : report.runs) {
     out += row(
@@ -449,6 +472,9 @@ std::string render_table(const Report& report) {
   }
   out +=
       "  (\"vs\" columns: frames per second of the row over the baseline's; above 1 is faster)\n";
+  if (report.audio_only) {
+    out += "  (an audio format writes no frame: fps counts the input's video frames)\n";
+  }
   if (ffmpeg.ran) out += "  ffmpeg: " + joined(ffmpeg.command) + "\n    " + ffmpeg.note + "\n";
   if (single.ran) {
     std::snprintf(line, sizeof line,
@@ -478,8 +504,8 @@ std::string render_table(const Report& report) {
                  kStageCell);
     }
     out +=
-        "  (filter fps: all workers together; encode ms: the sink's mean per frame, x264 "
-        "included)\n\n";
+        "  (filter fps: all workers together; encode ms: the sink's mean per frame, its video "
+        "encoder included)\n\n";
     out += row("peak MiB", kStageLabel, {"registry", "ventilator", "sink", "http", "worker max"},
                kStageCell);
     for (const auto& run : report.runs) {
@@ -586,8 +612,8 @@ std::string render_svg(const Report& report) {
                 report.input.width, report.input.height, report.input.frames, report.chain.c_str());
   add(format("<text x=\"%.0f\" y=\"22\" font-size=\"14\" font-weight=\"bold\">%s</text>\n", kLeft,
              xml_escape(text).c_str()));
-  std::snprintf(text, sizeof text, "x264 %s crf %d; %d cores (%s); load %.1f at start; %s of %d",
-                report.preset.c_str(), report.crf, report.machine.cores,
+  std::snprintf(text, sizeof text, "%s; %d cores (%s); load %.1f at start; %s of %d",
+                encoding_text(report).c_str(), report.machine.cores,
                 report.machine.cpu_model.c_str(), report.machine.load_average_start[0],
                 report.repeat_statistic.c_str(), report.repeat);
   add(format("<text x=\"%.0f\" y=\"38\" font-size=\"10\" fill=\"#555\">%s</text>\n", kLeft,

@@ -30,6 +30,7 @@ struct InputInfo {
   std::string codec;
   std::string pixel_format;  // the decoder's native format
   std::string audio_codec;   // "" without audio
+  int audio_channels = 0;    // of that audio; 0 without audio
   long long bytes = 0;
   int out_width = 0;  // after the chain
   int out_height = 0;
@@ -120,6 +121,8 @@ struct Report {
   Machine machine;
   InputInfo input;
   std::string chain;
+  std::string format;       // the output format, as the job and both baselines write it
+  bool audio_only = false;  // an audio format: fps counts the input's video frames
   std::string preset;
   int crf = 0;
   int repeat = 1;

@@ -169,6 +169,35 @@ def test_chain_without_ffmpeg_equivalent():
     assert [run['workers'] for run in report['runs']] == [1]
 
 
+def test_output_formats():
+    """--format goes to the job and to both baselines; ffmpeg's command is built from the format
+    table: WebM's VP9 options (no x264 preset), Opus for the AAC source; MP3 the sound track."""
+    out = workdir('framepipe-bench-test-')
+    webm = ['-c:v', 'libvpx-vp9', '-deadline:v', 'good', '-cpu-used:v', '5', '-row-mt:v', '1',
+            '-crf:v', '32', '-b:v', '0', '-pix_fmt', 'yuv420p', '-c:a', 'libopus', '-b:a', '96000',
+            '-ac', '1']
+    mp3 = ['-vn', '-c:a', 'libmp3lame', '-b:a', '128000', '-ac', '1']
+    for format_name, expected in ('webm', webm), ('mp3', mp3):
+        report_path = os.path.join(out, f'{format_name}.json')
+        result = bench('--generate', TINY, '--filters', 'copy', '--workers', '1', '--format',
+                       format_name, '--json', report_path)
+        assert result.returncode == 0, f'exit {result.returncode}: {result.stdout}\n{result.stderr}'
+        with open(report_path) as f:
+            report = json.load(f)
+        assert report['format'] == format_name, report['format']
+        assert f'into {format_name}' in result.stdout, result.stdout
+        argv = report['baselines']['ffmpeg']['argv']
+        source = argv.index('-i') + 2
+        assert argv[source:-1] == expected, argv
+        assert argv[-1].endswith(f'/ffmpeg-out.{format_name}'), argv
+        single = report['baselines']['single_process']['argv']
+        assert single[single.index('--format') + 1] == format_name, single
+        assert single[3].endswith(f'/single-out.{format_name}'), single
+        (run,) = report['runs']
+        assert run['frames'] == 50 and run['fps'] > 0, run
+        assert report['baselines']['single_process']['fps'] > 0, report['baselines']
+
+
 def test_copy_by_shared_memory_and_over_tcp():
     """A copy job's frames skip the workers; by default they reach the sink by shared memory (no
     pixel crosses a socket), with --no-shared-memory over TCP."""
@@ -195,6 +224,8 @@ def test_bad_options_are_refused():
         (['--generate', 'huge'], 'expected'),
         (['--generate', TINY, '--filters', 'nosuchfilter'], 'nosuchfilter'),
         (['--generate', TINY, '--workers', '0'], '--workers'),
+        (['--generate', TINY, '--format', 'mpeg2'], 'unknown format'),
+        (['--generate', TINY, '--format', 'mp3', '--filters', 'blur=sigma=2'], 'audio only'),
         ([], '--input'),
     ]
     for args, expected in cases:
@@ -235,5 +266,5 @@ def test_interrupted_bench_leaves_no_process():
 
 
 if __name__ == '__main__':
-    main([test_one_and_two_workers, test_chain_without_ffmpeg_equivalent,
+    main([test_one_and_two_workers, test_chain_without_ffmpeg_equivalent, test_output_formats,
           test_copy_by_shared_memory_and_over_tcp, test_bad_options_are_refused, test_interrupted_bench_leaves_no_process])

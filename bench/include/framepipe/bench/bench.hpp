@@ -29,6 +29,9 @@ struct BenchConfig {
   int hosts = 0;                // worker hosts in network namespaces (root only); 0: loopback
   std::string link_rate;        // tc tbf rate of the head's link with hosts ("200mbit"); "": none
   std::string distribution = "auto";  // how jobs are dealt: auto, frames or segments
+  // The output format (protocol/formats.hpp) of the job and of both baselines; an audio format
+  // takes the `copy` chain only.
+  std::string format = "mp4";
 };
 
 // Runs the whole bench; returns the process exit code (0). Throws std::invalid_argument for a bad
