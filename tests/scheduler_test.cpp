@@ -352,3 +352,25 @@ TEST_CASE("a segment's time does not count as one frame's filter time", "[schedu
   scheduler.on_ready("a", segment, 3000);
   CHECK(scheduler.filter_ms() == Approx(10));
 }
+
+TEST_CASE("a segment's deadline scales with its frames and the job's slowest segment",
+          "[scheduler]") {
+  Scheduler scheduler = make_scheduler(8);
+  // 100 frames a segment: 100 s before a segment goes again (VP9 on a busy machine), while a
+  // frame job beside it keeps the floor.
+  scheduler.start_job("segments", 0, 4, true, 100);
+  scheduler.start_job("frames", 0);
+  CHECK(scheduler.deadline_ms("segments") == 100'000);
+  CHECK(scheduler.deadline_ms("frames") == kFloor);
+  decode(scheduler, "segments", 3);
+  scheduler.on_ready("a", asks(2), 0);
+  scheduler.on_ready("b", asks(1), 0);
+  deal(scheduler, "segments", 0);
+  scheduler.on_ready("a", filtered("segments", 0, 0), 40'000);  // 40 s for one segment
+  CHECK(scheduler.round_trip_ms() == 0);                        // not a frame's round trip
+  CHECK(scheduler.deadline_ms() == kFloor);
+  CHECK(scheduler.deadline_ms("segments") == 160'000);  // four times the slowest
+  CHECK(scheduler.check_deadlines(150'000).empty());
+  const auto late = scheduler.check_deadlines(160'001);
+  CHECK(late.size() == 2);  // the two segments still held, by a and by b
+}

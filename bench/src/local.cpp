@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -39,18 +38,11 @@ bool has_audio_stream(const std::string& path, const media::Limits& limits) {
 }  // namespace
 
 const protocol::OutputFormat& output_format_of(const LocalConfig& config) {
-  std::string name = lower_case(config.format);
-  if (name.empty()) {
-    name = protocol::kDefaultFormat;
-    const std::string extension =
-        lower_case(std::filesystem::path(config.output).extension().string());
-    for (const protocol::OutputFormat& format : protocol::output_formats()) {
-      if (extension == "." + std::string(format.extension)) {
-        name = format.name;
-        break;
-      }
-    }
+  if (config.format.empty()) {
+    const protocol::OutputFormat* by_name = protocol::format_for_file_name(config.output);
+    return by_name != nullptr ? *by_name : *protocol::find_output_format(protocol::kDefaultFormat);
   }
+  const std::string name = lower_case(config.format);
   const protocol::OutputFormat* format = protocol::find_output_format(name);
   if (format == nullptr) {
     const protocol::FormatRequest unknown{

@@ -166,13 +166,13 @@ void VideoEncoder::send(const AVFrame& frame) {
   drain();
 }
 
-void VideoEncoder::finish(int64_t last_duration) {
+void VideoEncoder::finish(int64_t last_duration, const std::function<void()>& between_packets) {
   if (finished_) return;
   finished_ = true;
   if (last_pts_ != AV_NOPTS_VALUE) durations_[last_pts_] = last_duration > 0 ? last_duration : 1;
   const int result = avcodec_send_frame(context_.get(), nullptr);
   if (result < 0) fail("cannot flush the video encoder", result);
-  drain();
+  drain(between_packets);
 }
 
 std::optional<PacketPtr> VideoEncoder::next_packet() {
@@ -192,13 +192,14 @@ std::optional<PacketPtr> VideoEncoder::next_packet() {
   return out;
 }
 
-void VideoEncoder::drain() {
+void VideoEncoder::drain(const std::function<void()>& between_packets) {
   while (true) {
     PacketPtr packet = make_packet();
     const int result = avcodec_receive_packet(context_.get(), packet.get());
     if (result == AVERROR(EAGAIN) || result == AVERROR_EOF) return;
     if (result < 0) fail("the video encoder failed", result);
     waiting_.push_back(std::move(packet));
+    if (between_packets) between_packets();
   }
 }
 

@@ -12,13 +12,14 @@ double moving_mean(double mean, double sample, double weight) {
 
 }  // namespace
 
-void Scheduler::start_job(const std::string& job_id, int64_t now_ms, int64_t window,
-                          bool segmented) {
+void Scheduler::start_job(const std::string& job_id, int64_t now_ms, int64_t window, bool segmented,
+                          int64_t longest_segment_frames) {
   JobFrames& job =
       jobs_.insert_or_assign(job_id, JobFrames(window > 0 ? window : settings_.window_frames))
           .first->second;
   job.last_ack_ms = now_ms;
   job.segmented = segmented;
+  job.longest_segment_frames = segmented ? longest_segment_frames : 0;
 }
 
 void Scheduler::end_job(const std::string& job_id) {
@@ -81,8 +82,12 @@ ReadyOutcome Scheduler::on_ready(const std::string& worker, const WorkerReport& 
       auto& at_workers = job->second.at_workers;
       if (auto held = at_workers.find(report.index);
           held != at_workers.end() && held->second.worker == worker) {
-        round_trip_ms_ =
-            moving_mean(round_trip_ms_, static_cast<double>(now_ms - held->second.since_ms), 0.05);
+        const int64_t took_ms = now_ms - held->second.since_ms;
+        if (per_frame) {
+          round_trip_ms_ = moving_mean(round_trip_ms_, static_cast<double>(took_ms), 0.05);
+        } else {
+          job->second.slowest_segment_ms = std::max(job->second.slowest_segment_ms, took_ms);
+        }
         job->second.reported[report.index] = Held{worker, now_ms};
         at_workers.erase(held);
       }
@@ -160,10 +165,20 @@ int64_t Scheduler::deadline_ms() const {
                    static_cast<int64_t>(20 * filter_ms_)});
 }
 
+int64_t Scheduler::job_deadline_ms(const JobFrames& job) const {
+  if (!job.segmented) return deadline_ms();
+  return std::max({deadline_ms(), job.longest_segment_frames * settings_.segment_frame_budget_ms,
+                   4 * job.slowest_segment_ms});
+}
+
+int64_t Scheduler::deadline_ms(const std::string& job_id) const {
+  return job_deadline_ms(jobs_.at(job_id));
+}
+
 std::vector<LateFrame> Scheduler::check_deadlines(int64_t now_ms) {
   std::vector<LateFrame> late;
-  const int64_t deadline = deadline_ms();
   for (auto& [id, job] : jobs_) {
+    const int64_t deadline = job_deadline_ms(job);
     for (auto it = job.at_workers.begin(); it != job.at_workers.end();) {
       if (now_ms - it->second.since_ms > deadline) {
         late.push_back({id, it->first, it->second.worker, now_ms - it->second.since_ms, false});

@@ -520,7 +520,8 @@ class Ventilator {
         return;
       }
     }
-    scheduler_.start_job(job.submit.job_id, now_ms(), window_of(job), job.segmented());
+    scheduler_.start_job(job.submit.job_id, now_ms(), window_of(job), job.segmented(),
+                         longest_segment_frames(job));
     job.end_of_input = job.copied;
     job.phase = Job::Phase::starting;
     job.last_start_sent_ms = 0;
@@ -569,7 +570,7 @@ class Ventilator {
         if (!distribution_decidable(job, now)) continue;
         if (!decide_distribution(job)) continue;
         job.phase = Job::Phase::starting;
-        scheduler_.start_job(id, now, window_of(job), job.segmented());
+        scheduler_.start_job(id, now, window_of(job), job.segmented(), longest_segment_frames(job));
         // A copied job has nothing to decode: its JobEnd follows its JobStart at once.
         job.end_of_input = job.copied;
         spdlog::info("ventilator: job {} starting as {}: {}", id,
@@ -762,6 +763,16 @@ class Ventilator {
                              ": copied, not re-encoded; the " + info.audio_codec +
                              " audio does not: encoded to " + std::string(format->audio_encoder);
     }
+  }
+
+  // The frames of a segmented job's longest segment, which its deadline scales with; 0 otherwise.
+  static int64_t longest_segment_frames(const Job& job) {
+    if (!job.segmented() || !job.segment_plan) return 0;
+    int64_t longest = 0;
+    for (const auto& segment : job.segment_plan->segments) {
+      longest = std::max(longest, segment.frames);
+    }
+    return longest;
   }
 
   // A segmented job's window: the configured one, or enough for every worker to hold two segments
@@ -1012,8 +1023,9 @@ class Ventilator {
   // when its result never reached the sink.
   void check_deadlines(int64_t now) {
     last_deadline_check_ms_ = now;
-    const int64_t deadline = scheduler_.deadline_ms();
     for (const LateFrame& late : scheduler_.check_deadlines(now)) {
+      const int64_t deadline = scheduler_.has_job(late.job_id) ? scheduler_.deadline_ms(late.job_id)
+                                                               : scheduler_.deadline_ms();
       if (late.reported) {
         spdlog::warn(
             "ventilator: job {} frame {}: {} reported it filtered {} ms ago but the sink never got "

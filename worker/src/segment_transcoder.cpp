@@ -74,7 +74,7 @@ EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan
         job.frame_rate.num > 0 && job.frame_rate.den > 0 ? job.frame_rate : AVRational{25, 1};
     last_duration = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(rate), ticks));
   }
-  encoder.finish(last_duration);
+  encoder.finish(last_duration, between_frames);
   while (auto packet = encoder.next_packet()) out.packets.push_back(std::move(*packet));
   return out;
 }

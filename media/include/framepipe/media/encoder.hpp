@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -69,8 +70,11 @@ class VideoEncoder {
   // previous frame's. The frame is referenced, not copied; its picture type is ignored. Throws
   // MediaError.
   void send(const AVFrame& frame);
-  // Flushes the encoder; the last frame lasts `last_duration` ticks. Throws MediaError.
-  void finish(int64_t last_duration);
+  // Flushes the encoder; the last frame lasts `last_duration` ticks. `between_packets` (if any)
+  // runs after each packet the flush gives: an encoder that holds frames back (libvpx keeps 25)
+  // encodes them all here, seconds of work that a worker must heartbeat through. Throws
+  // MediaError.
+  void finish(int64_t last_duration, const std::function<void()>& between_packets = {});
   // The next packet (decode order, timestamps and duration in time_base()) whose duration is
   // known, or nothing for now.
   std::optional<PacketPtr> next_packet();
@@ -79,7 +83,7 @@ class VideoEncoder {
   long long packets_given() const { return packets_given_; }
 
  private:
-  void drain();
+  void drain(const std::function<void()>& between_packets = {});
 
   CodecContextPtr context_;
   std::deque<PacketPtr> waiting_;         // encoded, waiting for their durations

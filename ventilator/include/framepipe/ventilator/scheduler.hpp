@@ -19,6 +19,11 @@ struct SchedulerSettings {
   int64_t window_frames = 64;        // per job, between the decoder and the sink
   int64_t min_deadline_ms = 10'000;  // floor of the re-send deadline
   int max_worker_credit = 16;        // frames one worker may hold, whatever it asks
+  // A segment's deadline: at least this much per frame of the job's longest segment (VP9 on one
+  // thread of a busy machine takes about half a second a 720p frame), and four times the slowest
+  // segment of the job so far. A segment is transcoded whole by one worker, which heartbeats
+  // meanwhile: a worker that dies or freezes is dropped by the registry long before this.
+  int64_t segment_frame_budget_ms = 1'000;
 };
 
 // What a worker's Ready says.
@@ -61,9 +66,10 @@ class Scheduler {
   // ---- jobs that stream frames ----
   // Starts (or, after a sink restart, restarts) a job's window at item 0: `window` items (frames,
   // or a segmented job's segments), the configured window_frames when 0.
-  // A segmented job's reports (a whole segment's time) leave the per-frame filter time alone.
+  // A segmented job's reports (a whole segment's time) leave the per-frame round trip and filter
+  // time alone; its deadline is its own (segment_deadline_ms), from its longest segment's frames.
   void start_job(const std::string& job_id, int64_t now_ms, int64_t window = 0,
-                 bool segmented = false);
+                 bool segmented = false, int64_t longest_segment_frames = 0);
   void end_job(const std::string& job_id);
   bool has_job(const std::string& job_id) const { return jobs_.count(job_id) > 0; }
   // The job's window; precondition: has_job.
@@ -108,6 +114,9 @@ class Scheduler {
   // How long a frame may stay unanswered before it is sent elsewhere: many times the measured
   // round trip and filter time, never less than the configured floor.
   int64_t deadline_ms() const;
+  // A segmented job's deadline for one segment (see SchedulerSettings); deadline_ms() for a frame
+  // job. Precondition: has_job.
+  int64_t deadline_ms(const std::string& job_id) const;
   // Puts back in line every frame a worker has held past the deadline, and the frame a job waits
   // for when its worker reported it long ago and the sink has not moved since.
   std::vector<LateFrame> check_deadlines(int64_t now_ms);
@@ -128,6 +137,8 @@ class Scheduler {
     std::map<int64_t, Held> reported;    // the worker sent the result; the sink has not acked it
     int64_t last_ack_ms = 0;
     bool segmented = false;
+    int64_t longest_segment_frames = 0;
+    int64_t slowest_segment_ms = 0;  // sent to reported, of the segments reported so far
   };
   struct WorkerSlot {
     int credit = 0;
@@ -136,6 +147,7 @@ class Scheduler {
     bool reads_shared = false;
   };
 
+  int64_t job_deadline_ms(const JobFrames& job) const;
   int take_back(const std::string& worker, bool with_reported);
   void forget_credit(const std::string& worker);
 

@@ -42,7 +42,8 @@ struct EncodedSegment {
   std::vector<uint8_t> extradata;  // the encoder's parameter sets (the same for every segment)
 };
 
-// Transcodes one segment; `between_frames` (if any) runs after each frame (a worker's heartbeat).
+// Transcodes one segment; `between_frames` (if any) runs after each frame, and after each packet
+// of the encoder's flush (a worker's heartbeat).
 // Throws media::MediaError (undecodable, limits, encoder failure) and std::runtime_error (a chain
 // that does not give the announced size).
 EncodedSegment transcode_segment(const SegmentJob& job, const media::SegmentPlan& plan,
