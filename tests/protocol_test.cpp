@@ -79,6 +79,10 @@ TEST_CASE("every control message survives a round trip", "[protocol]") {
   CHECK(round_trip(JobProgress{"j", JobState::done, 10, 10, 2.5, "", 99, 1.0})->output_bytes == 99);
   CHECK(round_trip(Ready{"w", 2, true, "j", 7, 100, 0})->idle);
   CHECK(round_trip(SubmitReply{})->accepted == false);
+  SubmitReply busy;
+  busy.retry_later = true;
+  CHECK(round_trip(busy)->retry_later);
+  CHECK_FALSE(round_trip(SubmitReply{})->retry_later);
   CHECK(round_trip(SubmitJob{"j", "/in", "/out", "copy", "veryfast", 20, "webm"})->format ==
         "webm");
   CHECK(round_trip(SubmitJob{})->format == "mp4");

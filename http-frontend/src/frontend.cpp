@@ -819,7 +819,9 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
       if (!reply->accepted) {
         store_.erase(id);
         log().info("upload refused: {}", reply->error);
-        return refuse(res, Refusal{400, reply->error});
+        // Busy is not the upload's fault: 503, to come again (a client's retry does the rest).
+        if (reply->retry_later) res.set_header("Retry-After", "5");
+        return refuse(res, Refusal{reply->retry_later ? 503 : 400, reply->error});
       }
       accept_reply(*reply);
       if (auto accepted = store_.find(id)) job = *accepted;

@@ -183,10 +183,11 @@ json job_json(const Job& job, const ViewContext& context, int jobs_ahead) {
   if (!job.audio_codec.empty()) out["audio_codec"] = job.audio_codec;
   if (const auto* format = protocol::find_output_format(job.format)) {
     out["mime_type"] = format->mime_type;
-    // The video is always encoded today (the frames are filtered), so its codec is the encoder's.
-    out["output_video_codec"] = format->video_encoder.empty()
-                                    ? json(nullptr)
-                                    : json(codec_of_encoder(format->video_encoder));
+    // A container change keeps the source's video as it is; otherwise the format's encoder made it.
+    const bool video_copied = job.distribution_used == "copied" && !job.video_codec.empty();
+    out["output_video_codec"] = format->video_encoder.empty() ? json(nullptr)
+                                : video_copied                ? json(job.video_codec)
+                                               : json(codec_of_encoder(format->video_encoder));
     if (auto audio = output_audio_codec(job, *format)) out["output_audio_codec"] = *audio;
   }
   if (job.state == JobState::done) out["result_url"] = "/api/jobs/" + job.id + "/result";

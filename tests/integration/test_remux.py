@@ -64,6 +64,15 @@ with Cluster(workers=0) as cluster:
         assert (codec(out, 'v'), codec(out, 'a')) == ('h264', 'aac')
         check_same_timing(AC3, out)
 
+    def test_the_job_says_the_copied_codec():
+        mpeg4 = generate(os.path.join(WORK, 'mpeg4.mp4'), seconds=2,
+                         codec=('-c:v', 'mpeg4', '-q:v', '5', '-pix_fmt', 'yuv420p'))
+        out, final, _ = convert(cluster, mpeg4, 'mkv')
+        assert final['distribution']['mode'] == 'copied', final
+        assert codec(out, 'v') == 'mpeg4'
+        assert final['output_video_codec'] == 'mpeg4', final  # not the format's encoder's h264
+        assert final['output_audio_codec'] == 'aac', final
+
     def test_a_codec_the_format_lacks_is_encoded():
         # With no worker: a copy job of a yuv420p source goes straight to the sink's encoder.
         out, final, _ = convert(cluster, CLIP, 'webm')
@@ -98,6 +107,7 @@ with Cluster(workers=0) as cluster:
               f'ffmpeg -c copy: {ffmpeg_seconds:.2f} s')
 
     main([test_mp4_to_mkv_copies_every_packet, test_ac3_into_mp4_encodes_only_the_audio,
+          test_the_job_says_the_copied_codec,
           test_a_codec_the_format_lacks_is_encoded,
           test_a_raw_stream_has_no_times_to_keep_and_is_re_encoded, test_frames_asked_for_re_encodes,
           test_a_minute_of_720p_remuxes_in_seconds])

@@ -222,6 +222,7 @@ class Ventilator {
     if (submit.job_id.empty() || submit.job_id.size() > 128) return refuse("bad job id");
     if (static_cast<int>(jobs_.size()) >= kMaxQueuedJobs) {
       reply.error = "the cluster is busy: too many jobs queued";
+      reply.retry_later = true;
       return reply;  // not remembered: the client may try again later
     }
     auto parsed = chain::parse_chain(submit.chain);

@@ -37,7 +37,7 @@ inline constexpr std::string_view kSignature = "FPP";
 // (integers), JobAbort has a message. 4: SubmitJob and JobStart carry the output format; Segment
 // and SegmentResult. 5: SubmitJob.distribution, JobStart.segment_frames, JobProgress.distribution,
 // SegmentResult.damaged_packets; SharedProbe; JobStart.copy_streams.
-inline constexpr uint16_t kVersion = 5;
+inline constexpr uint16_t kVersion = 6;
 inline constexpr std::string_view kSoftwareVersion = "0.1.0";
 
 // Timing, as in the ZeroMQ guide's Paranoid Pirate: heartbeat every second, dead after 3 missed.
@@ -299,8 +299,10 @@ struct SubmitReply {
   double duration_seconds = 0;
   std::string video_codec;
   std::string audio_codec;
+  // Refused for now (the cluster is busy), not for what the job is: the same job may come again.
+  bool retry_later = false;
   MSGPACK_DEFINE(job_id, accepted, error, frames_estimate, width, height, out_width, out_height,
-                 duration_seconds, video_codec, audio_codec)
+                 duration_seconds, video_codec, audio_codec, retry_later)
 };
 
 struct CancelJob {
