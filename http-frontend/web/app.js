@@ -929,12 +929,13 @@ function initJobsPage() {
     const meta = [];
     if (job.width && job.height) {
       // An audio format keeps only the sound track: the picture size is the input's alone.
-      const audioOnly = job.output_video_codec === null;
-      const out = audioOnly ? ' → sound only' :
-          job.out_width && job.out_height &&
-              (job.out_width !== job.width || job.out_height !== job.height) ?
-                              ` → ${job.out_width}×${job.out_height}` :
-                              '';
+      let out = '';
+      if (job.output_video_codec === null) {
+        out = ' → sound only';
+      } else if (job.out_width && job.out_height &&
+                 (job.out_width !== job.width || job.out_height !== job.height)) {
+        out = ` → ${job.out_width}×${job.out_height}`;
+      }
       meta.push(`${job.width}×${job.height}${out}`);
     }
     if (job.duration) meta.push(formatDuration(job.duration));
