@@ -288,6 +288,21 @@ class Submission {
 
   std::string route(const std::string& path) const { return head_.prefix + path; }
 
+  // GET `path` with its body handed to `on_data` as it arrives, after `on_response` has seen the
+  // status and headers. A stop (Ctrl-C) ends it and raises Interrupted.
+  httplib::Result get_streamed(const std::string& path, std::chrono::seconds read_timeout,
+                               const httplib::ResponseHandler& on_response,
+                               const httplib::ContentReceiver& on_data) {
+    auto http = client(read_timeout);
+    httplib::Result result{nullptr, httplib::Error::Unknown};
+    {
+      const auto guard = interrupter_.attach(http);
+      result = http.Get(path, headers_, on_response, on_data);
+    }
+    if (stop_requested()) throw Interrupted{};
+    return result;
+  }
+
   [[noreturn]] void unreachable(const httplib::Error error, const std::string& doing) const {
     throw std::runtime_error(fmt::format("{} {}: {} (is `framepipe up` running there? --head)",
                                          doing, head_.origin, httplib::to_string(error)));
@@ -410,38 +425,32 @@ class Submission {
       bool deleted = false;
       std::string garbled;
       int status = 0;
-      auto http = client(kStreamReadTimeout);
-      httplib::Result result{nullptr, httplib::Error::Unknown};
-      {
-        const auto guard = interrupter_.attach(http);
-        result = http.Get(
-            events, headers_,
-            [&](const httplib::Response& response) {
-              status = response.status;
-              return response.status == 200;
-            },
-            [&](const char* data, size_t length) {
-              try {
-                for (const ServerEvent& event : parser.feed({data, length})) {
-                  if (event.name != "job" && event.name != "end") continue;
-                  const auto body = nlohmann::json::parse(event.data, nullptr, false);
-                  if (body.is_object() && body.value("deleted", false)) {
-                    deleted = true;
-                    return false;
-                  }
-                  JobStatus job = parse_job_status(event.data);
-                  show(job);
-                  if (event.name == "end" || is_final(job)) final = std::move(job);
+      const httplib::Result result = get_streamed(
+          events, kStreamReadTimeout,
+          [&](const httplib::Response& response) {
+            status = response.status;
+            return response.status == 200;
+          },
+          [&](const char* data, size_t length) {
+            try {
+              for (const ServerEvent& event : parser.feed({data, length})) {
+                if (event.name != "job" && event.name != "end") continue;
+                const auto body = nlohmann::json::parse(event.data, nullptr, false);
+                if (body.is_object() && body.value("deleted", false)) {
+                  deleted = true;
+                  return false;
                 }
-              } catch (const std::runtime_error& e) {  // not an event stream of jobs
-                garbled = e.what();
-                return false;
+                JobStatus job = parse_job_status(event.data);
+                show(job);
+                if (event.name == "end" || is_final(job)) final = std::move(job);
               }
-              failing_since.reset();
-              return !stop_requested();
-            });
-      }
-      if (stop_requested()) throw Interrupted{};
+            } catch (const std::runtime_error& e) {  // not an event stream of jobs
+              garbled = e.what();
+              return false;
+            }
+            failing_since.reset();
+            return !stop_requested();
+          });
       if (!garbled.empty()) throw std::runtime_error("following job " + id + ": " + garbled);
       if (final) return *final;
       if (deleted || status == 404) {
@@ -506,41 +515,35 @@ class Submission {
     int64_t received = 0;
     std::string error_body;
     bool write_failed = false;
-    auto http = client(60s);
-    httplib::Result result{nullptr, httplib::Error::Unknown};
-    {
-      const auto guard = interrupter_.attach(http);
-      result = http.Get(
-          path, headers_,
-          [&](const httplib::Response& response) {
-            status = response.status;
-            if (response.has_header("Content-Length")) {
-              expected = std::stoll(response.get_header_value("Content-Length"));
-            }
+    const httplib::Result result = get_streamed(
+        path, 60s,
+        [&](const httplib::Response& response) {
+          status = response.status;
+          if (response.has_header("Content-Length")) {
+            expected = std::stoll(response.get_header_value("Content-Length"));
+          }
+          return true;
+        },
+        [&](const char* data, size_t length) {
+          if (status != 200) {
+            if (error_body.size() < 4096) error_body.append(data, length);
             return true;
-          },
-          [&](const char* data, size_t length) {
-            if (status != 200) {
-              if (error_body.size() < 4096) error_body.append(data, length);
-              return true;
-            }
-            if (std::fwrite(data, 1, length, part_) != length) {
-              write_failed = true;
-              return false;
-            }
-            received += static_cast<int64_t>(length);
-            if (expected > 0) {
-              screen_.live(
-                  fmt::format("downloading {:3.0f}%  {:.1f}/{:.1f} MiB",
-                              100.0 * static_cast<double>(received) / static_cast<double>(expected),
-                              received / 1048576.0, expected / 1048576.0),
-                  "download " +
-                      upload_step(static_cast<size_t>(received), static_cast<size_t>(expected)));
-            }
-            return !stop_requested();
-          });
-    }
-    if (stop_requested()) throw Interrupted{};
+          }
+          if (std::fwrite(data, 1, length, part_) != length) {
+            write_failed = true;
+            return false;
+          }
+          received += static_cast<int64_t>(length);
+          if (expected > 0) {
+            screen_.live(
+                fmt::format("downloading {:3.0f}%  {:.1f}/{:.1f} MiB",
+                            100.0 * static_cast<double>(received) / static_cast<double>(expected),
+                            received / 1048576.0, expected / 1048576.0),
+                "download " +
+                    upload_step(static_cast<size_t>(received), static_cast<size_t>(expected)));
+          }
+          return !stop_requested();
+        });
     if (write_failed) {
       throw std::runtime_error(fmt::format("writing {}: {}", part_path_, std::strerror(errno)));
     }

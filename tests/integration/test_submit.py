@@ -99,13 +99,21 @@ with Cluster(workers=2, api_token=TOKEN) as cluster:
         assert 'refused' in err or 'failed' in err, err
         assert not os.path.exists(out) and not os.path.exists(out + '.part')
 
-    def test_ctrl_c_cancels_the_job_on_the_head():
-        out = os.path.join(WORK, 'interrupted.mp4')
-        proc = submit(cluster, LONG, out, '--preset', 'medium', '--filters', 'blur=sigma=6',
-                      wait=False)
+    def start_long_job(out, chain):
+        """`submit` of the long clip in the background, once its job runs on the head."""
+        proc = submit(cluster, LONG, out, '--preset', 'medium', '--filters', chain, wait=False)
         try:
             wait_for(lambda: any(j['state'] == 'running' and j['frames_done'] > 10
                                  for j in jobs(cluster)), 60, 'the job to run')
+        except Exception:
+            proc.kill()
+            raise
+        return proc
+
+    def test_ctrl_c_cancels_the_job_on_the_head():
+        out = os.path.join(WORK, 'interrupted.mp4')
+        proc = start_long_job(out, 'blur=sigma=6')
+        try:
             started = time.time()
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=20)
@@ -121,11 +129,8 @@ with Cluster(workers=2, api_token=TOKEN) as cluster:
 
     def test_the_job_is_followed_through_an_http_restart():
         out = os.path.join(WORK, 'restarted.mp4')
-        proc = submit(cluster, LONG, out, '--preset', 'medium', '--filters', 'blur=sigma=2',
-                      wait=False)
+        proc = start_long_job(out, 'blur=sigma=2')
         try:
-            wait_for(lambda: any(j['state'] == 'running' and j['frames_done'] > 10
-                                 for j in jobs(cluster)), 60, 'the job to run')
             cluster.kill_role('http')  # `up` starts another; the job goes on in the cluster
             _, err = proc.communicate(timeout=300)
         finally:
