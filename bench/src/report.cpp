@@ -190,6 +190,9 @@ const ClusterRun* Report::one_worker_run() const {
 // Pixel bytes of one frame that cross a socket, on average: what goes to a worker unless it went
 // by shared memory, and what goes to the sink unless it went by shared memory.
 long long wire_bytes(const InputInfo& input, const ClusterRun& run) {
+  // Segments and copied streams carry no pixels: their compressed bytes are the link's figures
+  // (measured with --hosts).
+  if (run.distribution == "segments" || run.distribution == "copied") return 0;
   const double to_worker =
       static_cast<double>(input.bytes_to_worker) * (1.0 - run.worker_shared_fraction());
   return std::llround(to_worker) + (run.shared_memory ? 0 : input.bytes_to_sink);
