@@ -23,6 +23,7 @@
 #include "baselines.hpp"
 #include "framepipe/chain/chain.hpp"
 #include "framepipe/protocol/formats.hpp"
+#include "framepipe/protocol/idle_trim.hpp"
 #include "framepipe/protocol/signals.hpp"
 #include "local_cluster.hpp"
 #include "process.hpp"
@@ -39,6 +40,9 @@ constexpr auto kBaselineTimeout = std::chrono::seconds(3600);
 // cluster-wide figures (/health, /api/workers) every third poll.
 constexpr auto kJobPoll = std::chrono::milliseconds(100);
 constexpr auto kJobPollNearEnd = std::chrono::milliseconds(10);
+// Each role's idle size is read this long after the job is done: the sink and the ventilator give
+// their free heap back once they have had no job for protocol::kIdleTrimMs.
+constexpr auto kIdleSettle = std::chrono::milliseconds(protocol::kIdleTrimMs + 1500);
 constexpr int kClusterFiguresEvery = 3;
 constexpr int kMaxWorkers = 64;
 constexpr int kMaxRepeat = 100;
@@ -361,6 +365,7 @@ struct ClusterSample {
   JobSample job;
   ClusterUsage before;  // just before the upload
   ClusterUsage after;   // just after the job is done: peak memory over the roles' whole life
+  ClusterUsage idle;    // kIdleSettle later: each role's resident size once idle
   int http_port = 0;
   int zmq_port_base = 0;
   std::optional<int64_t> head_link_bytes;  // received and sent on the head's link during the job
@@ -385,6 +390,12 @@ ClusterSample measure_cluster_once(const std::string& executable, int workers,
   sample.job = run_job(cluster, std::filesystem::path(input.path).filename(), content, config,
                        chain, input.frames, input.bytes_to_worker > 0, label, progress);
   sample.after = cluster.usage();
+  for (auto waited = std::chrono::milliseconds(0); waited < kIdleSettle;
+       waited += std::chrono::milliseconds(100)) {
+    check_interrupted();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  sample.idle = cluster.usage();
   if (network) {
     const auto link_after = network->head_link_bytes();
     sample.head_link_bytes =
@@ -424,6 +435,12 @@ void add_sample(ClusterRun& run, const ClusterSample& sample, std::vector<double
   run.peak_sink = std::max(run.peak_sink, after.sink.peak_bytes);
   run.peak_http = std::max(run.peak_http, after.http.peak_bytes);
   run.peak_worker_max = std::max(run.peak_worker_max, after.workers.peak_bytes);
+  const ClusterUsage& idle = sample.idle;
+  run.idle_registry = std::max(run.idle_registry, idle.registry.resident_bytes);
+  run.idle_ventilator = std::max(run.idle_ventilator, idle.ventilator.resident_bytes);
+  run.idle_sink = std::max(run.idle_sink, idle.sink.resident_bytes);
+  run.idle_http = std::max(run.idle_http, idle.http.resident_bytes);
+  run.idle_worker_max = std::max(run.idle_worker_max, idle.workers.resident_bytes);
   // Summed here, divided by the number of repeats at the end.
   auto used = [](const RoleUsage& end, const RoleUsage& start) {
     return std::max(0.0, end.cpu_seconds - start.cpu_seconds);

@@ -199,12 +199,15 @@ ClusterUsage LocalCluster::usage() const {
                                                 : nullptr;
     if (!figures) continue;
     figures->peak_bytes = std::max(figures->peak_bytes, peak_resident_bytes(pid));
+    figures->resident_bytes = std::max(figures->resident_bytes, resident_bytes(pid));
     figures->cpu_seconds += cpu_seconds(pid);
     if (role == "worker") ++usage.workers_seen;
   }
   for (const auto& worker : remote_workers_) {
     usage.workers.peak_bytes =
         std::max(usage.workers.peak_bytes, peak_resident_bytes(worker->pid()));
+    usage.workers.resident_bytes =
+        std::max(usage.workers.resident_bytes, resident_bytes(worker->pid()));
     usage.workers.cpu_seconds += cpu_seconds(worker->pid());
     ++usage.workers_seen;
   }

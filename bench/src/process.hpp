@@ -16,6 +16,7 @@ using process::cpu_seconds;
 using process::describe_wait_status;
 using process::peak_resident_bytes;
 using process::read_tail;
+using process::resident_bytes;
 using process::run_to_end;
 using process::self_executable;
 

@@ -228,6 +228,12 @@ json to_json(const Report& report) {
           {"sink", run.peak_sink},
           {"http", run.peak_http},
           {"worker_max", run.peak_worker_max}}},
+        {"idle_rss_bytes",
+         {{"registry", run.idle_registry},
+          {"ventilator", run.idle_ventilator},
+          {"sink", run.idle_sink},
+          {"http", run.idle_http},
+          {"worker_max", run.idle_worker_max}}},
         {"cpu_seconds_per_job",
          {{"registry", run.cpu_registry},
           {"ventilator", run.cpu_ventilator},
@@ -363,6 +369,9 @@ json to_json(const Report& report) {
          "VmHWM of each role's process just after the job is done, the "
          "largest over the repeats (each repeat starts a fresh cluster); "
          "baselines: ru_maxrss"},
+        {"idle_rss_bytes",
+         "VmRSS of each role's process a few seconds after the job is done (the sink and the "
+         "ventilator give their free heap back once idle), the largest over the repeats"},
         {"cpu_seconds_per_job",
          "user + system CPU time of each role's process from just before "
          "the upload to just after the job is done, mean over the "
@@ -518,6 +527,16 @@ std::string render_table(const Report& report) {
                mebibytes(run.peak_sink), mebibytes(run.peak_http), mebibytes(run.peak_worker_max)},
               kStageCell);
     }
+    out += row("idle MiB", kStageLabel, {"registry", "ventilator", "sink", "http", "worker max"},
+               kStageCell);
+    for (const auto& run : report.runs) {
+      out +=
+          row(std::to_string(run.workers) + " w", kStageLabel,
+              {mebibytes(run.idle_registry), mebibytes(run.idle_ventilator),
+               mebibytes(run.idle_sink), mebibytes(run.idle_http), mebibytes(run.idle_worker_max)},
+              kStageCell);
+    }
+    out += "  (idle: resident a few seconds after the job is done)\n";
     std::string baselines_memory = "  baselines' peak RSS:";
     if (ffmpeg.ran) baselines_memory += " ffmpeg " + mebibytes(ffmpeg.peak_memory_bytes) + " MiB";
     if (single.ran) {

@@ -69,6 +69,12 @@ struct ClusterRun {
   long long peak_sink = 0;
   long long peak_http = 0;
   long long peak_worker_max = 0;
+  // Each role's resident size a few seconds after the job is done (the largest over the repeats).
+  long long idle_registry = 0;
+  long long idle_ventilator = 0;
+  long long idle_sink = 0;
+  long long idle_http = 0;
+  long long idle_worker_max = 0;
   // CPU time (user + system) of each role per job: its growth over all repeats / repeats.
   double cpu_registry = 0;
   double cpu_ventilator = 0;

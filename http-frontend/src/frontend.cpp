@@ -64,6 +64,10 @@ constexpr std::string_view kJobsRoute = "/api/jobs";
 constexpr int64_t kMultipartAllowanceBytes = 1 << 20;
 // Accepted connections waiting for a thread, per thread (then the acceptor waits).
 constexpr size_t kQueuedConnectionsPerThread = 4;
+// Connections the kernel completes and holds for the acceptor (httplib's own listen() asks for 5:
+// a burst of new connections overflowed it, and the clients waited for SYN retries of 1 s and 3 s).
+// Linux caps it at net.core.somaxconn.
+constexpr int kListenBacklog = 1024;
 // A result is streamed from disk in pieces of this size.
 constexpr size_t kResultChunkBytes = 256 << 10;
 constexpr std::string_view kEventsRoute = "/api/events";
@@ -1318,6 +1322,16 @@ void validate(const Config& config) {
   }
 }
 
+// The backlog the kernel grants: kListenBacklog, or net.core.somaxconn when that is lower.
+int listen_backlog() {
+  int somaxconn = kListenBacklog;
+  if (std::FILE* file = std::fopen("/proc/sys/net/core/somaxconn", "r")) {
+    if (std::fscanf(file, "%d", &somaxconn) != 1 || somaxconn <= 0) somaxconn = kListenBacklog;
+    std::fclose(file);
+  }
+  return std::min(kListenBacklog, somaxconn);
+}
+
 void log_config(const Config& config) {
   log().info(
       "http: listening on {}:{}, data {}, registry {}, ventilator {}, sink {}, max upload {} "
@@ -1348,9 +1362,13 @@ int run(const Config& config) {
     return new BoundedTaskPool(threads, threads * kQueuedConnectionsPerThread);
   };
   // httplib's default sets SO_REUSEPORT, which would let a second server bind the same port.
-  server.set_socket_options([](int socket) {
+  // The socket is remembered for its backlog: httplib keeps it private. It creates one socket per
+  // address it tries and stops at the first it can bind, so the last one given here is it.
+  int listening_socket = -1;
+  server.set_socket_options([&listening_socket](int socket) {
     int yes = 1;
     ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listening_socket = socket;
   });
   server.set_payload_max_length(
       static_cast<size_t>(config.max_upload_bytes + kMultipartAllowanceBytes));
@@ -1360,6 +1378,14 @@ int run(const Config& config) {
     throw std::runtime_error("cannot listen on " + config.bind_host + ":" +
                              std::to_string(config.port));
   }
+  // listen() on a listening socket sets its backlog anew (Linux), in place of httplib's 5.
+  const int backlog = listen_backlog();
+  if (listening_socket < 0 || ::listen(listening_socket, backlog) != 0) {
+    throw std::runtime_error(
+        "cannot set the listen backlog of " + config.bind_host + ":" + std::to_string(config.port) +
+        ": " + (listening_socket < 0 ? "the socket is unknown" : std::strerror(errno)));
+  }
+  log().info("http: listen backlog {} connections", backlog);
 
   std::jthread watcher([&server](std::stop_token stop) {
     while (!stop.stop_requested() && !stop_requested())

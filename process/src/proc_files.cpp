@@ -28,6 +28,16 @@ std::vector<std::string> stat_fields(const std::string& stat) {
   return fields;
 }
 
+// A "Name:  123 kB" line of /proc/<pid>/status in bytes (0 when the process is gone).
+long long status_kilobytes(pid_t pid, const std::string& name) {
+  std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(name, 0) == 0) return std::stoll(line.substr(name.size())) * 1024;
+  }
+  return 0;
+}
+
 }  // namespace
 
 double cpu_seconds(pid_t pid) {
@@ -66,12 +76,11 @@ std::vector<std::string> command_line(pid_t pid) {
 }
 
 long long peak_resident_bytes(pid_t pid) {
-  std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // "VmHWM:  123 kB"
-  }
-  return 0;
+  return status_kilobytes(pid, "VmHWM:");
+}
+
+long long resident_bytes(pid_t pid) {
+  return status_kilobytes(pid, "VmRSS:");
 }
 
 }  // namespace framepipe::process

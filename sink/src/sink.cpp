@@ -1,5 +1,7 @@
 #include "framepipe/sink/sink.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -17,6 +19,7 @@
 #include "framepipe/media/remux.hpp"
 #include "framepipe/media/writer.hpp"
 #include "framepipe/protocol/dispatcher.hpp"
+#include "framepipe/protocol/idle_trim.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/planes.hpp"
@@ -231,6 +234,10 @@ class Sink {
         last_publish = now;
       }
       collect_copies();
+      if (idle_trim_.due(!jobs_.empty(), now)) {
+        malloc_trim(0);  // the frames and encoders of the jobs that ran
+        spdlog::debug("sink: no job for {} ms: free heap given back", protocol::kIdleTrimMs);
+      }
       if (now - last_alive >= kAliveIntervalMs) {
         protocol::send_message(
             progress_,
@@ -730,6 +737,7 @@ class Sink {
   protocol::Histogram encode_latency_;
   protocol::LogThrottle untrusted_log_;  // lines about what peers send
   protocol::Dispatcher inbound_{"sink", false, untrusted_log_};
+  protocol::IdleTrim idle_trim_;
   const uint64_t instance_ = protocol::new_instance_id();
 };
 

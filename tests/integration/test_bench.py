@@ -94,6 +94,7 @@ def check_report(report, workers, width, height, frames):
         memory = run['peak_memory_bytes']
         for role in ('registry', 'ventilator', 'sink', 'http', 'worker_max'):
             number(memory[role], 1 << 20, 8 << 30, f'{what} peak memory of {role}')
+            number(run['idle_rss_bytes'][role], 1 << 20, 8 << 30, f'{what} idle memory of {role}')
         planes = width * height * 3 // 2
         links = run['wire']
         shared = links['to_sink_by_shared_memory']

@@ -4,10 +4,12 @@ The HTTP server runs here with 4 threads. Clients that dribble their headers, or
 body, one byte at a time are cut off (headers: 10 s from accept; body: 10 s of grace plus what the
 bytes received pay for at 16 KiB/s), and other requests are then answered. An honest upload that
 is slow, but not that slow, is not cut off. Without the budgets, httplib's per-read timeout never
-fires for a client sending a byte a second, and /health would never be answered.
+fires for a client sending a byte a second, and /health would never be answered. A burst of new
+connections waits in a listen backlog of several hundred (httplib's own is 5).
 """
 import os
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -54,6 +56,15 @@ def crowd(port, head, count):
     return stop, threads, results
 
 
+def listen_backlog(port):
+    """The backlog of the socket listening on `port`: the Send-Q column of `ss -ltn`."""
+    out = subprocess.run(['ss', '-ltnH', f'sport = :{port}'], capture_output=True, text=True,
+                         check=True).stdout
+    fields = out.split()
+    assert len(fields) >= 4 and fields[0] == 'LISTEN', f'ss: {out!r}'
+    return int(fields[2])
+
+
 def served_meanwhile(cluster):
     started = time.time()
     with urllib.request.urlopen(cluster.api + '/health', timeout=CUT_WITHIN + 10) as response:
@@ -71,6 +82,13 @@ def check_cut(stop, threads, results):
 
 
 with Cluster(workers=1, extra=['--http-threads', str(THREADS)]) as cluster:
+    def test_listen_backlog_is_several_hundred():
+        with open('/proc/sys/net/core/somaxconn') as f:
+            expected = min(512, int(f.read()))  # the kernel caps any backlog at somaxconn
+        backlog = listen_backlog(cluster.http_port)
+        assert backlog >= expected, f'listen backlog {backlog}, expected >= {expected}'
+        print(f'      listen backlog {backlog}')
+
     def test_dribbled_headers_are_cut_off():
         # Twice as many as threads: the header clock starts at accept, so the ones that waited in
         # the queue are cut as soon as they get a thread.
@@ -119,5 +137,5 @@ with Cluster(workers=1, extra=['--http-threads', str(THREADS)]) as cluster:
         print(f'      {len(body)} bytes at {rate >> 10} KiB/s in {time.time() - started:.1f} s: '
               f'accepted')
 
-    main([test_dribbled_headers_are_cut_off, test_dribbled_upload_bodies_are_cut_off,
+    main([test_listen_backlog_is_several_hundred, test_dribbled_headers_are_cut_off, test_dribbled_upload_bodies_are_cut_off,
           test_slow_honest_upload_is_served])

@@ -1,5 +1,7 @@
 #include "framepipe/ventilator/ventilator.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -23,6 +25,7 @@ extern "C" {
 #include "framepipe/media/segments.hpp"
 #include "framepipe/protocol/dispatcher.hpp"
 #include "framepipe/protocol/formats.hpp"
+#include "framepipe/protocol/idle_trim.hpp"
 #include "framepipe/protocol/log_throttle.hpp"
 #include "framepipe/protocol/net.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
@@ -171,6 +174,10 @@ class Ventilator {
       decode_ahead();
       if (now - last_deadline_check_ms_ >= kDeadlineCheckMs) check_deadlines(now);
       if (now - last_alive_sent_ms_ >= kAliveIntervalMs) say_alive(now);
+      if (idle_trim_.due(!jobs_.empty(), now)) {
+        malloc_trim(0);  // the decoded frames and packets of the jobs that ran
+        spdlog::debug("ventilator: no job for {} ms: free heap given back", protocol::kIdleTrimMs);
+      }
     }
     spdlog::info("ventilator: stopped with {} job(s) unfinished", jobs_.size());
     return 0;
@@ -1092,6 +1099,7 @@ class Ventilator {
   protocol::Dispatcher from_workers_{"ventilator (workers)", true, untrusted_log_};
   protocol::Dispatcher from_sink_{"ventilator (sink)", false, untrusted_log_};
   protocol::Dispatcher from_registry_{"ventilator (registry)", false, untrusted_log_};
+  protocol::IdleTrim idle_trim_;
 };
 
 }  // namespace
