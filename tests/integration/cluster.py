@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -225,6 +226,21 @@ class Cluster:
         final = self.wait_job(job['id'])
         assert final['state'] == 'done', f'job ended {final}'
         return self.result(job['id'], os.path.join(out_dir, job['id'] + '.mp4'))
+
+
+def all_at_once(count, call):
+    """call(i) for i in range(count), each on its own thread started together; their results."""
+    results = [None] * count
+
+    def run(i):
+        results[i] = call(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def multipart(fields, files):

@@ -1,9 +1,8 @@
 """Many users at once: 8 jobs submitted at the same moment all finish correctly, and a short job
 submitted after a long one is not kept waiting for it (frames of jobs are interleaved)."""
 import os
-import threading
 
-from cluster import Cluster, check_same_timing, generate, main, workdir
+from cluster import Cluster, all_at_once, check_same_timing, generate, main, workdir
 
 WORK = workdir('framepipe-concurrency-')
 SHORT = generate(os.path.join(WORK, 'short.mp4'), 'testsrc2=size=320x240:rate=25', seconds=2)
@@ -11,16 +10,8 @@ LONG = generate(os.path.join(WORK, 'long.mp4'), 'testsrc2=size=640x360:rate=30',
 
 with Cluster(workers=2) as cluster:
     def test_eight_jobs_at_once():
-        results = [None] * 8
-
-        def submit(i):
-            results[i] = cluster.submit(SHORT, ['grayscale', 'invert', 'blur', 'copy'][i % 4])
-
-        threads = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = all_at_once(
+            8, lambda i: cluster.submit(SHORT, ['grayscale', 'invert', 'blur', 'copy'][i % 4]))
         for code, job in results:
             assert code == 201, job
         for i, (_, job) in enumerate(results):

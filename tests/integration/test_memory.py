@@ -6,10 +6,9 @@ freed frames are reused); the sink and the ventilator give that heap back once t
 job for protocol::kIdleTrimMs (1.5 s). Without that, the sink stayed at its peak for ever.
 """
 import os
-import threading
 import time
 
-from cluster import Cluster, generate, main, peak_memory_kib, wait_for, workdir
+from cluster import Cluster, all_at_once, generate, main, peak_memory_kib, wait_for, workdir
 
 WORK = workdir('framepipe-memory-')
 SOURCE = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=640x360:rate=25', seconds=3)
@@ -33,17 +32,8 @@ with Cluster(workers=2) as cluster:
         ventilator, = cluster.role_pids('ventilator')
         before = {pid: resident_kib(pid) for pid in (sink, ventilator)}
 
-        results = [None] * JOBS
-
-        def submit(i):
-            results[i] = cluster.submit(SOURCE, 'grayscale',
-                                        {'distribution': 'frames', 'preset': 'veryfast'})
-
-        threads = [threading.Thread(target=submit, args=(i,)) for i in range(JOBS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = all_at_once(JOBS, lambda _: cluster.submit(
+            SOURCE, 'grayscale', {'distribution': 'frames', 'preset': 'veryfast'}))
         for code, job in results:
             assert code == 201, job
         for _, job in results:
