@@ -69,6 +69,19 @@ TEST_CASE("the format table: ten formats, five video then five audio", "[formats
   CHECK(find_output_format(framepipe::protocol::kDefaultFormat)->name == "mp4");
 }
 
+TEST_CASE("x264's presets: one list for the API, the bench and the workers", "[formats]") {
+  using framepipe::protocol::is_x264_preset;
+  using framepipe::protocol::x264_presets;
+  REQUIRE(x264_presets().size() == 9);
+  CHECK(x264_presets().front() == "ultrafast");
+  CHECK(x264_presets().back() == "veryslow");
+  for (const std::string_view preset : x264_presets()) CHECK(is_x264_preset(preset));
+  CHECK_FALSE(is_x264_preset("placebo"));
+  CHECK_FALSE(is_x264_preset("VeryFast"));
+  CHECK_FALSE(is_x264_preset(""));
+  CHECK(framepipe::protocol::x264_preset_choices().starts_with("ultrafast, superfast, veryfast"));
+}
+
 TEST_CASE("a file name's extension names its format, case ignored", "[formats]") {
   using framepipe::protocol::format_for_file_name;
   const auto name_of = [](std::string_view file_name) -> std::string_view {

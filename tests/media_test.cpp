@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "command_output.hpp"
 #include "framepipe/media/decoder.hpp"
 #include "framepipe/media/writer.hpp"
 #include "framepipe/protocol/shared_memory.hpp"
@@ -32,6 +33,7 @@ using framepipe::media::Limits;
 using framepipe::media::MediaError;
 using framepipe::media::OutputSpec;
 using framepipe::media::Writer;
+using framepipe::testing::command_output;
 
 // A directory for one test run, removed at exit.
 class TempDir {
@@ -58,22 +60,11 @@ const TempDir& temp_dir() {
   return dir;
 }
 
-// Runs a command through the shell and returns its standard output.
-std::string capture(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
-  char buffer[4096];
-  size_t count = 0;
-  while ((count = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, count);
-  if (pclose(pipe) != 0) throw std::runtime_error("command failed: " + command);
-  return output;
-}
-
 // Makes `name` in the temporary directory with `ffmpeg -v error -y <arguments> <file>`, once.
 std::string generated(const std::string& name, const std::string& arguments) {
   const std::string path = temp_dir().file(name);
-  if (!fs::exists(path)) capture("ffmpeg -nostdin -v error -y " + arguments + " '" + path + "'");
+  if (!fs::exists(path))
+    command_output("ffmpeg -nostdin -v error -y " + arguments + " '" + path + "'");
   return path;
 }
 
@@ -100,9 +91,9 @@ std::string early_audio_ts() {
 }
 
 std::vector<double> probe_times(const std::string& path, const std::string& stream) {
-  std::istringstream lines(capture("ffprobe -v error -select_streams " + stream +
-                                   " -show_entries frame=best_effort_timestamp_time -of csv=p=0 '" +
-                                   path + "'"));
+  std::istringstream lines(
+      command_output("ffprobe -v error -select_streams " + stream +
+                     " -show_entries frame=best_effort_timestamp_time -of csv=p=0 '" + path + "'"));
   std::vector<double> times;
   std::string line;
   while (std::getline(lines, line)) {
@@ -113,7 +104,8 @@ std::vector<double> probe_times(const std::string& path, const std::string& stre
 }
 
 std::string probe_value(const std::string& path, const std::string& arguments) {
-  std::string value = capture("ffprobe -v error " + arguments + " -of csv=p=0 '" + path + "'");
+  std::string value =
+      command_output("ffprobe -v error " + arguments + " -of csv=p=0 '" + path + "'");
   while (!value.empty() && (value.back() == '\n' || value.back() == ',')) value.pop_back();
   return value;
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "command_output.hpp"
 #include "framepipe/media/remux.hpp"
 #include "framepipe/protocol/formats.hpp"
 #include "temporary_directory.hpp"
@@ -22,20 +23,10 @@ using framepipe::media::MediaError;
 using framepipe::media::remux;
 using framepipe::media::video_copy_refusal;
 using framepipe::protocol::find_output_format;
-
-std::string capture(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
-  char buffer[4096];
-  size_t count = 0;
-  while ((count = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, count);
-  if (pclose(pipe) != 0) throw std::runtime_error("command failed: " + command);
-  return output;
-}
+using framepipe::testing::command_output;
 
 std::string make(const fs::path& path, const std::string& arguments) {
-  capture("ffmpeg -nostdin -v error -y " + arguments + " '" + path.string() + "'");
+  command_output("ffmpeg -nostdin -v error -y " + arguments + " '" + path.string() + "'");
   return path.string();
 }
 
@@ -56,8 +47,8 @@ struct Packet {
 
 // The packets of one stream ("v" or "a") as ffmpeg demuxes them, with no decoding.
 std::vector<Packet> packets(const std::string& path, const std::string& stream) {
-  std::istringstream lines(capture("ffmpeg -nostdin -v error -i '" + path + "' -map 0:" + stream +
-                                   " -c copy -f framemd5 -"));
+  std::istringstream lines(command_output("ffmpeg -nostdin -v error -i '" + path +
+                                          "' -map 0:" + stream + " -c copy -f framemd5 -"));
   std::vector<Packet> result;
   std::string line;
   while (std::getline(lines, line)) {
@@ -78,8 +69,8 @@ std::vector<Packet> packets(const std::string& path, const std::string& stream) 
 }
 
 std::string codec_of(const std::string& path, const std::string& stream) {
-  std::string name = capture("ffprobe -v error -select_streams " + stream +
-                             " -show_entries stream=codec_name -of csv=p=0 '" + path + "'");
+  std::string name = command_output("ffprobe -v error -select_streams " + stream +
+                                    " -show_entries stream=codec_name -of csv=p=0 '" + path + "'");
   while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
   return name;
 }
@@ -148,8 +139,8 @@ TEST_CASE("remux H.264 + AAC from MP4 into MKV and MOV: every packet copied", "[
     CHECK(outcome.audio_mode == "copy aac");
     check_same_lines(packets(output, "v"), video);
     check_same_lines(packets(output, "a"), audio);
-    CHECK(capture("ffprobe -v error -show_entries format_tags=major_brand -of csv=p=0 '" + output +
-                  "'")
+    CHECK(command_output("ffprobe -v error -show_entries format_tags=major_brand -of csv=p=0 '" +
+                         output + "'")
               .starts_with("qt"));
   }
 }
@@ -186,7 +177,7 @@ namespace {
 
 // The samples ffmpeg decodes from `path`, as signed 16-bit little-endian.
 std::string decoded_samples(const std::string& path) {
-  return capture("ffmpeg -nostdin -v error -i '" + path + "' -map 0:a -f s16le -");
+  return command_output("ffmpeg -nostdin -v error -i '" + path + "' -map 0:a -f s16le -");
 }
 
 }  // namespace

@@ -152,6 +152,8 @@ TEST_CASE("lying segments are refused before decoding, with the reason", "[segme
   refused([](auto& m) { m.time_base_den = 0; }, "time base");
   refused([](auto& m) { m.rate_den = 0; }, "frame rate");
   refused([](auto& m) { m.crf = 99; }, "crf");
+  refused([](auto& m) { m.preset = "placebo"; }, "not an x264 preset");
+  refused([](auto& m) { m.preset = "--fast"; }, "not an x264 preset");
   refused([](auto& m) { m.format = "avi"; }, "not one segments take");
   refused([](auto& m) { m.format = "mp3"; }, "not one segments take");
   refused([](auto& m) { m.format = "nope"; }, "not one segments take");

@@ -46,8 +46,6 @@ constexpr auto kIdleSettle = std::chrono::milliseconds(protocol::kIdleTrimMs + 1
 constexpr int kClusterFiguresEvery = 3;
 constexpr int kMaxWorkers = 64;
 constexpr int kMaxRepeat = 100;
-constexpr const char* kPresets[] = {"ultrafast", "superfast", "veryfast", "faster",   "fast",
-                                    "medium",    "slow",      "slower",   "veryslow", "placebo"};
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
@@ -203,9 +201,9 @@ void validate(const BenchConfig& config) {
     throw std::invalid_argument("--repeat must be 1.." + std::to_string(kMaxRepeat));
   }
   if (config.crf < 0 || config.crf > 51) throw std::invalid_argument("--crf must be 0..51");
-  if (std::find(std::begin(kPresets), std::end(kPresets), config.preset) == std::end(kPresets)) {
-    throw std::invalid_argument("--preset " + config.preset +
-                                ": not an x264 preset (ultrafast ... veryfast ... placebo)");
+  if (!protocol::is_x264_preset(config.preset)) {
+    throw std::invalid_argument("--preset " + config.preset + ": not an x264 preset; use one of " +
+                                protocol::x264_preset_choices());
   }
   if (!config.link_rate.empty() && config.hosts == 0) {
     throw std::invalid_argument("--link-rate shapes the head's link of --hosts: give --hosts too");

@@ -56,8 +56,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 9> kPresets = {
-    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"};
 constexpr int kMaxCrf = 51;
 constexpr std::string_view kJobsRoute = "/api/jobs";
 // A Content-Length may exceed the file limit by this much: multipart headers and small fields.
@@ -764,10 +762,9 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   const auto parsed = chain::parse_chain(form.filters.value_or(""));
   if (!parsed.ok()) return refuse(res, Refusal{400, parsed.error});
   const std::string preset(trim(form.preset.value_or(config_.default_preset)));
-  if (std::find(kPresets.begin(), kPresets.end(), preset) == kPresets.end()) {
-    return refuse(res, Refusal{400, "unknown preset \"" + preset +
-                                        "\"; use one of ultrafast, superfast, veryfast, faster, "
-                                        "fast, medium, slow, slower, veryslow"});
+  if (!protocol::is_x264_preset(preset)) {
+    return refuse(res, Refusal{400, "unknown preset \"" + preset + "\"; use one of " +
+                                        protocol::x264_preset_choices()});
   }
   int crf = config_.default_crf;
   if (form.crf && !trim(*form.crf).empty()) {
@@ -966,7 +963,7 @@ void Frontend::get_cluster(httplib::Response& res) const {
             json{{"version", protocol::kSoftwareVersion},
                  {"worker_command", config_.worker_command},
                  {"max_upload_bytes", config_.max_upload_bytes},
-                 {"presets", kPresets},
+                 {"presets", protocol::x264_presets()},
                  {"default_preset", config_.default_preset},
                  {"default_crf", config_.default_crf},
                  {"formats", formats_json()},
@@ -1314,7 +1311,7 @@ void validate(const Config& config) {
   if (config.min_free_disk_mb < 0) {
     throw std::invalid_argument("min_free_disk_mb must not be negative");
   }
-  if (std::find(kPresets.begin(), kPresets.end(), config.default_preset) == kPresets.end()) {
+  if (!protocol::is_x264_preset(config.default_preset)) {
     throw std::invalid_argument("unknown default preset " + config.default_preset);
   }
   if (config.default_crf < 0 || config.default_crf > kMaxCrf) {

@@ -30,6 +30,9 @@ constexpr std::array kWavAudio = {"pcm_s16le"sv};
 constexpr std::array kAacAudio = {"aac"sv};
 constexpr std::array kOggAudio = {"vorbis"sv};
 constexpr std::span<const std::string_view> kNoCodecs;
+constexpr std::array kX264Presets = {"ultrafast"sv, "superfast"sv, "veryfast"sv,
+                                     "faster"sv,    "fast"sv,      "medium"sv,
+                                     "slow"sv,      "slower"sv,    "veryslow"sv};
 
 // VP9 at constant quality (b=0 with crf: libvpx's "constant quality" mode) about as good as x264's
 // CRF 20; cpu-used 5 with row multithreading keeps libvpx within a few times x264 veryfast.
@@ -190,6 +193,23 @@ const OutputFormat* format_for_file_name(std::string_view file_name) {
   };
   const auto found = std::find_if(kFormats.begin(), kFormats.end(), same);
   return found != kFormats.end() ? &*found : nullptr;
+}
+
+std::span<const std::string_view> x264_presets() {
+  return kX264Presets;
+}
+
+bool is_x264_preset(std::string_view name) {
+  return std::find(kX264Presets.begin(), kX264Presets.end(), name) != kX264Presets.end();
+}
+
+std::string x264_preset_choices() {
+  std::string choices;
+  for (const std::string_view preset : kX264Presets) {
+    if (!choices.empty()) choices += ", ";
+    choices += preset;
+  }
+  return choices;
 }
 
 std::string format_choices() {

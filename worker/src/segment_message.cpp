@@ -59,6 +59,8 @@ std::optional<SegmentInput> open_segment(const protocol::Segment& message,
   if (message.rate_num < 0 || message.rate_den <= 0) return refuse("bad frame rate");
   if (message.extradata.size() > kMaxExtradataBytes) return refuse("extradata too large");
   if (message.crf < 0 || message.crf > kMaxCrf) return refuse("crf outside 0..51");
+  // Before x264 sees it: an unknown preset fails the encoder's opening with a line on stderr.
+  if (!protocol::is_x264_preset(message.preset)) return refuse("not an x264 preset");
   const protocol::OutputFormat* output = protocol::find_output_format(message.format);
   // Segments are encoded by workers in a video format that keeps their timestamps (not AVI, whose
   // frames sit on a grid the sink lays out).

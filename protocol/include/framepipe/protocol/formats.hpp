@@ -55,6 +55,13 @@ const OutputFormat* find_output_format(std::string_view name);
 // (no extension, or one no format writes): how `submit` and `process` read an output's name.
 const OutputFormat* format_for_file_name(std::string_view file_name);
 
+// x264's presets, fastest first, as a job's `preset` may name them (placebo is left out: it
+// takes minutes a frame for nothing visible).
+std::span<const std::string_view> x264_presets();
+bool is_x264_preset(std::string_view name);
+// "ultrafast, superfast, ..., veryslow": for refusals.
+std::string x264_preset_choices();
+
 // "video mp4 (default), mkv, webm, mov, avi; audio mp3, flac, wav, aac, ogg": for refusals.
 std::string format_choices();
 
