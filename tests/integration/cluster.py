@@ -106,11 +106,12 @@ class Cluster:
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env)
         _live_groups.add(self.proc.pid)
         try:
-            wait_for(lambda: self.health_code() == 200, 30, 'the cluster to answer /health')
-            wait_for(lambda: len(self.workers_list()) >= self.workers, 30,
+            # A loaded machine (a parallel ctest beside a build) can take tens of seconds.
+            wait_for(lambda: self.health_code() == 200, 60, 'the cluster to answer /health')
+            wait_for(lambda: len(self.workers_list()) >= self.workers, 60,
                      f'{self.workers} workers to register')
-        except Exception:
-            self.__exit__(None, None, None)
+        except Exception as e:
+            self.__exit__(type(e), e, None)  # prints the cluster's log
             raise
         return self
 
