@@ -41,7 +41,7 @@ InputInfo probe_input(const std::string& path, const chain::ChainSpec& chain);
 
 struct BaselineSettings {
   std::string input;
-  std::string chain;  // canonical text
+  std::string chain;                             // canonical text
   std::string format{protocol::kDefaultFormat};  // an OutputFormat's name
   std::string preset;
   int crf = 20;

@@ -23,7 +23,7 @@ namespace framepipe::bench {
 struct RoleUsage {
   long long peak_bytes = 0;      // VmHWM (the largest, for workers)
   long long resident_bytes = 0;  // VmRSS now (the largest, for workers)
-  double cpu_seconds = 0;    // user + system since the process started (the sum, for workers)
+  double cpu_seconds = 0;        // user + system since the process started (the sum, for workers)
 };
 
 struct ClusterUsage {
