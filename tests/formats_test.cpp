@@ -69,6 +69,16 @@ TEST_CASE("the format table: ten formats, five video then five audio", "[formats
   CHECK(find_output_format(framepipe::protocol::kDefaultFormat)->name == "mp4");
 }
 
+TEST_CASE("which audio codecs a format holds as they are", "[formats]") {
+  using framepipe::protocol::holds_audio;
+  CHECK(holds_audio(*find_output_format("mp4"), "aac"));
+  CHECK_FALSE(holds_audio(*find_output_format("mp4"), "ac3"));
+  CHECK(holds_audio(*find_output_format("mkv"), "ac3"));
+  CHECK(holds_audio(*find_output_format("webm"), "opus"));
+  CHECK_FALSE(holds_audio(*find_output_format("webm"), "aac"));
+  CHECK_FALSE(holds_audio(*find_output_format("wav"), ""));
+}
+
 TEST_CASE("x264's presets: one list for the API, the bench and the workers", "[formats]") {
   using framepipe::protocol::is_x264_preset;
   using framepipe::protocol::x264_presets;

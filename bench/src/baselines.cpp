@@ -240,9 +240,7 @@ FfmpegBaseline ffmpeg_command(const BaselineSettings& settings, const InputInfo&
   // The sink's Writer: copied when the format holds the codec, else encoded at the format's rate,
   // mono stays mono, anything else becomes stereo.
   if (!input.audio_codec.empty()) {
-    const bool copied = std::find(format->audio_codecs.begin(), format->audio_codecs.end(),
-                                  input.audio_codec) != format->audio_codecs.end();
-    if (copied) {
+    if (protocol::holds_audio(*format, input.audio_codec)) {
       add({"-c:a", "copy"});
     } else {
       add({"-c:a", std::string(format->audio_encoder)});

@@ -47,9 +47,7 @@ std::optional<json> output_audio_codec(const Job& job, const protocol::OutputFor
   const bool probed = !job.video_codec.empty() || !job.audio_codec.empty();
   if (!probed) return std::nullopt;
   if (job.audio_codec.empty()) return json(nullptr);
-  const auto& kept = format.audio_codecs;
-  if (std::find(kept.begin(), kept.end(), job.audio_codec) != kept.end())
-    return json(job.audio_codec);
+  if (protocol::holds_audio(format, job.audio_codec)) return json(job.audio_codec);
   return json(codec_of_encoder(format.audio_encoder));
 }
 

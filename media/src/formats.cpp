@@ -36,9 +36,7 @@ FormatCodecs resolve_format(std::string_view name) {
 }
 
 bool keeps_audio(const protocol::OutputFormat& format, AVCodecID codec) {
-  const std::string_view name = avcodec_get_name(codec);
-  return std::find(format.audio_codecs.begin(), format.audio_codecs.end(), name) !=
-         format.audio_codecs.end();
+  return protocol::holds_audio(format, avcodec_get_name(codec));
 }
 
 void apply_encoder_options(AVCodecContext& context,

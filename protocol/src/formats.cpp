@@ -180,6 +180,11 @@ const OutputFormat* find_output_format(std::string_view name) {
   return found != kFormats.end() ? &*found : nullptr;
 }
 
+bool holds_audio(const OutputFormat& format, std::string_view codec) {
+  return std::find(format.audio_codecs.begin(), format.audio_codecs.end(), codec) !=
+         format.audio_codecs.end();
+}
+
 const OutputFormat* format_for_file_name(std::string_view file_name) {
   const auto dot = file_name.rfind('.');
   if (dot == std::string_view::npos || file_name.find('/', dot) != std::string_view::npos) {

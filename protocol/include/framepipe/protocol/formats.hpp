@@ -51,6 +51,10 @@ std::span<const OutputFormat> output_formats();
 // The format called `name` (exact, lower case), or nothing.
 const OutputFormat* find_output_format(std::string_view name);
 
+// The format holds an audio stream of this codec (libavcodec's name, "aac") as it is: copied,
+// not encoded with its audio_encoder.
+bool holds_audio(const OutputFormat& format, std::string_view codec);
+
 // The format whose extension ends `file_name` ("out.WebM" gives webm, case ignored), or nothing
 // (no extension, or one no format writes): how `submit` and `process` read an output's name.
 const OutputFormat* format_for_file_name(std::string_view file_name);
