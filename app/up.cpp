@@ -76,6 +76,7 @@ constexpr RoleFlag kRoleFlags[] = {
     {"--resend-after-ms", "ventilator", "--resend-after-ms"},
     {"--no-shared-memory", "ventilator", "--no-shared-memory"},
     {"--cors-origin", "http", "--cors-origin"},
+    {"--max-event-streams", "http", "--max-event-streams"},
 };
 
 // Declares `flag` on up's command: the role's declaration under up's name. Given, it appends the

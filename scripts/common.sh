@@ -14,7 +14,8 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git ca-certificates
           clang-14 libclang-rt-14-dev
           ffmpeg python3 python3-numpy curl jq iproute2 procps
           chromium nodejs npm  # the browser test: Chromium driven by playwright-core from npm
-          prometheus)  # promtool for GET /metrics
+          prometheus  # promtool for GET /metrics
+          slowhttptest)  # the slow-client attacks of integration.attacks
 
 # Packages whose command may come from elsewhere: a machine with Node.js from NodeSource has node and
 # npm in its own nodejs package, and Debian's npm cannot be installed beside it.

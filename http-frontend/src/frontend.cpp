@@ -60,8 +60,6 @@ constexpr int kMaxCrf = 51;
 constexpr std::string_view kJobsRoute = "/api/jobs";
 // A Content-Length may exceed the file limit by this much: multipart headers and small fields.
 constexpr int64_t kMultipartAllowanceBytes = 1 << 20;
-// Accepted connections waiting for a thread, per thread (then the acceptor waits).
-constexpr size_t kQueuedConnectionsPerThread = 4;
 // Connections the kernel completes and holds for the acceptor (httplib's own listen() asks for 5:
 // a burst of new connections overflowed it, and the clients waited for SYN retries of 1 s and 3 s).
 // Linux caps it at net.core.somaxconn.
@@ -84,11 +82,9 @@ bool named_like_audio_file(std::string_view name) {
   return std::any_of(kAudioFileExtensions.begin(), kAudioFileExtensions.end(),
                      [&](std::string_view extension) { return lower.ends_with(extension); });
 }
-// Live event streams each hold an HTTP thread for as long as they are open, so at most this share
-// of the threads serve them; more are refused (503) and the page retries later.
-constexpr int kLiveStreamThreadShareDivisor = 2;
 // A live stream sends the worker list this often (also its keep-alive).
 constexpr auto kWorkersEventInterval = std::chrono::milliseconds(1000);
+constexpr auto kWorkersEventShare = std::chrono::milliseconds(250);
 constexpr auto kStopPollInterval = std::chrono::milliseconds(100);
 // A job's event stream checks for changes (and for shutdown) this often, and sends a comment line
 // when it has been silent this long, so that proxies and clients keep the connection.
@@ -182,6 +178,16 @@ bool takes_query_token(const httplib::Request& req) {
                                  route == "/api/jobs/{id}/events");
 }
 
+// Where the gate hands a request whose head is in: event streams live long and get a thread of
+// their own, uploads are capped per address, the rest is served by the pool.
+Lane lane_of(const RequestHead& head) {
+  const std::string_view route = route_of(head.path);
+  if (head.method == "GET" && (route == kEventsRoute || route == "/api/jobs/{id}/events")) {
+    return Lane::stream;
+  }
+  return head.has_body ? Lane::body : Lane::quick;
+}
+
 bool write_event_text(httplib::DataSink& sink, std::string_view name, std::string_view data) {
   std::string text = "event: ";
   text += name;
@@ -208,32 +214,16 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   return false;
 }
 
-// Holds one of the bounded live-stream places while it lives.
-class StreamSlot {
- public:
-  explicit StreamSlot(std::atomic<int>& open_streams) : open_streams_(open_streams) {}
-  ~StreamSlot() { --open_streams_; }
-  StreamSlot(const StreamSlot&) = delete;
-  StreamSlot& operator=(const StreamSlot&) = delete;
-
- private:
-  std::atomic<int>& open_streams_;  // the Frontend's count, incremented by the opener
-};
-
 // One open GET /api/events stream.
 struct LiveStream {
-  LiveStream(std::atomic<int>& open_streams, uint64_t last_change)
-      : slot(open_streams), since(last_change) {}
-  StreamSlot slot;
+  explicit LiveStream(uint64_t last_change) : since(last_change) {}
   uint64_t since;  // the last job change sent
   std::chrono::steady_clock::time_point next_workers_event{};
 };
 
 // One open GET /api/jobs/{id}/events stream.
 struct JobStream {
-  JobStream(std::atomic<int>& open_streams, std::string id, uint64_t last_change)
-      : slot(open_streams), job_id(std::move(id)), since(last_change) {}
-  StreamSlot slot;
+  JobStream(std::string id, uint64_t last_change) : job_id(std::move(id)), since(last_change) {}
   std::string job_id;
   uint64_t since;         // the last job change looked at
   bool started = false;   // the job's state on connection has been sent
@@ -360,7 +350,7 @@ class ResultReader {
 class Frontend {
  public:
   explicit Frontend(const Config& config);
-  void install(httplib::Server& server);
+  void install(GuardedServer& server);
 
  private:
   // Checks every request before routing. Nothing means "go on".
@@ -384,7 +374,9 @@ class Frontend {
   void open_event_stream(httplib::Response& res);
   // Writes what a live stream has not seen yet; waits for changes up to its next workers event.
   bool continue_event_stream(LiveStream& stream, httplib::DataSink& sink) const;
-  json workers_event() const;
+  // The `workers` event's data, shared by every live stream: computed at most once per
+  // kWorkersEventShare, so that hundreds of streams cost one job list and one snapshot.
+  std::string workers_event() const;
   void open_job_event_stream(const std::string& id, httplib::Response& res);
   // Sends the job's state if it changed; the final state as `end`, which closes the stream.
   bool continue_job_event_stream(JobStream& stream, httplib::DataSink& sink) const;
@@ -411,6 +403,10 @@ class Frontend {
 
   int64_t min_free_disk_bytes() const { return config_.min_free_disk_mb * 1024 * 1024; }
   const Config config_;
+  const GuardedServer* server_ = nullptr;   // set by install(), for its connection figures
+  mutable std::mutex workers_event_mutex_;  // guards the two below
+  mutable std::string workers_event_data_;
+  mutable std::chrono::steady_clock::time_point workers_event_at_;
   const fs::path data_directory_;  // absolute
   const fs::path jobs_directory_;  // data_directory_/jobs
   const std::string filter_catalogue_;
@@ -421,8 +417,6 @@ class Frontend {
   JobRecovery recovery_;    // used on the cluster link's thread once it runs
   JobChanges changes_;      // noted by every job update, read by the live streams
   ReplyWaits reply_waits_;  // uploads waiting for the ventilator's probe
-  std::atomic<int> open_streams_{0};
-  const int max_open_streams_;
   ClusterEndpoints endpoints_;
   std::unique_ptr<ClusterLink> link_;  // last: its thread calls back into store_ and changes_
 };
@@ -451,7 +445,6 @@ Frontend::Frontend(const Config& config)
       static_files_(web_directory(config)),
       store_(data_directory_ / "framepipe.db"),
       recovery_(store_.unfinished(), protocol::now_ms()),
-      max_open_streams_(std::max(1, config.threads / kLiveStreamThreadShareDivisor)),
       endpoints_{config.registry_endpoint, config.control_endpoint, config.progress_endpoint,
                  config.curve} {
   if (recovery_.pending() > 0) {
@@ -557,7 +550,8 @@ std::optional<Refusal> Frontend::precheck_upload(const httplib::Request& req) co
   return std::nullopt;
 }
 
-void Frontend::install(httplib::Server& server) {
+void Frontend::install(GuardedServer& server) {
+  server_ = &server;
   server.set_expect_100_continue_handler(
       [this](const httplib::Request& req, httplib::Response& res) {
         request_started_ms = protocol::now_ms();
@@ -738,7 +732,8 @@ void Frontend::log_request(const httplib::Request& req, const httplib::Response&
 void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
                           const httplib::ContentReader& reader) {
   if (auto refusal = precheck_upload(req)) {
-    drain_body(req, reader);
+    // Answered before the body is read: the gate's lingering close takes what the client still
+    // sends, so the answer is not lost to a reset.
     return refuse(res, *refusal);
   }
 
@@ -978,6 +973,10 @@ void Frontend::get_metrics(httplib::Response& res) const {
   view.requests = request_counters_.entries();
   view.jobs = job_counters_.counts();
   for (const Job& job : store_.list()) ++view.jobs_by_state[static_cast<size_t>(job.state)];
+  if (server_) {
+    view.gate = server_->gate_counts();
+    view.slow_bodies_cut = server_->slow_clients_cut();
+  }
   res.status = 200;
   res.set_header("Cache-Control", "no-store");
   res.set_content(render_metrics(view), std::string(kMetricsContentType));
@@ -1026,11 +1025,7 @@ void Frontend::open_job_event_stream(const std::string& id, httplib::Response& r
   // Changes after this point are seen by the stream; its first turn sends the state as it is.
   const uint64_t since = changes_.last();
   if (!store_.find(id)) return refuse(res, Refusal{404, "no such job"});
-  if (++open_streams_ > max_open_streams_) {
-    --open_streams_;
-    return refuse(res, Refusal{503, "too many live event streams are open; retry later"});
-  }
-  auto stream = std::make_shared<JobStream>(open_streams_, id, since);
+  auto stream = std::make_shared<JobStream>(id, since);
   stream->next_keep_alive = std::chrono::steady_clock::now() + kKeepAliveInterval;
   res.status = 200;
   res.set_header("X-Accel-Buffering", "no");  // proxies must not hold events back
@@ -1082,23 +1077,26 @@ bool Frontend::send_job_state(JobStream& stream, httplib::DataSink& sink) const 
   return true;
 }
 
-json Frontend::workers_event() const {
+std::string Frontend::workers_event() const {
+  std::lock_guard lock(workers_event_mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  if (!workers_event_data_.empty() && now - workers_event_at_ < kWorkersEventShare) {
+    return workers_event_data_;
+  }
   const ClusterSnapshot cluster = link_->snapshot();
   double throughput = 0;
   for (const Job& job : store_.list()) {
     if (job.state == JobState::running) throughput += job.fps;
   }
-  return json{{"workers", workers_json(cluster, protocol::now_ms())},
-              {"registry_ok", cluster.registry.alive(protocol::now_ms())},
-              {"throughput_fps", throughput}};
+  workers_event_data_ = dump(json{{"workers", workers_json(cluster, protocol::now_ms())},
+                                  {"registry_ok", cluster.registry.alive(protocol::now_ms())},
+                                  {"throughput_fps", throughput}});
+  workers_event_at_ = now;
+  return workers_event_data_;
 }
 
 void Frontend::open_event_stream(httplib::Response& res) {
-  if (++open_streams_ > max_open_streams_) {
-    --open_streams_;
-    return refuse(res, Refusal{503, "too many live event streams are open; retry later"});
-  }
-  auto stream = std::make_shared<LiveStream>(open_streams_, changes_.last());
+  auto stream = std::make_shared<LiveStream>(changes_.last());
   res.status = 200;
   res.set_chunked_content_provider("text/event-stream",
                                    [this, stream](size_t, httplib::DataSink& sink) {
@@ -1114,7 +1112,7 @@ bool Frontend::continue_event_stream(LiveStream& stream, httplib::DataSink& sink
   auto now = std::chrono::steady_clock::now();
   if (now >= stream.next_workers_event) {
     stream.next_workers_event = now + kWorkersEventInterval;
-    if (!write_event(sink, "workers", workers_event())) return false;
+    if (!write_event_text(sink, "workers", workers_event())) return false;
   }
   const auto wait =
       std::chrono::duration_cast<std::chrono::milliseconds>(stream.next_workers_event - now);
@@ -1352,12 +1350,10 @@ int run(const Config& config) {
 
   // Each connection is served under a budget for waiting on its client (see guarded_server.hpp),
   // so that slow or stalled clients cannot keep the pool's threads from everyone else.
-  GuardedServer server{ClientBudget{}};
-  const auto threads = static_cast<size_t>(config.threads);
-  // httplib takes ownership of the queue it is given (and deletes it when listening ends).
-  server.new_task_queue = [threads] {
-    return new BoundedTaskPool(threads, threads * kQueuedConnectionsPerThread);
-  };
+  GuardedServer server{ClientBudget{},
+                       gate_limits_for(static_cast<size_t>(config.threads),
+                                       static_cast<size_t>(config.max_event_streams)),
+                       lane_of};
   // httplib's default sets SO_REUSEPORT, which would let a second server bind the same port.
   // The socket is remembered for its backlog: httplib keeps it private. It creates one socket per
   // address it tries and stops at the first it can bind, so the last one given here is it.

@@ -13,7 +13,6 @@
 #include <string>
 
 #include "log.hpp"
-#include "task_pool.hpp"
 
 namespace framepipe::http {
 
@@ -24,6 +23,18 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
 constexpr std::size_t kReadBufferBytes = 4096;  // the request line is read byte by byte
+
+// httplib hands each accepted connection to its task queue; this one gives it straight to the
+// gate, on the accepting thread (the gate only takes note of it).
+class InlineQueue final : public httplib::TaskQueue {
+ public:
+  explicit InlineQueue(ConnectionGate& gate) : gate_(gate) {}
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override { gate_.stop(); }
+
+ private:
+  ConnectionGate& gate_;
+};
 
 void address_of(int sock, bool peer, std::string& ip, int& port) {
   sockaddr_storage address{};
@@ -46,8 +57,10 @@ void address_of(int sock, bool peer, std::string& ip, int& port) {
 // Stream interface has const waits, hence the mutable accounting.
 class BudgetStream final : public httplib::Stream {
  public:
-  BudgetStream(int sock, const ClientBudget& budget, Clock::time_point accepted)
-      : sock_(sock), budget_(budget), started_(accepted) {}
+  // `received`: what the gate read already (the request head, and maybe more).
+  BudgetStream(int sock, const ClientBudget& budget, Clock::time_point accepted,
+               std::string received)
+      : sock_(sock), budget_(budget), started_(accepted), received_(std::move(received)) {}
 
   // The request line and headers are in: from now on reads are paid for by the bytes received.
   void headers_done() {
@@ -58,10 +71,18 @@ class BudgetStream final : public httplib::Stream {
   bool over_budget() const { return over_budget_; }
   bool in_body() const { return in_body_; }
 
-  bool is_readable() const override { return begin_ < end_ || wait(POLLIN); }
+  bool is_readable() const override {
+    return received_at_ < received_.size() || begin_ < end_ || wait(POLLIN);
+  }
   bool is_writable() const override { return wait(POLLOUT); }
 
   ssize_t read(char* ptr, size_t size) override {
+    if (received_at_ < received_.size()) {
+      const std::size_t count = std::min(size, received_.size() - received_at_);
+      std::memcpy(ptr, received_.data() + received_at_, count);
+      received_at_ += count;
+      return static_cast<ssize_t>(count);
+    }
     if (begin_ == end_) {
       if (!wait(POLLIN)) return -1;
       ssize_t n;
@@ -133,6 +154,8 @@ class BudgetStream final : public httplib::Stream {
   const int sock_;
   const ClientBudget& budget_;
   const Clock::time_point started_;
+  const std::string received_;
+  std::size_t received_at_ = 0;
   bool in_body_ = false;
   int64_t body_received_ = 0;
   int64_t sent_ = 0;
@@ -146,29 +169,42 @@ class BudgetStream final : public httplib::Stream {
 
 }  // namespace
 
+GuardedServer::GuardedServer(ClientBudget budget, GateLimits limits,
+                             ConnectionGate::Classify classify)
+    : budget_(budget), gate_(limits, std::move(classify), [this](ReadyConnection& connection) {
+        serve(connection);
+      }) {
+  new_task_queue = [this] { return new InlineQueue(gate_); };
+}
+
+GuardedServer::~GuardedServer() {
+  gate_.stop();
+}
+
 bool GuardedServer::process_and_close_socket(socket_t sock) {
+  gate_.admit(sock);
+  return true;
+}
+
+void GuardedServer::serve(ReadyConnection& connection) {
+  const int sock = connection.fd;
   int yes = 1;
   ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-  // The header clock starts at accept: waiting in the pool's queue is part of it.
-  BudgetStream stream(sock, budget_, BoundedTaskPool::current_task_queued_at());
+  // The header clock started at accept: the gate's wait is part of it.
+  BudgetStream stream(sock, budget_, connection.accepted, std::move(connection.received));
   bool closed = false;
-  const bool served = process_request(stream, /*close_connection=*/true, closed,
-                                      [&stream](httplib::Request&) { stream.headers_done(); });
+  process_request(stream, /*close_connection=*/true, closed,
+                  [&stream](httplib::Request&) { stream.headers_done(); });
   if (stream.over_budget()) {
     const uint64_t count = slow_clients_cut_.fetch_add(1, std::memory_order_relaxed) + 1;
-    std::string ip;
-    int port = 0;
-    stream.get_remote_ip_and_port(ip, port);
     // One line per power of two: a crowd of slow clients does not flood the log.
     if ((count & (count - 1)) == 0) {
-      log().warn("http: closed a connection from {} that was too slow {} ({} so far)", ip,
+      log().warn("http: closed a connection from {} that was too slow {} ({} so far)",
+                 connection.address,
                  stream.in_body() ? "with its body or reading the response" : "sending its request",
                  count);
     }
   }
-  ::shutdown(sock, SHUT_RDWR);
-  ::close(sock);
-  return served;
 }
 
 }  // namespace framepipe::http

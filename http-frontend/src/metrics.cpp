@@ -262,6 +262,32 @@ std::string render_metrics(const MetricsView& view) {
                entry.count);
   }
 
+  if (view.gate) {
+    const GateCounts& gate = *view.gate;
+    out.family("framepipe_http_connections_waiting", "gauge",
+               "Connections still sending their request head.");
+    out.sample("framepipe_http_connections_waiting", "", gate.waiting);
+    out.family("framepipe_http_event_streams", "gauge", "Live event streams open.");
+    out.sample("framepipe_http_event_streams", "", gate.streams);
+    out.family("framepipe_http_uploads", "gauge",
+               "Uploads being received, and uploads waiting for their address's turn.");
+    out.sample("framepipe_http_uploads", label_set({label("state", "receiving")}), gate.bodies);
+    out.sample("framepipe_http_uploads", label_set({label("state", "waiting")}), gate.parked);
+    out.family("framepipe_http_connections_closed_total", "counter",
+               "Connections closed by the server for their client's sake: a request head not in "
+               "time, making way for newer connections of a crowded address, a body or a reading "
+               "too slow.");
+    out.sample("framepipe_http_connections_closed_total",
+               label_set({label("reason", "head_too_slow")}), gate.heads_too_slow);
+    out.sample("framepipe_http_connections_closed_total", label_set({label("reason", "evicted")}),
+               gate.evicted);
+    out.sample("framepipe_http_connections_closed_total",
+               label_set({label("reason", "body_or_reading_too_slow")}), view.slow_bodies_cut);
+    out.family("framepipe_http_refused_busy_total", "counter",
+               "Requests answered 503 by the server's caps (event streams, uploads per address).");
+    out.sample("framepipe_http_refused_busy_total", "", gate.refused_busy);
+  }
+
   out.family("framepipe_jobs_enqueued_total", "counter",
              "Jobs accepted by POST /api/jobs since the http-frontend started.");
   out.sample("framepipe_jobs_enqueued_total", "", view.jobs.enqueued);

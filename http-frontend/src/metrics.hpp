@@ -9,12 +9,14 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
 
 #include "cluster_link.hpp"
+#include "connection_gate.hpp"
 #include "job_store.hpp"
 
 namespace framepipe::http {
@@ -76,6 +78,9 @@ struct MetricsView {
   std::vector<RequestCounters::Entry> requests;
   JobCounts jobs;
   std::array<int64_t, 5> jobs_by_state{};  // jobs in the list, indexed by JobState
+  // The HTTP server's connections (connection_gate.hpp); absent before it serves.
+  std::optional<GateCounts> gate;
+  uint64_t slow_bodies_cut = 0;  // closed: too slow with a body or reading an answer
 };
 
 // The exposition text: HELP and TYPE for every family, then its samples. Per-worker series only

@@ -55,6 +55,11 @@ void add_options(CLI::App& command, Options& options) {
       ->capture_default_str()
       ->check(CLI::Range(2, 1024));
   command
+      .add_option("--max-event-streams", config.max_event_streams,
+                  "live event streams at once (each address may hold an eighth of them)")
+      ->capture_default_str()
+      ->check(CLI::Range(8, 65536));
+  command
       .add_option("--min-free-disk-mb", config.min_free_disk_mb,
                   "refuse uploads that would leave less free space in the data directory")
       ->capture_default_str()

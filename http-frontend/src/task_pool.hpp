@@ -1,8 +1,6 @@
-// The HTTP server's thread pool: a fixed number of threads and a bounded queue of accepted
-// connections. Policy when the queue is full: enqueue() blocks the accepting thread until a slot
-// frees, so further clients wait in the kernel's listen backlog instead of in our memory.
+// The HTTP server's thread pool: a fixed number of threads and a bounded queue of requests whose
+// heads are in (see connection_gate.hpp). A full queue refuses more rather than blocking the gate.
 #pragma once
-#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -11,38 +9,27 @@
 #include <thread>
 #include <vector>
 
-#include <httplib.h>
-
 namespace framepipe::http {
 
-class BoundedTaskPool final : public httplib::TaskQueue {
+class BoundedTaskPool final {
  public:
   BoundedTaskPool(size_t threads, size_t queue_capacity);
-  ~BoundedTaskPool() override;
+  ~BoundedTaskPool();
   BoundedTaskPool(const BoundedTaskPool&) = delete;
   BoundedTaskPool& operator=(const BoundedTaskPool&) = delete;
 
-  // Blocks while the queue is full.
-  void enqueue(std::function<void()> task) override;
+  // False, and `task` untouched, when the queue is full or the pool is stopping.
+  bool try_enqueue(std::function<void()>& task);
   // Runs what is queued, then joins the threads. Idempotent.
-  void shutdown() override;
-
-  // When the task running on the calling thread was queued (for a connection: when it was
-  // accepted); now() outside a pool task.
-  static std::chrono::steady_clock::time_point current_task_queued_at();
+  void shutdown();
 
  private:
-  struct Task {
-    std::chrono::steady_clock::time_point queued_at;
-    std::function<void()> run;
-  };
   void work();
 
   const size_t capacity_;
   std::mutex mutex_;  // guards tasks_ and stopping_
   std::condition_variable not_empty_;
-  std::condition_variable not_full_;
-  std::deque<Task> tasks_;
+  std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -190,21 +190,4 @@ std::variant<UploadForm, Refusal> receive_upload(const httplib::ContentReader& r
   return form;
 }
 
-void drain_body(const httplib::Request& req, const httplib::ContentReader& reader) {
-  if (req.get_header_value_count("Content-Length") > 0 &&
-      req.get_header_value<uint64_t>("Content-Length") > static_cast<uint64_t>(kDrainBytes)) {
-    return;  // too much to read for nothing: the connection is cut instead
-  }
-  int64_t drained = 0;
-  auto discard = [&](const char*, size_t size) {
-    drained += static_cast<int64_t>(size);
-    return drained <= kDrainBytes && !stop_requested();
-  };
-  if (req.is_multipart_form_data()) {
-    reader([](const httplib::MultipartFormData&) { return true; }, discard);
-  } else {
-    reader(discard);
-  }
-}
-
 }  // namespace framepipe::http

@@ -42,15 +42,10 @@ std::optional<int64_t> free_disk_bytes(const std::filesystem::path& path);
 // checked by sanitize_extension), the `filters`, `preset`, `crf`, `format` and `distribution`
 // fields are kept as text, other
 // fields are skipped. The request must be multipart/form-data. After a refusal the rest of the body
-// is drained (see drain_body). A refusal leaves the files it wrote for the caller to remove with
-// the directory. Never throws except std::bad_alloc.
+// is drained, up to a few MiB (the server's lingering close takes the rest). A refusal leaves the
+// files it wrote for the caller to remove with the directory. Never throws except std::bad_alloc.
 std::variant<UploadForm, Refusal> receive_upload(const httplib::ContentReader& reader,
                                                  const std::filesystem::path& job_directory,
                                                  const UploadLimits& limits);
-
-// Reads and discards the body of a request refused before reading it, at most a few MiB (a longer
-// or endless body is left unread, and the connection is cut). A socket closed with unread data
-// sends a reset, and clients then report a broken connection instead of the answer.
-void drain_body(const httplib::Request& req, const httplib::ContentReader& reader);
 
 }  // namespace framepipe::http

@@ -3,6 +3,8 @@ and a result streams from disk: a 1 GiB download does not grow the http-frontend
 import http.client
 import json
 import os
+import socket
+import time
 
 from cluster import (Cluster, generate, main, multipart, peak_memory_kib, reset_peak_memory,
                      wait_for, workdir)
@@ -51,6 +53,46 @@ with Cluster(workers=1, extra=['--max-upload-bytes', '300000'], api_token=TOKEN)
         status, _ = raw_request(cluster, 'POST', '/api/jobs', body, headers)
         assert status == 415, status
 
+    def refused_at_the_headers(head, body_after=0):
+        """Sends `head` alone: (the answer, seconds to it). Then, if asked, `body_after` bytes of
+        body anyway (the server no longer reads them), and reads the answer: it must be whole."""
+        with socket.create_connection(('127.0.0.1', cluster.http_port), timeout=10) as s:
+            started = time.time()
+            s.sendall(head)
+            if body_after:
+                try:
+                    s.sendall(b'x' * body_after)
+                except OSError:
+                    pass  # a full window, or closed: the answer must still be there
+            answer = b''
+            while b'\r\n\r\n' not in answer or not answer.rstrip().endswith(b'}'):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer.decode(errors='replace'), time.time() - started
+
+    def test_refusals_come_at_the_headers_without_the_body():
+        length = 250_000  # within the upload limit
+        cases = [
+            (401, b'', b'multipart/form-data; boundary=x', length),
+            (415, b'Authorization: Bearer ' + TOKEN.encode() + b'\r\n', b'text/plain', length),
+            (413, b'Authorization: Bearer ' + TOKEN.encode() + b'\r\n',
+             b'multipart/form-data; boundary=x', 10_000_000),
+        ]
+        for status, extra, content_type, declared in cases:
+            head = (b'POST /api/jobs HTTP/1.1\r\nHost: x\r\n' + extra + b'Content-Type: ' +
+                    content_type + b'\r\nContent-Length: ' + str(declared).encode() +
+                    b'\r\n\r\n')
+            answer, seconds = refused_at_the_headers(head)
+            assert answer.startswith(f'HTTP/1.1 {status}'), (status, answer[:200])
+            assert seconds < 2, f'{status} came after {seconds:.1f} s: the body was waited for'
+            answer, _ = refused_at_the_headers(head, body_after=length)
+            assert answer.startswith(f'HTTP/1.1 {status}') and answer.rstrip().endswith('}'), \
+                (status, answer[:300])
+            print(f'      {status} at the headers in {seconds * 1000:.0f} ms; whole when the body '
+                  f'is sent anyway')
+
     def finished_copy_job():
         """Uploads SMALL with the copy chain and waits for it; returns the job id."""
         with open(SMALL, 'rb') as f:
@@ -93,6 +135,6 @@ with Cluster(workers=1, extra=['--max-upload-bytes', '300000'], api_token=TOKEN)
         assert grown < 64 * 1024, f'the http-frontend grew {grown} KiB serving 1 GiB'
         print(f'      1 GiB served; the http-frontend grew {grown} KiB')
 
-    main([test_api_needs_the_token, test_too_large_with_content_length_and_chunked,
+    main([test_api_needs_the_token, test_refusals_come_at_the_headers_without_the_body, test_too_large_with_content_length_and_chunked,
           test_compressed_bodies_are_refused, test_many_ranges_are_refused_and_one_is_served,
           test_a_large_result_streams_from_disk])

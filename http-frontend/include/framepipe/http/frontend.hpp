@@ -23,6 +23,7 @@ struct Config {
   std::string default_preset = "veryfast";
   int default_crf = 20;
   int threads = 16;             // HTTP worker threads
+  int max_event_streams = 1024;  // live event streams at once; an eighth of them per address
   std::string worker_command;   // the command that adds a worker to this cluster
   std::string api_token;        // when set, /api routes need "Authorization: Bearer"
   std::string cors_origin;      // when set, Access-Control-Allow-Origin
