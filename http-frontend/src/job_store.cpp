@@ -4,10 +4,14 @@
 #include <stdexcept>
 #include <utility>
 
-#include <sqlite3.h>
+#include "sqlite.hpp"
 
 namespace framepipe::http {
 namespace {
+
+using sqlite::Connection;
+using sqlite::execute;
+using sqlite::Statement;
 
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
@@ -50,87 +54,6 @@ constexpr std::string_view kColumns =
     "input_bytes, output_bytes, width, height, out_width, out_height, duration_seconds, "
     "video_codec, audio_codec, skipped_packets, format, distribution, distribution_used, "
     "distribution_why";
-
-struct ConnectionCloser {
-  void operator()(sqlite3* connection) const { sqlite3_close_v2(connection); }
-};
-struct StatementFinalizer {
-  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
-};
-using Connection = std::unique_ptr<sqlite3, ConnectionCloser>;
-
-// A prepared statement: bind by 1-based index, step, read columns, reset for reuse.
-class Statement {
- public:
-  Statement(sqlite3* connection, std::string_view sql) : connection_(connection) {
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(connection, sql.data(), static_cast<int>(sql.size()), &raw, nullptr) !=
-        SQLITE_OK) {
-      throw std::runtime_error(std::string("sqlite: cannot prepare statement: ") +
-                               sqlite3_errmsg(connection));
-    }
-    statement_.reset(raw);
-  }
-
-  void bind(int index, std::string_view text) {
-    check(sqlite3_bind_text(statement_.get(), index, text.data(), static_cast<int>(text.size()),
-                            SQLITE_TRANSIENT));
-  }
-  void bind(int index, int64_t value) { check(sqlite3_bind_int64(statement_.get(), index, value)); }
-  void bind(int index, double value) { check(sqlite3_bind_double(statement_.get(), index, value)); }
-  void bind(int index, const std::optional<int64_t>& value) {
-    if (value) return bind(index, *value);
-    check(sqlite3_bind_null(statement_.get(), index));
-  }
-  void bind(int index, const std::optional<std::string>& value) {
-    if (value) return bind(index, std::string_view(*value));
-    check(sqlite3_bind_null(statement_.get(), index));
-  }
-
-  // True while there is a row to read; false when done. Throws on errors.
-  bool step() {
-    const int result = sqlite3_step(statement_.get());
-    if (result == SQLITE_ROW) return true;
-    if (result == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("sqlite: ") + sqlite3_errmsg(connection_));
-  }
-  void reset() {
-    sqlite3_reset(statement_.get());
-    sqlite3_clear_bindings(statement_.get());
-  }
-
-  bool is_null(int column) const {
-    return sqlite3_column_type(statement_.get(), column) == SQLITE_NULL;
-  }
-  int64_t integer(int column) const { return sqlite3_column_int64(statement_.get(), column); }
-  double real(int column) const { return sqlite3_column_double(statement_.get(), column); }
-  std::string text(int column) const {
-    const auto* bytes = sqlite3_column_text(statement_.get(), column);
-    const int size = sqlite3_column_bytes(statement_.get(), column);
-    if (bytes == nullptr) return {};
-    return std::string(reinterpret_cast<const char*>(bytes), static_cast<size_t>(size));
-  }
-
- private:
-  void check(int result) const {
-    if (result != SQLITE_OK) {
-      throw std::runtime_error(std::string("sqlite: cannot bind: ") + sqlite3_errmsg(connection_));
-    }
-  }
-
-  sqlite3* connection_;  // borrowed from the Database
-  std::unique_ptr<sqlite3_stmt, StatementFinalizer> statement_;
-};
-
-void execute(sqlite3* connection, std::string_view sql) {
-  char* message = nullptr;
-  const std::string text(sql);
-  if (sqlite3_exec(connection, text.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-    std::string why = message != nullptr ? message : sqlite3_errmsg(connection);
-    sqlite3_free(message);
-    throw std::runtime_error("sqlite: " + why);
-  }
-}
 
 // A database written by an older framepipe lacks the columns added since: add them.
 void add_missing_columns(sqlite3* connection) {
@@ -219,19 +142,9 @@ int64_t not_negative(int64_t value) {
 class JobStore::Database {
  public:
   explicit Database(const std::filesystem::path& path)
-      : base_(std::filesystem::absolute(path).lexically_normal().parent_path()) {
-    sqlite3* raw = nullptr;
-    const int result =
-        sqlite3_open_v2(path.c_str(), &raw,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    connection_.reset(raw);  // sqlite3_open_v2 allocates a handle even when it fails
-    if (result != SQLITE_OK) {
-      throw std::runtime_error("cannot open the job database " + path.string() + ": " +
-                               (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory"));
-    }
-    sqlite3_busy_timeout(raw, 5000);
-    execute(raw, "PRAGMA journal_mode=WAL");
-    execute(raw, "PRAGMA synchronous=NORMAL");
+      : connection_(sqlite::open(path, "the job database")),
+        base_(std::filesystem::absolute(path).lexically_normal().parent_path()) {
+    sqlite3* raw = connection_.get();
     execute(raw, kSchema);
     add_missing_columns(raw);
     upsert_.emplace(raw, "INSERT OR REPLACE INTO jobs (" + std::string(kColumns) + ") VALUES (" +
@@ -284,16 +197,13 @@ class JobStore::Database {
     statement.bind(index++, std::string_view(job.distribution));
     statement.bind(index++, std::string_view(job.distribution_used));
     statement.bind(index++, std::string_view(job.distribution_why));
-    run(statement);
+    statement.run();
   }
 
   void erase(const std::string& id) {
     erase_->bind(1, std::string_view(id));
-    run(*erase_);
+    erase_->run();
   }
-
-  void begin() { execute(connection_.get(), "BEGIN"); }
-  void commit() { execute(connection_.get(), "COMMIT"); }
 
   // Files under the data directory are stored relative to it, so that a data directory moved or
   // mounted elsewhere keeps its results.
@@ -320,16 +230,6 @@ class JobStore::Database {
   }
 
  private:
-  static void run(Statement& statement) {
-    try {
-      statement.step();
-    } catch (...) {
-      statement.reset();
-      throw;
-    }
-    statement.reset();
-  }
-
   Connection connection_;
   std::optional<Statement> upsert_;  // borrow connection_, so declared after it
   std::optional<Statement> erase_;
