@@ -8,6 +8,7 @@ BUILD=${FRAMEPIPE_BUILD_DIR:-$ROOT/build}
 PACKAGES=(build-essential cmake ninja-build pkg-config git ca-certificates
           cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
           libcpp-httplib-dev libsqlite3-dev catch2
+          libsodium-dev  # user accounts: tokens, their digests, argon2id password hashes
           libopencv-dev opencv-data
           libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
           libjs-chart.js  # the dashboard's charts

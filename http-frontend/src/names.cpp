@@ -16,8 +16,16 @@ std::string_view last_component(std::string_view name) {
   return slash == std::string_view::npos ? name : name.substr(slash + 1);
 }
 
-// Decodes one UTF-8 sequence at the start of `text`. Returns its length and sets `code_point`,
-// or returns 0 for an invalid (overlong, surrogate, truncated, out of range) sequence.
+bool is_lower_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+}  // namespace
+
 size_t decode_utf8(std::string_view text, uint32_t& code_point) {
   const auto byte = [&](size_t i) { return static_cast<uint8_t>(text[i]); };
   const uint8_t lead = byte(0);
@@ -45,22 +53,12 @@ size_t decode_utf8(std::string_view text, uint32_t& code_point) {
   return length;
 }
 
-bool hidden(uint32_t code_point) {
+bool is_hidden(uint32_t code_point) {
   return code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F) ||  // C0, DEL, C1
          (code_point >= 0x200B && code_point <= 0x200F) ||                   // zero width, marks
          (code_point >= 0x202A && code_point <= 0x202E) ||                   // bidi embedding
          (code_point >= 0x2066 && code_point <= 0x2069) || code_point == 0xFEFF;
 }
-
-bool is_lower_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-}  // namespace
 
 std::string sanitize_extension(std::string_view client_name) {
   const std::string_view name = last_component(client_name);
@@ -85,7 +83,7 @@ std::string display_name(std::string_view client_name) {
     const size_t length = decode_utf8(rest, code_point);
     std::string_view piece = length == 0 ? kReplacement : rest.substr(0, length);
     rest.remove_prefix(length == 0 ? 1 : length);
-    if (length != 0 && hidden(code_point)) continue;
+    if (length != 0 && is_hidden(code_point)) continue;
     if (result.size() + piece.size() > kMaxDisplayBytes) break;
     result += piece;
   }
