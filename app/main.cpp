@@ -11,6 +11,7 @@
 #include "framepipe/bench/options.hpp"
 #include "framepipe/client/submit.hpp"
 #include "framepipe/http/options.hpp"
+#include "framepipe/http/user_command.hpp"
 #include "framepipe/protocol/keygen.hpp"
 #include "framepipe/registry/options.hpp"
 #include "framepipe/sink/options.hpp"
@@ -59,6 +60,10 @@ int main(int argc, char** argv) {
       role<worker::Options>(app, "worker", "filter frames; needs only the registry"),
       role<http::Options>(app, "http", "the web page and the HTTP API"),
       subcommand<up::Options>(app, "up", "start a whole local cluster", up::run),
+      subcommand<http::UserCommand>(app, "user",
+                                    "accounts of a head: add NAME (password on standard input), "
+                                    "list",
+                                    http::run),
       subcommand<protocol::KeygenConfig>(app, "keygen", "make a CURVE key pair: NAME.key, NAME.pub",
                                          protocol::run),
       subcommand<bench::LocalConfig>(app, "process",

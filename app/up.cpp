@@ -77,6 +77,10 @@ constexpr RoleFlag kRoleFlags[] = {
     {"--no-shared-memory", "ventilator", "--no-shared-memory"},
     {"--cors-origin", "http", "--cors-origin"},
     {"--max-event-streams", "http", "--max-event-streams"},
+    {"--auth", "http", "--auth"},
+    {"--signup", "http", "--signup"},
+    {"--quota-mb", "http", "--quota-mb"},
+    {"--share-max-ttl", "http", "--share-max-ttl"},
 };
 
 // Declares `flag` on up's command: the role's declaration under up's name. Given, it appends the

@@ -355,6 +355,30 @@ TEST_CASE("accounts: a user holds at most 50 API tokens", "[accounts]") {
   CHECK(store.create_api_token(ada.id, "one more", kNow).outcome == Issued::Outcome::issued);
 }
 
+TEST_CASE("accounts: the last download of a used-up share goes on, uncounted, for a while",
+          "[accounts]") {
+  TemporaryDirectory directory;
+  AccountStore store(directory.path());
+  const User ada = add_user(store, "ada");
+  const Issued share = store.create_share(ada.id, "job-1", kHour, 1, kNow);
+  constexpr int64_t kGrace = 600'000;
+  const Redemption first = store.redeem_share(share.token, kNow, true, kGrace);
+  CHECK(first.outcome == Redemption::Outcome::redeemed);
+  CHECK(first.expires_ms == kNow + kHour);
+  // The player seeks: ranges after the first byte, not counted.
+  CHECK(store.redeem_share(share.token, kNow + 1000, false, kGrace).outcome ==
+        Redemption::Outcome::redeemed);
+  CHECK(store.redeem_share(share.token, kNow + kGrace - 1, false, kGrace).outcome ==
+        Redemption::Outcome::redeemed);
+  // A new download from the start is refused, and so is going on past the grace.
+  CHECK(store.redeem_share(share.token, kNow + 1000, true, kGrace).outcome ==
+        Redemption::Outcome::used_up);
+  CHECK(store.redeem_share(share.token, kNow + kGrace, false, kGrace).outcome ==
+        Redemption::Outcome::used_up);
+  // Without a grace, used up is used up.
+  CHECK(store.redeem_share(share.token, kNow + 1, false).outcome == Redemption::Outcome::used_up);
+}
+
 TEST_CASE("accounts: a share counts its downloads and ends expired, revoked or used up",
           "[accounts]") {
   TemporaryDirectory directory;

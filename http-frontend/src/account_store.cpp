@@ -515,7 +515,8 @@ bool AccountStore::revoke_share(int64_t user_id, std::string_view share_id, int6
   return sqlite::changes(connection_.get()) == 1;
 }
 
-Redemption AccountStore::redeem_share(std::string_view token, int64_t now_ms, bool count_download) {
+Redemption AccountStore::redeem_share(std::string_view token, int64_t now_ms, bool count_download,
+                                      int64_t continuation_ms) {
   Redemption redemption;
   if (token.empty() || token.size() > kMaxTokenBytes) return redemption;
   const std::string digest = token_digest(token);
@@ -540,8 +541,13 @@ Redemption AccountStore::redeem_share(std::string_view token, int64_t now_ms, bo
       redemption.outcome = Redemption::Outcome::expired;
       return redemption;
     case ShareState::used_up:
-      redemption.outcome = Redemption::Outcome::used_up;
-      return redemption;
+      // The last counted download may go on (a player seeking) for a while, uncounted.
+      if (count_download || !share.last_download_ms ||
+          now_ms - *share.last_download_ms >= continuation_ms) {
+        redemption.outcome = Redemption::Outcome::used_up;
+        return redemption;
+      }
+      break;
     case ShareState::active:
       break;
   }
@@ -563,6 +569,7 @@ Redemption AccountStore::redeem_share(std::string_view token, int64_t now_ms, bo
   redemption.share_id = share.id;
   redemption.owner_id = owner_id;
   redemption.job_id = share.job_id;
+  redemption.expires_ms = share.expires_ms;
   return redemption;
 }
 

@@ -98,6 +98,7 @@ struct Redemption {
   std::string share_id;
   int64_t owner_id = 0;
   std::string job_id;
+  int64_t expires_ms = 0;
 };
 
 std::string_view to_string(ShareState state);
@@ -185,8 +186,10 @@ class AccountStore {
   // The job a share token opens, or why it opens nothing. With `count_download`, a successful
   // redemption counts one download; the check and the count are one transaction, so at
   // max_downloads no two concurrent redemptions both pass. (A HEAD request, or a range request
-  // after the first, should not count.)
-  Redemption redeem_share(std::string_view token, int64_t now_ms, bool count_download);
+  // after the first, should not count.) A share used up still answers uncounted redemptions for
+  // `continuation_ms` after its last counted download: the player of that download seeks.
+  Redemption redeem_share(std::string_view token, int64_t now_ms, bool count_download,
+                          int64_t continuation_ms = 0);
   // Deletes every share of a job (the job was deleted); returns how many.
   int64_t delete_shares_of_job(std::string_view job_id);
   // Deletes the shares that have been gone (revoked, expired, used up) for `retention_ms`;

@@ -32,6 +32,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "accounts_api.hpp"
 #include "cluster_link.hpp"
 #include "framepipe/chain/chain.hpp"
 #include "framepipe/protocol/net.hpp"
@@ -44,7 +45,9 @@
 #include "metrics.hpp"
 #include "names.hpp"
 #include "render.hpp"
+#include "replies.hpp"
 #include "reply_waits.hpp"
+#include "share_page.hpp"
 #include "static_files.hpp"
 #include "task_pool.hpp"
 #include "unique_fd.hpp"
@@ -103,39 +106,6 @@ thread_local int64_t request_started_ms = 0;
 // ----------------------------------------------------------------------------------------------
 // Small helpers
 
-void send_json(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(dump(body), "application/json");
-}
-
-void refuse(httplib::Response& res, const Refusal& refusal) {
-  send_json(res, refusal.status, json{{"error", refusal.message}});
-}
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t");
-  return text.substr(first, last - first + 1);
-}
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// Compares in time independent of where the texts differ (the length is not secret).
-bool same_secret(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char difference = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    difference |= static_cast<unsigned char>(a[i] ^ b[i]);
-  }
-  return difference == 0;
-}
-
 std::optional<int64_t> parse_non_negative(std::string_view text) {
   text = trim(text);
   int64_t value = 0;
@@ -166,8 +136,20 @@ json formats_json() {
   return out;
 }
 
+// The routes that serve a result, with Range: a job's, and a share link's.
 bool is_result_path(std::string_view path) {
-  return path.starts_with("/api/jobs/") && path.ends_with("/result");
+  return (path.starts_with("/api/jobs/") && path.ends_with("/result")) || path.starts_with("/s/");
+}
+
+// A browser navigating, rather than a player or a script fetching.
+bool wants_html(const httplib::Request& req) {
+  return req.get_header_value("Accept").find("text/html") != std::string::npos;
+}
+
+// A download from the first byte (no Range, or one from 0): counted as one use of a share link.
+bool from_the_start(const httplib::Request& req) {
+  const std::string range(trim(req.get_header_value("Range")));
+  return range.empty() || range.starts_with("bytes=0-");
 }
 
 // Routes a browser opens without being able to add headers (<video src>, <a href>, EventSource):
@@ -216,9 +198,11 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
 
 // One open GET /api/events stream.
 struct LiveStream {
-  explicit LiveStream(uint64_t last_change) : since(last_change) {}
+  LiveStream(uint64_t last_change, Principal who) : since(last_change), viewer(std::move(who)) {}
   uint64_t since;  // the last job change sent
   std::chrono::steady_clock::time_point next_workers_event{};
+  const Principal viewer;                // sees only their own jobs, unless an admin
+  std::unordered_set<std::string> sent;  // jobs it has shown: only their deletions are told
 };
 
 // One open GET /api/jobs/{id}/events stream.
@@ -353,8 +337,21 @@ class Frontend {
   void install(GuardedServer& server);
 
  private:
-  // Checks every request before routing. Nothing means "go on".
-  std::optional<Refusal> gate(const httplib::Request& req) const;
+  // Checks every request before routing, and records who sends it (current_principal()).
+  // Nothing means "go on".
+  std::optional<Refusal> gate(const httplib::Request& req);
+  // Whether the caller may see the job; another user's job is "no such job" (404), never 403.
+  static bool visible(const Job& job) { return current_principal().may_see(job.owner); }
+  std::optional<Job> find_visible(const std::string& id) const;
+  // Bytes a user's jobs hold on disk: results, and inputs of jobs not finished.
+  int64_t bytes_used(int64_t user_id) const;
+  // 507 with the figures when `bytes` more would take the caller over their quota.
+  std::optional<Refusal> over_quota(int64_t bytes) const;
+  // Deletes a job and its files, or cancels it first when it runs. The caller checked access.
+  // True when it was running: it is then kept, as canceled.
+  bool remove_job(const Job& job);
+  void get_share(const httplib::Request& req, const std::string& token, httplib::Response& res);
+  void serve_result(const httplib::Request& req, const Job& job, httplib::Response& res);
   // Checks an upload before its body is read.
   std::optional<Refusal> precheck_upload(const httplib::Request& req) const;
 
@@ -372,11 +369,14 @@ class Frontend {
   void serve_file(const httplib::Request& req, httplib::Response& res, std::string_view name,
                   bool page) const;
   void open_event_stream(httplib::Response& res);
+  // Purges expired sessions and gone shares at most once a minute.
+  void purge_accounts_now_and_then();
   // Writes what a live stream has not seen yet; waits for changes up to its next workers event.
   bool continue_event_stream(LiveStream& stream, httplib::DataSink& sink) const;
   // The `workers` event's data, shared by every live stream: computed at most once per
   // kWorkersEventShare, so that hundreds of streams cost one job list and one snapshot.
-  std::string workers_event() const;
+  // Users who are not admins see how many workers there are, not which.
+  std::string workers_event(bool admin) const;
   void open_job_event_stream(const std::string& id, httplib::Response& res);
   // Sends the job's state if it changed; the final state as `end`, which closes the stream.
   bool continue_job_event_stream(JobStream& stream, httplib::DataSink& sink) const;
@@ -404,8 +404,9 @@ class Frontend {
   int64_t min_free_disk_bytes() const { return config_.min_free_disk_mb * 1024 * 1024; }
   const Config config_;
   const GuardedServer* server_ = nullptr;   // set by install(), for its connection figures
-  mutable std::mutex workers_event_mutex_;  // guards the two below
+  mutable std::mutex workers_event_mutex_;  // guards the three below
   mutable std::string workers_event_data_;
+  mutable std::string workers_event_count_only_;
   mutable std::chrono::steady_clock::time_point workers_event_at_;
   const fs::path data_directory_;  // absolute
   const fs::path jobs_directory_;  // data_directory_/jobs
@@ -418,6 +419,8 @@ class Frontend {
   JobChanges changes_;      // noted by every job update, read by the live streams
   ReplyWaits reply_waits_;  // uploads waiting for the ventilator's probe
   ClusterEndpoints endpoints_;
+  AccountsApi accounts_;
+  std::atomic<int64_t> accounts_purged_ms_{0};
   std::unique_ptr<ClusterLink> link_;  // last: its thread calls back into store_ and changes_
 };
 
@@ -430,6 +433,16 @@ fs::path prepare_data_directory(const std::string& data_dir) {
                              error.message());
   }
   return absolute;
+}
+
+AccountSettings account_settings(const Config& config) {
+  AccountSettings settings;
+  settings.mode = config.accounts ? AuthMode::accounts : AuthMode::none;
+  settings.signup_open = config.signup_open;
+  settings.default_quota_bytes = config.quota_mb * 1024 * 1024;
+  settings.share_max_ttl_ms = config.share_max_ttl_seconds * 1000;
+  settings.admin_token = config.api_token;
+  return settings;
 }
 
 fs::path web_directory(const Config& config) {
@@ -446,7 +459,19 @@ Frontend::Frontend(const Config& config)
       store_(data_directory_ / "framepipe.db"),
       recovery_(store_.unfinished(), protocol::now_ms()),
       endpoints_{config.registry_endpoint, config.control_endpoint, config.progress_endpoint,
-                 config.curve} {
+                 config.curve},
+      accounts_(account_settings(config), data_directory_) {
+  if (accounts_.enabled()) {
+    log().info("http: accounts on: sign-up {}, quota {}, share links up to {} s",
+               config.signup_open ? "open" : "closed (an admin creates accounts)",
+               config.quota_mb > 0 ? std::to_string(config.quota_mb) + " MiB per user" : "none",
+               config.share_max_ttl_seconds);
+  } else {
+    log().warn(
+        "http: accounts off (--auth none): single-user mode, everyone who reaches this "
+        "server{} sees and changes every job",
+        config.api_token.empty() ? "" : " with the API token");
+  }
   if (recovery_.pending() > 0) {
     log().info(
         "{} job(s) were unfinished when the head stopped: asking the cluster which still run",
@@ -493,21 +518,27 @@ ViewContext Frontend::view_context(const ClusterSnapshot& cluster) const {
                      config_.control_endpoint};
 }
 
-std::optional<Refusal> Frontend::gate(const httplib::Request& req) const {
+std::optional<Refusal> Frontend::gate(const httplib::Request& req) {
   const std::string_view path = req.path;
-  if (!config_.api_token.empty() && req.method != "OPTIONS" &&
-      (path == "/api" || path.starts_with("/api/"))) {
-    // get_header_value returns a copy: keep it alive while the view looks at it.
-    const std::string header = req.get_header_value("Authorization");
-    std::string_view authorization = trim(header);
-    bool authorized = false;
-    if (authorization.size() > 7 && equals_ignoring_case(authorization.substr(0, 7), "Bearer ")) {
-      authorized = same_secret(trim(authorization.substr(7)), config_.api_token);
-    } else if (takes_query_token(req)) {
-      const char* key = req.has_param("access_token") ? "access_token" : "token";
-      authorized = req.has_param(key) && same_secret(req.get_param_value(key), config_.api_token);
+  // Who is asking. Pages, assets, /health, /metrics and share links need nobody; signing up and
+  // in need nobody yet; /api/auth/me answers anybody (401 with how to sign in).
+  Principal anonymous;
+  anonymous.admin = !accounts_.enabled() && config_.api_token.empty();  // single-user mode
+  set_current_principal(std::move(anonymous));
+  const bool api = path == "/api" || path.starts_with("/api/");
+  if (api && req.method != "OPTIONS") {
+    const bool signing_in =
+        req.method == "POST" && (path == "/api/auth/signup" || path == "/api/auth/login");
+    auto who = accounts_.authenticate(req, takes_query_token(req));
+    if (auto* principal = std::get_if<Principal>(&who)) {
+      set_current_principal(std::move(*principal));
+    } else if (!signing_in && path != "/api/auth/me") {
+      return std::get<Refusal>(who);
     }
-    if (!authorized) return Refusal{401, "missing or wrong API token (Authorization: Bearer ...)"};
+    if (signing_in && req.has_header("Origin") && !same_origin(req)) {
+      return Refusal{403, "cross-site request refused: the Origin is not this server"};
+    }
+    purge_accounts_now_and_then();
   }
   if (req.has_header("Transfer-Encoding") &&
       !equals_ignoring_case(trim(req.get_header_value("Transfer-Encoding")), "chunked")) {
@@ -523,11 +554,55 @@ std::optional<Refusal> Frontend::gate(const httplib::Request& req) const {
     auto length = content_length(req);
     if (auto* refusal = std::get_if<Refusal>(&length)) return *refusal;
     const auto& declared = std::get<std::optional<int64_t>>(length);
-    if (req.has_header("Transfer-Encoding") || (declared && *declared > 0)) {
+    const bool json_body = api && (req.method == "POST" || req.method == "PATCH");
+    if (json_body && req.has_header("Transfer-Encoding")) {
+      return Refusal{411, "send a JSON body with a Content-Length"};
+    }
+    if (json_body && declared && *declared > static_cast<int64_t>(kMaxJsonBodyBytes)) {
+      return Refusal{413, "a JSON body is at most " + std::to_string(kMaxJsonBodyBytes) + " bytes"};
+    }
+    if (!json_body && (req.has_header("Transfer-Encoding") || (declared && *declared > 0))) {
       return Refusal{413, "this request takes no body"};
     }
   }
   return std::nullopt;
+}
+
+int64_t Frontend::bytes_used(int64_t user_id) const {
+  int64_t used = 0;
+  for (const Job& job : store_.list()) {
+    if (job.owner != user_id) continue;
+    used += job.output_bytes;
+    if (!is_final(job.state)) used += job.input_bytes;
+  }
+  return used;
+}
+
+std::optional<Refusal> Frontend::over_quota(int64_t bytes) const {
+  const Principal& who = current_principal();
+  const auto quota = accounts_.quota_of(who);
+  if (!quota) return std::nullopt;
+  const int64_t used = bytes_used(who.user_id);
+  if (used + bytes <= *quota) return std::nullopt;
+  auto mib = [](int64_t value) { return std::to_string((value + (1 << 20) - 1) >> 20) + " MiB"; };
+  return Refusal{507, "over your quota: " + mib(used) + " used of " + mib(*quota) +
+                          ", and this upload is " + mib(bytes) + "; delete results to make room"};
+}
+
+std::optional<Job> Frontend::find_visible(const std::string& id) const {
+  auto job = store_.find(id);
+  if (!job || !visible(*job)) return std::nullopt;
+  return job;
+}
+
+void Frontend::purge_accounts_now_and_then() {
+  constexpr int64_t kPurgeIntervalMs = 60'000;
+  const int64_t now = protocol::unix_ms();
+  int64_t last = accounts_purged_ms_.load();
+  if (now - last < kPurgeIntervalMs || !accounts_purged_ms_.compare_exchange_strong(last, now)) {
+    return;
+  }
+  accounts_.purge(now);
 }
 
 std::optional<Refusal> Frontend::precheck_upload(const httplib::Request& req) const {
@@ -541,6 +616,7 @@ std::optional<Refusal> Frontend::precheck_upload(const httplib::Request& req) co
     return Refusal{413, "the upload is larger than the limit of " +
                             std::to_string(config_.max_upload_bytes) + " bytes"};
   }
+  if (auto refusal = over_quota(declared.value_or(0))) return refusal;
   const auto available = free_disk_bytes(jobs_directory_);
   if (available && *available - declared.value_or(0) < min_free_disk_bytes()) {
     return Refusal{507, "not enough free disk space for this upload (" +
@@ -665,6 +741,24 @@ void Frontend::install(GuardedServer& server) {
   server.Get(R"(/api/jobs/([^/]+)/result)",
              [this](const httplib::Request& req, httplib::Response& res) {
                get_result(req, req.matches[1], res);
+             });
+  accounts_.install(
+      server, JobAccess{[this](const std::string& id) -> std::optional<std::pair<int64_t, bool>> {
+                          const auto job = store_.find(id);
+                          if (!job) return std::nullopt;
+                          return std::make_pair(job->owner, job->state == JobState::done);
+                        },
+                        [this](int64_t user_id) { return bytes_used(user_id); },
+                        [this](int64_t user_id) {
+                          for (const Job& job : store_.list()) {
+                            if (job.owner != user_id) continue;
+                            remove_job(job);
+                            store_.erase(job.id);  // a canceled one too: nothing is left
+                          }
+                        }});
+  server.Get(R"(/s/([A-Za-z0-9_-]{1,256}))",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               get_share(req, req.matches[1], res);
              });
   server.Get("/api/workers",
              [this](const httplib::Request&, httplib::Response& res) { get_workers(res); });
@@ -798,6 +892,9 @@ void Frontend::create_job(const httplib::Request& req, httplib::Response& res,
   job.input_path = form.input_path.string();
   job.output_path = (directory / ("output." + std::string(format.extension))).string();
   job.input_bytes = form.input_bytes;
+  job.owner = current_principal().user_id;
+  // A chunked upload said no length: its size is known now.
+  if (auto refusal = over_quota(form.input_bytes)) return refuse(res, *refusal);
   // An audio format needs an audio track, and an audio file only an audio format: only the probe
   // sees either, so wait for its answer.
   const bool waits_for_probe =
@@ -847,7 +944,9 @@ void Frontend::list_jobs(httplib::Response& res) const {
   const auto jobs = store_.list();
   const auto ahead = jobs_ahead(jobs);
   json out = json::array();
-  for (size_t i = 0; i < jobs.size(); ++i) out.push_back(job_json(jobs[i], context, ahead[i]));
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (visible(jobs[i])) out.push_back(job_json(jobs[i], context, ahead[i]));
+  }
   send_json(res, 200, out);
 }
 
@@ -857,9 +956,22 @@ void Frontend::get_job(const std::string& id, httplib::Response& res) const {
 }
 
 void Frontend::delete_job(const std::string& id, httplib::Response& res) {
-  const auto job = store_.find(id);
+  const auto job = find_visible(id);
   if (!job) return refuse(res, Refusal{404, "no such job"});
   const ClusterSnapshot cluster = link_->snapshot();
+  if (remove_job(*job)) {
+    const auto canceled = store_.find(id);
+    return send_json(res, 200, job_json(canceled.value_or(*job), view_context(cluster), 0));
+  }
+  json out = job_json(*job, view_context(cluster), 0);
+  out["deleted"] = true;
+  out.erase("result_url");
+  send_json(res, 200, out);
+}
+
+bool Frontend::remove_job(const Job& job) {
+  const std::string& id = job.id;
+  accounts_.job_deleted(id);
   const Update update = store_.cancel(id, protocol::unix_ms());
   if (update == Update::state_changed) {
     // Active: stop it in the cluster and keep the record, as canceled.
@@ -868,26 +980,86 @@ void Frontend::delete_job(const std::string& id, httplib::Response& res) {
     job_counters_.count_final(JobState::canceled);
     remove_tree(job_directory(id));
     log().info("job {} canceled", id);
-    const auto canceled = store_.find(id);
-    return send_json(res, 200, job_json(canceled.value_or(*job), view_context(cluster), 0));
+    return true;
   }
   // Finished (or it finished meanwhile): forget it and its files.
-  const auto last = store_.find(id).value_or(*job);
   store_.erase(id);
   changes_.note(id);
   remove_tree(job_directory(id));
   log().info("job {} deleted", id);
-  json out = job_json(last, view_context(cluster), 0);
-  out["deleted"] = true;
-  out.erase("result_url");
-  send_json(res, 200, out);
+  return false;
+}
+
+void Frontend::get_share(const httplib::Request& req, const std::string& token,
+                         httplib::Response& res) {
+  const bool page = wants_html(req) && !req.has_param("raw") && !req.has_param("download");
+  // A page view and a HEAD are no download; nor is a range after the first byte (a player
+  // seeking, or going on with what it started).
+  const bool counted = !page && req.method == "GET" && from_the_start(req);
+  const Redemption redemption = accounts_.redeem_share(token, counted);
+  std::string gone;
+  switch (redemption.outcome) {
+    case Redemption::Outcome::redeemed:
+      break;
+    case Redemption::Outcome::unknown:
+      take_ranges(req);
+      return refuse(res, Refusal{404, "no such share link"});
+    case Redemption::Outcome::expired:
+      gone = "expired";
+      break;
+    case Redemption::Outcome::revoked:
+      gone = "revoked";
+      break;
+    case Redemption::Outcome::used_up:
+      gone = "used up";
+      break;
+  }
+  const auto job = gone.empty() ? store_.find(redemption.job_id) : std::nullopt;
+  if (gone.empty() && (!job || job->state != JobState::done)) gone = "gone";
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-store");
+  if (!gone.empty()) {
+    take_ranges(req);
+    if (wants_html(req)) {
+      res.status = 410;
+      res.set_header("Content-Security-Policy", std::string(kPageSecurityPolicy));
+      return res.set_content(share_gone_page(gone), "text/html; charset=utf-8");
+    }
+    return refuse(res, Refusal{410, "this share link is " + gone});
+  }
+  if (!page) return serve_result(req, *job, res);
+
+  take_ranges(req);
+  const auto* format = protocol::find_output_format(job->format);
+  if (format == nullptr) format = protocol::find_output_format(protocol::kDefaultFormat);
+  const auto shares = std::string("/s/") + token;
+  SharedResult shared{job->input_name,
+                      shares + "?raw=1",
+                      shares + "?download=1",
+                      std::string(format->mime_type),
+                      format->kind == protocol::MediaKind::audio,
+                      job->output_bytes,
+                      iso8601(redemption.expires_ms)};
+  res.status = 200;
+  res.set_header("Content-Security-Policy", std::string(kPageSecurityPolicy));
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_content(share_page(shared), "text/html; charset=utf-8");
 }
 
 void Frontend::get_result(const httplib::Request& req, const std::string& id,
                           httplib::Response& res) {
+  const auto job = find_visible(id);
+  if (!job) {
+    take_ranges(req);
+    return refuse(res, Refusal{404, "no such job"});
+  }
+  serve_result(req, *job, res);
+}
+
+void Frontend::serve_result(const httplib::Request& req, const Job& found, httplib::Response& res) {
   const httplib::Ranges ranges = take_ranges(req);
-  const auto job = store_.find(id);
-  if (!job) return refuse(res, Refusal{404, "no such job"});
+  const std::string& id = found.id;
+  const Job* job = &found;
   if (job->state != JobState::done) {
     return refuse(res, Refusal{409, "the job is " + std::string(to_string(job->state)) +
                                         "; there is no result"});
@@ -942,6 +1114,8 @@ void Frontend::get_result(const httplib::Request& req, const std::string& id,
 }
 
 void Frontend::get_workers(httplib::Response& res) const {
+  if (!current_principal().admin)
+    return refuse(res, Refusal{403, "only an admin sees the workers"});
   const ClusterSnapshot cluster = link_->snapshot();
   send_json(res, 200, workers_json(cluster, protocol::now_ms()));
 }
@@ -1015,6 +1189,7 @@ std::optional<JobView> Frontend::job_view(const std::string& id) const {
   const auto ahead = jobs_ahead(jobs);
   for (size_t i = 0; i < jobs.size(); ++i) {
     if (jobs[i].id == id) {
+      if (!visible(jobs[i])) return std::nullopt;
       return JobView{jobs[i].state, job_json(jobs[i], view_context(cluster), ahead[i])};
     }
   }
@@ -1024,7 +1199,7 @@ std::optional<JobView> Frontend::job_view(const std::string& id) const {
 void Frontend::open_job_event_stream(const std::string& id, httplib::Response& res) {
   // Changes after this point are seen by the stream; its first turn sends the state as it is.
   const uint64_t since = changes_.last();
-  if (!store_.find(id)) return refuse(res, Refusal{404, "no such job"});
+  if (!find_visible(id)) return refuse(res, Refusal{404, "no such job"});
   auto stream = std::make_shared<JobStream>(id, since);
   stream->next_keep_alive = std::chrono::steady_clock::now() + kKeepAliveInterval;
   res.status = 200;
@@ -1077,26 +1252,31 @@ bool Frontend::send_job_state(JobStream& stream, httplib::DataSink& sink) const 
   return true;
 }
 
-std::string Frontend::workers_event() const {
+std::string Frontend::workers_event(bool admin) const {
   std::lock_guard lock(workers_event_mutex_);
   const auto now = std::chrono::steady_clock::now();
   if (!workers_event_data_.empty() && now - workers_event_at_ < kWorkersEventShare) {
-    return workers_event_data_;
+    return admin ? workers_event_data_ : workers_event_count_only_;
   }
   const ClusterSnapshot cluster = link_->snapshot();
   double throughput = 0;
   for (const Job& job : store_.list()) {
     if (job.state == JobState::running) throughput += job.fps;
   }
-  workers_event_data_ = dump(json{{"workers", workers_json(cluster, protocol::now_ms())},
-                                  {"registry_ok", cluster.registry.alive(protocol::now_ms())},
-                                  {"throughput_fps", throughput}});
+  const json workers = workers_json(cluster, protocol::now_ms());
+  json anonymous = json::array();
+  for (const json& worker : workers) anonymous.push_back({{"state", worker.value("state", "")}});
+  const bool registry_ok = cluster.registry.alive(protocol::now_ms());
+  workers_event_data_ = dump(
+      json{{"workers", workers}, {"registry_ok", registry_ok}, {"throughput_fps", throughput}});
+  workers_event_count_only_ = dump(
+      json{{"workers", anonymous}, {"registry_ok", registry_ok}, {"throughput_fps", throughput}});
   workers_event_at_ = now;
-  return workers_event_data_;
+  return admin ? workers_event_data_ : workers_event_count_only_;
 }
 
 void Frontend::open_event_stream(httplib::Response& res) {
-  auto stream = std::make_shared<LiveStream>(changes_.last());
+  auto stream = std::make_shared<LiveStream>(changes_.last(), current_principal());
   res.status = 200;
   res.set_chunked_content_provider("text/event-stream",
                                    [this, stream](size_t, httplib::DataSink& sink) {
@@ -1112,7 +1292,7 @@ bool Frontend::continue_event_stream(LiveStream& stream, httplib::DataSink& sink
   auto now = std::chrono::steady_clock::now();
   if (now >= stream.next_workers_event) {
     stream.next_workers_event = now + kWorkersEventInterval;
-    if (!write_event_text(sink, "workers", workers_event())) return false;
+    if (!write_event_text(sink, "workers", workers_event(stream.viewer.admin))) return false;
   }
   const auto wait =
       std::chrono::duration_cast<std::chrono::milliseconds>(stream.next_workers_event - now);
@@ -1125,15 +1305,20 @@ bool Frontend::continue_event_stream(LiveStream& stream, httplib::DataSink& sink
   const auto jobs = store_.list();
   const auto ahead = jobs_ahead(jobs);
   for (size_t i = 0; i < jobs.size(); ++i) {
+    if (!stream.viewer.may_see(jobs[i].owner)) continue;
     const bool changed = batch.missed || std::find(batch.job_ids.begin(), batch.job_ids.end(),
                                                    jobs[i].id) != batch.job_ids.end();
-    if (changed && !write_event(sink, "job", job_json(jobs[i], context, ahead[i]))) return false;
+    if (!changed) continue;
+    if (!write_event(sink, "job", job_json(jobs[i], context, ahead[i]))) return false;
+    stream.sent.insert(jobs[i].id);
   }
-  // Jobs that changed and are gone were deleted: the pages drop them.
+  // Jobs that changed and are gone were deleted: the pages drop them (only those this stream
+  // showed: another user's job ids are not told).
   for (const std::string& id : batch.job_ids) {
     const bool listed =
         std::any_of(jobs.begin(), jobs.end(), [&](const Job& job) { return job.id == id; });
-    if (!listed && !write_event(sink, "job", json{{"id", id}, {"deleted", true}})) return false;
+    if (listed || stream.sent.erase(id) == 0) continue;
+    if (!write_event(sink, "job", json{{"id", id}, {"deleted", true}})) return false;
   }
   return true;
 }

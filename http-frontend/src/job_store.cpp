@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   format TEXT NOT NULL DEFAULT 'mp4',
   distribution TEXT NOT NULL DEFAULT 'auto',
   distribution_used TEXT NOT NULL DEFAULT '',
-  distribution_why TEXT NOT NULL DEFAULT ''
+  distribution_why TEXT NOT NULL DEFAULT '',
+  owner INTEGER NOT NULL DEFAULT 0
 );
 )sql";
 
@@ -53,19 +54,21 @@ constexpr std::string_view kColumns =
     "created_unix_ms, started_unix_ms, finished_unix_ms, input_name, input_path, output_path, "
     "input_bytes, output_bytes, width, height, out_width, out_height, duration_seconds, "
     "video_codec, audio_codec, skipped_packets, format, distribution, distribution_used, "
-    "distribution_why";
+    "distribution_why, owner";
 
 // A database written by an older framepipe lacks the columns added since: add them.
 void add_missing_columns(sqlite3* connection) {
   bool has_skipped_packets = false;
   bool has_format = false;
   bool has_distribution = false;
+  bool has_owner = false;
   {
     Statement columns(connection, "PRAGMA table_info(jobs)");
     while (columns.step()) {
       has_skipped_packets |= columns.text(1) == "skipped_packets";
       has_format |= columns.text(1) == "format";
       has_distribution |= columns.text(1) == "distribution";
+      has_owner |= columns.text(1) == "owner";
     }
   }
   // Every job before distributions existed was dealt as frames, unasked.
@@ -81,6 +84,10 @@ void add_missing_columns(sqlite3* connection) {
   // Every job before formats existed was an MP4.
   if (!has_format) {
     execute(connection, "ALTER TABLE jobs ADD COLUMN format TEXT NOT NULL DEFAULT 'mp4'");
+  }
+  // Every job before accounts belonged to the server (user 0), which only an admin sees.
+  if (!has_owner) {
+    execute(connection, "ALTER TABLE jobs ADD COLUMN owner INTEGER NOT NULL DEFAULT 0");
   }
 }
 
@@ -128,6 +135,7 @@ Job read_job(const Statement& row) {
   job.distribution = row.text(column++);
   job.distribution_used = row.text(column++);
   job.distribution_why = row.text(column++);
+  job.owner = row.integer(column++);
   if (!state) job.error = "unknown state in the database";
   return job;
 }
@@ -197,6 +205,7 @@ class JobStore::Database {
     statement.bind(index++, std::string_view(job.distribution));
     statement.bind(index++, std::string_view(job.distribution_used));
     statement.bind(index++, std::string_view(job.distribution_why));
+    statement.bind(index++, job.owner);
     statement.run();
   }
 

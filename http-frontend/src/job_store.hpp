@@ -30,6 +30,7 @@ inline constexpr std::string_view kInterruptedError =
 
 struct Job {
   std::string id;
+  int64_t owner = 0;  // the user id of accounts_api.hpp; 0: the server's own (single-user mode)
   JobState state = JobState::queued;
   std::string filters;  // canonical chain
   std::string preset;

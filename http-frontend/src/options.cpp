@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -73,6 +74,29 @@ void add_options(CLI::App& command, Options& options) {
   command.add_option("--web-dir", config.web_dir,
                      "the web pages' directory (default: share/framepipe/web beside the binary's "
                      "bin/)");
+  command
+      .add_option("--auth", options.auth,
+                  "accounts: users sign up and in and see only their own jobs; none: one open "
+                  "single-user server for a trusted machine (with --api-token-file, one shared "
+                  "token)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"accounts", "none"}));
+  command
+      .add_option("--signup", options.signup,
+                  "open: anyone who reaches the server may create an account; closed: only an "
+                  "admin creates them (the first account is always the admin)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"open", "closed"}));
+  command
+      .add_option("--quota-mb", config.quota_mb,
+                  "each user's disk quota in MiB (inputs and results; 0: none); an admin changes "
+                  "it per user")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  command
+      .add_option("--share-max-ttl", options.share_max_ttl,
+                  "the longest a share link may last: seconds, or a number with s, m, h or d")
+      ->capture_default_str();
   command.add_flag("--access-log-json", config.access_log_json,
                    "log one JSON line per request on stdout");
   command.add_option("--curve-key", options.curve.key, "the head's CURVE key pair");
@@ -89,8 +113,46 @@ Config make_config(const Options& options) {
     config.worker_command = "framepipe worker " + config.registry_endpoint;
   }
   config.api_token = read_api_token(options.api_token_file);
+  config.accounts = options.auth == "accounts";
+  config.signup_open = options.signup == "open";
+  const auto ttl = parse_duration_seconds(options.share_max_ttl);
+  if (!ttl || *ttl < 60) {
+    throw std::invalid_argument("--share-max-ttl: " + options.share_max_ttl +
+                                " is no duration of a minute or more (3600, 90m, 12h, 30d)");
+  }
+  config.share_max_ttl_seconds = *ttl;
   config.curve = protocol::load_curve(options.curve);
   return config;
+}
+
+std::optional<int64_t> parse_duration_seconds(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  int64_t unit = 1;
+  switch (text.back()) {
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    default:
+      unit = 0;
+  }
+  if (unit != 0) text.remove_suffix(1);
+  if (unit == 0) unit = 1;
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < 0 ||
+      value > (int64_t{1} << 40) / unit) {
+    return std::nullopt;
+  }
+  return value * unit;
 }
 
 std::string read_api_token(const std::string& file) {

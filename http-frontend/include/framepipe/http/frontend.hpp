@@ -25,7 +25,13 @@ struct Config {
   int threads = 16;             // HTTP worker threads
   int max_event_streams = 1024;  // live event streams at once; an eighth of them per address
   std::string worker_command;   // the command that adds a worker to this cluster
-  std::string api_token;        // when set, /api routes need "Authorization: Bearer"
+  std::string api_token;        // when set, /api routes need "Authorization: Bearer"; an admin's
+  // Accounts (accounts_api.hpp): users sign up and in, and see only their own jobs. Off: one
+  // open single-user server (guarded by api_token when it is set).
+  bool accounts = false;
+  bool signup_open = true;  // false: only an admin creates accounts, after the first
+  int64_t quota_mb = 0;     // per user, 0: none
+  int64_t share_max_ttl_seconds = 30LL * 24 * 3600;
   std::string cors_origin;      // when set, Access-Control-Allow-Origin
   protocol::CurveConfig curve;  // CURVE client keys for the cluster's sockets
   // The pages and assets (index.html, dashboard.html, app.js, chart.umd.js...). "": the directory

@@ -2,7 +2,10 @@
 // so it never comes from a flag (the command line of every process is readable by every user):
 // it comes from a file (--api-token-file) or from the environment (FRAMEPIPE_API_TOKEN).
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "framepipe/http/frontend.hpp"
 #include "framepipe/protocol/options.hpp"
@@ -16,6 +19,9 @@ struct Options {
   protocol::ClusterAddress cluster;  // --zmq-port-base, --bind-host, --head
   std::string api_token_file;        // --api-token-file; "": FRAMEPIPE_API_TOKEN, when set
   protocol::CurveFiles curve;        // --curve-key
+  std::string auth = "none";         // --auth: accounts or none
+  std::string signup = "open";       // --signup: open or closed
+  std::string share_max_ttl = "30d";  // --share-max-ttl
   // --http-port, --data-dir, --max-upload-bytes, --threads, --min-free-disk-mb, --worker-command,
   // --cors-origin, --web-dir, --access-log-json; endpoints, token and keys come from the above.
   Config config;
@@ -34,5 +40,8 @@ Config make_config(const Options& options);
 // std::runtime_error when the file cannot be read, is empty, or can be read or written by every
 // user (chmod o-rw), and std::invalid_argument when both a file and the variable are given.
 std::string read_api_token(const std::string& file);
+
+// "3600", "90m", "12h", "30d" in seconds; nothing for anything else.
+std::optional<int64_t> parse_duration_seconds(std::string_view text);
 
 }  // namespace framepipe::http

@@ -1,0 +1,507 @@
+#include "accounts_api.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+
+#include "framepipe/protocol/net.hpp"
+#include "log.hpp"
+#include "render.hpp"
+#include "replies.hpp"
+#include "secrets.hpp"
+
+namespace framepipe::http {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxJsonDepth = 4;
+constexpr size_t kMaxLabelCharacters = 100;
+// After a share's last counted download, its ranges are served this long (a player seeking).
+constexpr int64_t kShareContinuationMs = 10 * 60 * 1000;
+
+thread_local Principal request_principal;
+
+bool changes_state(const std::string& method) {
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+std::optional<int64_t> parse_id(std::string_view text) {
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value <= 0) return std::nullopt;
+  return value;
+}
+
+// A string field of a JSON body, or nothing when absent or of another type.
+std::optional<std::string> string_field(const json& body, const char* name) {
+  const auto found = body.find(name);
+  if (found == body.end() || !found->is_string()) return std::nullopt;
+  return found->get<std::string>();
+}
+
+std::string session_cookie(std::string_view token, int64_t max_age_seconds) {
+  return std::string(kSessionCookie) + "=" + std::string(token) +
+         "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age_seconds);
+}
+
+Refusal admins_only() {
+  return Refusal{403, "only an admin may do this"};
+}
+
+}  // namespace
+
+const Principal& current_principal() {
+  return request_principal;
+}
+
+void set_current_principal(Principal principal) {
+  request_principal = std::move(principal);
+}
+
+std::variant<json, Refusal> parse_json_body(std::string_view body) {
+  if (body.size() > kMaxJsonBodyBytes) {
+    return Refusal{413,
+                   "the JSON body is larger than " + std::to_string(kMaxJsonBodyBytes) + " bytes"};
+  }
+  // Nesting, counted outside strings, before the parser sees it.
+  size_t depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) return Refusal{400, "the JSON body is nested too deeply"};
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return Refusal{400, "the body is not valid JSON"};
+  if (!parsed.is_object()) return Refusal{400, "the body must be a JSON object"};
+  return parsed;
+}
+
+bool same_origin(const httplib::Request& req) {
+  const std::string host = req.get_header_value("Host");
+  if (req.has_header("Origin")) {
+    const std::string origin = req.get_header_value("Origin");
+    return !host.empty() && (origin == "http://" + host || origin == "https://" + host);
+  }
+  return req.get_header_value("Sec-Fetch-Site") == "same-origin";
+}
+
+std::optional<std::string> cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    const size_t end = header.find(';');
+    std::string_view pair = trim(header.substr(0, end));
+    header = end == std::string_view::npos ? std::string_view{} : header.substr(end + 1);
+    const size_t equals = pair.find('=');
+    if (equals == std::string_view::npos) continue;
+    if (trim(pair.substr(0, equals)) == name) return std::string(trim(pair.substr(equals + 1)));
+  }
+  return std::nullopt;
+}
+
+AccountsApi::AccountsApi(AccountSettings settings, const std::filesystem::path& data_directory)
+    : settings_(std::move(settings)) {
+  if (enabled()) store_ = std::make_unique<AccountStore>(data_directory);
+}
+
+AccountsApi::~AccountsApi() = default;
+
+std::variant<Principal, Refusal> AccountsApi::authenticate(const httplib::Request& req,
+                                                           bool query_token) {
+  std::string token;
+  bool by_cookie = false;
+  const std::string authorization = req.get_header_value("Authorization");
+  const std::string_view header = trim(authorization);
+  if (header.size() > 7 && equals_ignoring_case(header.substr(0, 7), "Bearer ")) {
+    token = std::string(trim(header.substr(7)));
+  } else if (query_token && (req.has_param("token") || req.has_param("access_token"))) {
+    token = req.get_param_value(req.has_param("access_token") ? "access_token" : "token");
+  } else if (enabled()) {
+    if (auto cookie = cookie_value(req.get_header_value("Cookie"), kSessionCookie)) {
+      token = std::move(*cookie);
+      by_cookie = true;
+    }
+  }
+
+  if (!settings_.admin_token.empty() && !token.empty() &&
+      same_secret(token, settings_.admin_token)) {
+    return Principal{0, "admin", true, false, token};
+  }
+  if (!enabled()) {
+    if (settings_.admin_token.empty()) return Principal{0, "", true, false, {}};
+    return Refusal{401, "missing or wrong API token (Authorization: Bearer ...)"};
+  }
+  if (token.empty())
+    return Refusal{401, "sign in first (a session cookie or Authorization: Bearer)"};
+  auto found = store_->authenticate(token, protocol::unix_ms());
+  if (!found) return Refusal{401, "the session or token is unknown, expired or revoked"};
+  if (by_cookie && changes_state(req.method) && !same_origin(req)) {
+    return Refusal{403, "cross-site request refused: the Origin is not this server"};
+  }
+  return Principal{found->user.id, found->user.name, found->user.is_admin, by_cookie,
+                   std::move(token)};
+}
+
+std::optional<int64_t> AccountsApi::quota_of(const Principal& who) const {
+  if (!enabled() || who.user_id == 0) return std::nullopt;
+  const auto user = store_->find_user(who.user_id);
+  const int64_t quota =
+      user && user->quota_bytes ? *user->quota_bytes : settings_.default_quota_bytes;
+  if (quota <= 0) return std::nullopt;
+  return quota;
+}
+
+Redemption AccountsApi::redeem_share(std::string_view token, bool count_download) {
+  if (!enabled()) return Redemption{};
+  return store_->redeem_share(token, protocol::unix_ms(), count_download, kShareContinuationMs);
+}
+
+void AccountsApi::job_deleted(const std::string& job_id) {
+  if (enabled()) store_->delete_shares_of_job(job_id);
+}
+
+void AccountsApi::purge(int64_t now_ms) {
+  if (!enabled()) return;
+  const int64_t sessions = store_->purge_credentials(now_ms);
+  const int64_t shares = store_->purge_shares(now_ms);
+  if (sessions + shares > 0) {
+    log().debug("accounts: purged {} expired sessions and {} gone shares", sessions, shares);
+  }
+}
+
+void AccountsApi::install(httplib::Server& server, JobAccess jobs) {
+  jobs_ = std::move(jobs);
+  using Req = const httplib::Request&;
+  using Res = httplib::Response&;
+  server.Post("/api/auth/signup", [this](Req req, Res res) { signup(req, res); });
+  server.Post("/api/auth/login", [this](Req req, Res res) { login(req, res); });
+  server.Post("/api/auth/logout", [this](Req req, Res res) { logout(req, res); });
+  server.Get("/api/auth/me", [this](Req, Res res) { me(res); });
+  server.Get("/api/auth/tokens", [this](Req, Res res) { list_tokens(res); });
+  server.Post("/api/auth/tokens", [this](Req req, Res res) { create_token(req, res); });
+  server.Delete(R"(/api/auth/tokens/([^/]+))",
+                [this](Req req, Res res) { revoke_token(req.matches[1], res); });
+  server.Get("/api/users", [this](Req, Res res) { list_users(res); });
+  server.Post("/api/users", [this](Req req, Res res) { add_user(req, res); });
+  server.Patch(R"(/api/users/([^/]+))",
+               [this](Req req, Res res) { change_user(req.matches[1], req, res); });
+  server.Delete(R"(/api/users/([^/]+))",
+                [this](Req req, Res res) { delete_user(req.matches[1], res); });
+  server.Post(R"(/api/jobs/([^/]+)/shares)",
+              [this](Req req, Res res) { create_share(req.matches[1], req, res); });
+  server.Get("/api/shares", [this](Req, Res res) { list_shares(res); });
+  server.Delete(R"(/api/shares/([^/]+))",
+                [this](Req req, Res res) { revoke_share(req.matches[1], res); });
+}
+
+json AccountsApi::user_json(const User& user) const {
+  json out = {{"id", user.id},
+              {"username", user.name},
+              {"admin", user.is_admin},
+              {"disabled", user.disabled},
+              {"created_at", iso8601(user.created_ms)},
+              {"quota_bytes", nullptr},
+              {"used_bytes", jobs_.bytes_used ? jobs_.bytes_used(user.id) : 0}};
+  const int64_t quota = user.quota_bytes.value_or(settings_.default_quota_bytes);
+  if (quota > 0) out["quota_bytes"] = quota;
+  out["quota_is_default"] = !user.quota_bytes.has_value();
+  return out;
+}
+
+void AccountsApi::create_user(std::string_view name, std::string_view password,
+                              httplib::Response& res) {
+  if (auto problem = username_problem(name)) return refuse(res, Refusal{400, *problem});
+  if (auto problem = password_problem(password)) return refuse(res, Refusal{400, *problem});
+  const std::string hash = hash_password(password, settings_.password_cost);
+  const bool by_admin = current_principal().admin && !current_principal().token.empty();
+  const Signup rule = settings_.signup_open || by_admin ? Signup::open : Signup::first_user_only;
+  const UserCreation made = store_->create_user(name, hash, protocol::unix_ms(), rule);
+  switch (made.outcome) {
+    case UserCreation::Outcome::created:
+      log().info("accounts: user {} created{}", made.user->name,
+                 made.user->is_admin ? " (the first: an admin)" : "");
+      return send_json(res, 201, user_json(*made.user));
+    case UserCreation::Outcome::name_taken:
+      return refuse(res, Refusal{409, "that user name is taken"});
+    case UserCreation::Outcome::signup_closed:
+      return refuse(res,
+                    Refusal{403, "sign-up is closed on this server: an admin creates accounts"});
+    case UserCreation::Outcome::invalid_name:
+      return refuse(res, Refusal{400, username_problem(name).value_or("invalid user name")});
+  }
+}
+
+void AccountsApi::signup(const httplib::Request& req, httplib::Response& res) {
+  if (!enabled()) return refuse(res, Refusal{404, "accounts are off on this server (--auth none)"});
+  auto body = parse_json_body(req.body);
+  if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
+  const json& fields = std::get<json>(body);
+  const auto name = string_field(fields, "username");
+  const auto password = string_field(fields, "password");
+  if (!name || !password) {
+    return refuse(res, Refusal{400, "send {\"username\": \"...\", \"password\": \"...\"}"});
+  }
+  create_user(*name, *password, res);
+}
+
+void AccountsApi::login(const httplib::Request& req, httplib::Response& res) {
+  if (!enabled()) return refuse(res, Refusal{404, "accounts are off on this server (--auth none)"});
+  auto body = parse_json_body(req.body);
+  if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
+  const json& fields = std::get<json>(body);
+  const auto name = string_field(fields, "username");
+  const auto password = string_field(fields, "password");
+  if (!name || !password) {
+    return refuse(res, Refusal{400, "send {\"username\": \"...\", \"password\": \"...\"}"});
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (auto wait = throttle_.admit(*name, req.remote_addr, now)) {
+    res.set_header("Retry-After", std::to_string(wait->count()));
+    return refuse(res, Refusal{429, "too many failed sign-ins: try again in " +
+                                        std::to_string(wait->count()) + " s"});
+  }
+  const Login login = store_->verify_login(*name, *password, settings_.password_cost);
+  if (login.outcome == Login::Outcome::wrong_name_or_password) {
+    throttle_.failed(*name, req.remote_addr, std::chrono::steady_clock::now());
+    log().info("accounts: failed sign-in from {}", req.remote_addr);
+    return refuse(res, Refusal{401, "wrong user name or password"});
+  }
+  throttle_.succeeded(*name, req.remote_addr);
+  if (login.outcome == Login::Outcome::disabled) {
+    return refuse(res, Refusal{403, "this account is disabled; ask an admin"});
+  }
+  const Issued session =
+      store_->open_session(login.user->id, settings_.session_ttl_ms, protocol::unix_ms());
+  if (session.outcome != Issued::Outcome::issued) {
+    return refuse(res, Refusal{403, "this account is disabled; ask an admin"});
+  }
+  res.set_header("Set-Cookie", session_cookie(session.token, settings_.session_ttl_ms / 1000));
+  send_json(res, 200,
+            json{{"token", session.token},
+                 {"expires_at", iso8601(*session.expires_ms)},
+                 {"user", user_json(*login.user)}});
+}
+
+void AccountsApi::logout(const httplib::Request&, httplib::Response& res) {
+  const Principal& who = current_principal();
+  if (enabled() && !who.token.empty() && who.user_id != 0) store_->end_credential(who.token);
+  res.set_header("Set-Cookie", session_cookie("", 0));
+  send_json(res, 200, json{{"signed_out", true}});
+}
+
+void AccountsApi::me(httplib::Response& res) const {
+  const Principal& who = current_principal();
+  json out = {{"auth", enabled() ? "accounts" : "none"}, {"signup_open", settings_.signup_open}};
+  if (enabled() && who.user_id == 0 && !who.admin) {
+    out["error"] = "sign in first (a session cookie or Authorization: Bearer)";
+    return send_json(res, 401, out);
+  }
+  if (!enabled() || who.user_id == 0) {
+    out["user"] = {{"id", nullptr}, {"username", who.name}, {"admin", who.admin}};
+    return send_json(res, 200, out);
+  }
+  const auto user = store_->find_user(who.user_id);
+  if (!user) return refuse(res, Refusal{401, "no such user any more"});
+  out["user"] = user_json(*user);
+  send_json(res, 200, out);
+}
+
+void AccountsApi::list_tokens(httplib::Response& res) const {
+  const Principal& who = current_principal();
+  if (!enabled() || who.user_id == 0) return send_json(res, 200, json::array());
+  json out = json::array();
+  for (const ApiTokenInfo& token : store_->list_api_tokens(who.user_id)) {
+    out.push_back({{"id", token.id},
+                   {"label", token.label},
+                   {"created_at", iso8601(token.created_ms)},
+                   {"last_used_at",
+                    token.last_used_ms ? json(iso8601(*token.last_used_ms)) : json(nullptr)}});
+  }
+  send_json(res, 200, out);
+}
+
+void AccountsApi::create_token(const httplib::Request& req, httplib::Response& res) {
+  const Principal& who = current_principal();
+  if (!enabled() || who.user_id == 0) {
+    return refuse(res, Refusal{400, "personal tokens belong to a user: sign in as one"});
+  }
+  auto body = parse_json_body(req.body.empty() ? std::string_view("{}") : req.body);
+  if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
+  std::string label = string_field(std::get<json>(body), "label").value_or("");
+  if (label.size() > kMaxLabelCharacters) {
+    return refuse(res, Refusal{400, "a label is at most 100 characters"});
+  }
+  const Issued issued = store_->create_api_token(who.user_id, label, protocol::unix_ms());
+  if (issued.outcome == Issued::Outcome::too_many) {
+    return refuse(res, Refusal{409, "you hold the most tokens there may be: revoke one first"});
+  }
+  if (issued.outcome != Issued::Outcome::issued) {
+    return refuse(res, Refusal{401, "no such user any more"});
+  }
+  send_json(res, 201, json{{"id", issued.id}, {"token", issued.token}, {"label", label}});
+}
+
+void AccountsApi::revoke_token(const std::string& id, httplib::Response& res) {
+  const Principal& who = current_principal();
+  if (!enabled() || who.user_id == 0 || !store_->revoke_api_token(who.user_id, id)) {
+    return refuse(res, Refusal{404, "no such token"});
+  }
+  res.status = 204;
+}
+
+void AccountsApi::list_users(httplib::Response& res) const {
+  if (!current_principal().admin) return refuse(res, admins_only());
+  json out = json::array();
+  if (enabled()) {
+    for (const User& user : store_->list_users()) out.push_back(user_json(user));
+  }
+  send_json(res, 200, out);
+}
+
+void AccountsApi::add_user(const httplib::Request& req, httplib::Response& res) {
+  if (!enabled()) return refuse(res, Refusal{404, "accounts are off on this server (--auth none)"});
+  if (!current_principal().admin) return refuse(res, admins_only());
+  auto body = parse_json_body(req.body);
+  if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
+  const json& fields = std::get<json>(body);
+  const auto name = string_field(fields, "username");
+  const auto password = string_field(fields, "password");
+  if (!name || !password) {
+    return refuse(res, Refusal{400, "send {\"username\": \"...\", \"password\": \"...\"}"});
+  }
+  create_user(*name, *password, res);
+}
+
+void AccountsApi::change_user(const std::string& id_text, const httplib::Request& req,
+                              httplib::Response& res) {
+  if (!enabled()) return refuse(res, Refusal{404, "accounts are off on this server (--auth none)"});
+  if (!current_principal().admin) return refuse(res, admins_only());
+  const auto id = parse_id(id_text);
+  const auto user = id ? store_->find_user(*id) : std::nullopt;
+  if (!user) return refuse(res, Refusal{404, "no such user"});
+  auto body = parse_json_body(req.body);
+  if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
+  const json& fields = std::get<json>(body);
+  if (const auto disabled = fields.find("disabled"); disabled != fields.end()) {
+    if (!disabled->is_boolean()) return refuse(res, Refusal{400, "disabled is true or false"});
+    if (*id == current_principal().user_id && disabled->get<bool>()) {
+      return refuse(res, Refusal{400, "an admin cannot disable their own account"});
+    }
+    store_->set_disabled(*id, disabled->get<bool>());
+    log().info("accounts: user {} {}", user->name, disabled->get<bool>() ? "disabled" : "enabled");
+  }
+  if (const auto quota = fields.find("quota_mb"); quota != fields.end()) {
+    if (quota->is_null()) {
+      store_->set_quota(*id, std::nullopt);
+    } else if (quota->is_number_integer() && quota->get<int64_t>() >= 0 &&
+               quota->get<int64_t>() <= (int64_t{1} << 40)) {
+      store_->set_quota(*id, quota->get<int64_t>() << 20);
+    } else {
+      return refuse(res, Refusal{400,
+                                 "quota_mb is a number of MiB (0: none), or null for the "
+                                 "server's default"});
+    }
+  }
+  send_json(res, 200, user_json(*store_->find_user(*id)));
+}
+
+void AccountsApi::delete_user(const std::string& id_text, httplib::Response& res) {
+  if (!enabled()) return refuse(res, Refusal{404, "accounts are off on this server (--auth none)"});
+  if (!current_principal().admin) return refuse(res, admins_only());
+  const auto id = parse_id(id_text);
+  const auto user = id ? store_->find_user(*id) : std::nullopt;
+  if (!user) return refuse(res, Refusal{404, "no such user"});
+  if (*id == current_principal().user_id) {
+    return refuse(res, Refusal{400, "an admin cannot delete their own account"});
+  }
+  store_->set_disabled(*id, true);  // nothing new while the files go
+  if (jobs_.remove_jobs_of) jobs_.remove_jobs_of(*id);
+  store_->delete_user(*id);
+  log().info("accounts: user {} deleted with their jobs", user->name);
+  res.status = 204;
+}
+
+void AccountsApi::create_share(const std::string& job_id, const httplib::Request& req,
+                               httplib::Response& res) {
+  const Principal& who = current_principal();
+  if (!enabled()) return refuse(res, Refusal{404, "share links need accounts (--auth accounts)"});
+  const auto job = jobs_.owner_of ? jobs_.owner_of(job_id) : std::nullopt;
+  if (!job || !who.may_see(job->first)) return refuse(res, Refusal{404, "no such job"});
+  if (!job->second) return refuse(res, Refusal{409, "the job has no result yet"});
+  if (who.user_id == 0) {
+    return refuse(res, Refusal{400, "a share belongs to a user: sign in as one"});
+  }
+  auto body = parse_json_body(req.body);
+  if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
+  const json& fields = std::get<json>(body);
+  const int64_t max_ttl_seconds = settings_.share_max_ttl_ms / 1000;
+  const auto ttl = fields.find("ttl_seconds");
+  if (ttl == fields.end() || !ttl->is_number_integer() || ttl->get<int64_t>() < 1 ||
+      ttl->get<int64_t>() > max_ttl_seconds) {
+    return refuse(res, Refusal{400, "ttl_seconds is 1.." + std::to_string(max_ttl_seconds)});
+  }
+  std::optional<int64_t> max_downloads;
+  if (const auto limit = fields.find("max_downloads"); limit != fields.end() && !limit->is_null()) {
+    if (!limit->is_number_integer() || limit->get<int64_t>() < 1 ||
+        limit->get<int64_t>() > 1'000'000) {
+      return refuse(res, Refusal{400, "max_downloads is 1..1000000, or absent for no limit"});
+    }
+    max_downloads = limit->get<int64_t>();
+  }
+  const Issued share = store_->create_share(who.user_id, job_id, ttl->get<int64_t>() * 1000,
+                                            max_downloads, protocol::unix_ms());
+  if (share.outcome == Issued::Outcome::too_many) {
+    return refuse(res, Refusal{409, "you hold the most share links there may be"});
+  }
+  if (share.outcome != Issued::Outcome::issued) return refuse(res, Refusal{404, "no such job"});
+  send_json(res, 201,
+            json{{"id", share.id},
+                 {"url", "/s/" + share.token},
+                 {"expires_at", iso8601(*share.expires_ms)},
+                 {"max_downloads", max_downloads ? json(*max_downloads) : json(nullptr)}});
+}
+
+void AccountsApi::list_shares(httplib::Response& res) const {
+  const Principal& who = current_principal();
+  json out = json::array();
+  if (enabled() && who.user_id != 0) {
+    for (const ShareInfo& share : store_->list_shares(who.user_id, protocol::unix_ms())) {
+      out.push_back(
+          {{"id", share.id},
+           {"job_id", share.job_id},
+           {"created_at", iso8601(share.created_ms)},
+           {"expires_at", iso8601(share.expires_ms)},
+           {"max_downloads", share.max_downloads ? json(*share.max_downloads) : json(nullptr)},
+           {"downloads", share.downloads},
+           {"state", to_string(share.state)}});
+    }
+  }
+  send_json(res, 200, out);
+}
+
+void AccountsApi::revoke_share(const std::string& id, httplib::Response& res) {
+  const Principal& who = current_principal();
+  if (!enabled() || who.user_id == 0 ||
+      !store_->revoke_share(who.user_id, id, protocol::unix_ms())) {
+    return refuse(res, Refusal{404, "no such share"});
+  }
+  res.status = 204;
+}
+
+}  // namespace framepipe::http
