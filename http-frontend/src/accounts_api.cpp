@@ -167,9 +167,11 @@ std::optional<int64_t> AccountsApi::quota_of(const Principal& who) const {
   return quota;
 }
 
-Redemption AccountsApi::redeem_share(std::string_view token, bool count_download) {
+Redemption AccountsApi::redeem_share(std::string_view token, bool count_download,
+                                     bool continuation) {
   if (!enabled()) return Redemption{};
-  return store_->redeem_share(token, protocol::unix_ms(), count_download, kShareContinuationMs);
+  return store_->redeem_share(token, protocol::unix_ms(), count_download,
+                              continuation ? kShareContinuationMs : 0);
 }
 
 void AccountsApi::job_deleted(const std::string& job_id) {

@@ -96,8 +96,9 @@ class AccountsApi {
   // A user's quota in bytes; nothing when unlimited.
   std::optional<int64_t> quota_of(const Principal& who) const;
 
-  // For GET /s/<token>.
-  Redemption redeem_share(std::string_view token, bool count_download);
+  // For GET /s/<token>. `continuation`: a range after the first byte, which a used-up link still
+  // serves for a while after its last counted download (the player of that download seeks).
+  Redemption redeem_share(std::string_view token, bool count_download, bool continuation);
   void job_deleted(const std::string& job_id);
   // Expired sessions and long-gone shares; call now and then.
   void purge(int64_t now_ms);

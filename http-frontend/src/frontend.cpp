@@ -996,7 +996,10 @@ void Frontend::get_share(const httplib::Request& req, const std::string& token,
   // A page view and a HEAD are no download; nor is a range after the first byte (a player
   // seeking, or going on with what it started).
   const bool counted = !page && req.method == "GET" && from_the_start(req);
-  const Redemption redemption = accounts_.redeem_share(token, counted);
+  // A range after the first byte may go on from a used-up link's last download (a player
+  // seeking); a page view or a new download may not.
+  const bool continuation = !page && !counted;
+  const Redemption redemption = accounts_.redeem_share(token, counted, continuation);
   std::string gone;
   switch (redemption.outcome) {
     case Redemption::Outcome::redeemed:

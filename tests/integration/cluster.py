@@ -69,15 +69,17 @@ def free_port_range(count):
 
 class Cluster:
     def __init__(self, workers=2, extra=(), data_dir=None, wrapper=(), api_token='', env=None,
-                 host='127.0.0.1'):
+                 host='127.0.0.1', auth='none'):
         """`data_dir`: a data directory that outlives the cluster (kept, for a restart on the same
         job list); by default a fresh one under the cluster's own directory, removed with it.
         `wrapper`: a command that runs `framepipe up ...` (its arguments) in its place, by exec.
         `api_token`: the API requires it; given to `up` in a file (--api-token-file, mode 0600).
         `env`: variables added to `up`'s environment (FRAMEPIPE_API_TOKEN, for one).
-        `host`: the address it binds and is reached at (a head's address in a test network)."""
+        `host`: the address it binds and is reached at (a head's address in a test network).
+        `auth`: --auth, `none` (single-user) unless a test is about accounts; an accounts cluster
+        needs `api_token` (the admin's) for the harness's own requests."""
         self.workers = workers
-        self.extra = list(extra)
+        self.extra = ['--auth', auth] + list(extra)
         self.wrapper = list(wrapper)
         self.env = dict(os.environ, **(env or {}))
         self.dir = tempfile.mkdtemp(prefix='framepipe-test-')
