@@ -12,7 +12,8 @@ const TOKEN_KEY = 'framepipe.api_token';
 // The server's way of knowing who asks (GET /api/auth/me): 'accounts' (users sign in; the session
 // is an HttpOnly cookie the page never sees), 'none' (one open single-user server, maybe behind one
 // shared API token) or 'unknown' until the server answered. `user` is null while nobody is signed in.
-export const session = { auth: 'unknown', signupOpen: false, user: null };
+// `shareMaxSeconds`: the longest share link, when the server says (null: learnt from a refusal).
+export const session = { auth: 'unknown', signupOpen: false, user: null, shareMaxSeconds: null };
 
 export function accountsOn() {
   return session.auth === 'accounts';
@@ -176,6 +177,8 @@ export async function loadSession() {
     session.auth = answer.auth;
     session.signupOpen = Boolean(answer.signup_open);
     session.user = response.ok && answer.user && typeof answer.user === 'object' ? answer.user : null;
+    const longest = answer.share_max_ttl_seconds;
+    session.shareMaxSeconds = Number.isInteger(longest) && longest > 0 ? longest : null;
   }
   showAccount();
   return {};
@@ -193,7 +196,9 @@ export function showAccount() {
   document.getElementById('sign-out').hidden = !user;
   document.getElementById('account-name').textContent = user ? user.username : '';
   document.getElementById('account-admin').hidden = !(user && user.admin);
-  for (const link of document.querySelectorAll('[data-admin-link]')) link.hidden = !isAdmin();
+  for (const link of document.querySelectorAll('[data-admin-link], [data-accounts-link]')) {
+    link.hidden = (link.hasAttribute('data-admin-link') && !isAdmin()) || (link.hasAttribute('data-accounts-link') && !user);
+  }
 }
 
 export async function signOut() {
@@ -219,10 +224,12 @@ export function liveStream(path, handlers, onStatus) {
   let source = null;
   let retryTimer = 0;
   let delayMs = 1000;
+  let stopped = false;  // until restarted: a check under way must not open it again
   const maxDelayMs = 30000;
 
   function open() {
     clearTimeout(retryTimer);
+    if (stopped) return;
     if (source) source.close();
     source = new EventSource(withQuery(path, { token: currentToken() }));
     source.addEventListener('open', () => {
@@ -252,6 +259,7 @@ export function liveStream(path, handlers, onStatus) {
       api('api/filters').then(
         () => schedule(),  // the API answers: the stream itself failed, try it again later
         (error) => {
+          if (stopped) return;
           if (error.status === 401) onStatus('auth');  // retried once a token is saved or signed in
           else schedule();
         });
@@ -259,6 +267,7 @@ export function liveStream(path, handlers, onStatus) {
   }
 
   function schedule() {
+    if (stopped) return;
     onStatus('offline');
     retryTimer = setTimeout(open, delayMs);
     delayMs = Math.min(delayMs * 2, maxDelayMs);
@@ -268,9 +277,11 @@ export function liveStream(path, handlers, onStatus) {
   return {
     restart() {
       delayMs = 1000;
+      stopped = false;
       open();
     },
     stop() {
+      stopped = true;
       clearTimeout(retryTimer);
       if (source) source.close();
       source = null;
@@ -1526,7 +1537,7 @@ function initJobsPage() {
   // ---- Share links (accounts) ----
 
   const LIFETIMES = [[3600, '1 hour'], [86400, '1 day'], [604800, '7 days'], [2592000, '30 days']];
-  let shareMaxSeconds = null;  // the server's longest lifetime, once known
+  let shareMaxSeconds = null;  // the server's longest lifetime, once known (session's or learnt)
   let shareEntry = null;  // the item the dialog shares
   let shares = [];
 
@@ -1584,6 +1595,7 @@ function initJobsPage() {
     $('share-limit').value = '';
     $('share-create').disabled = false;
     $('share-create').textContent = 'Create link';
+    if (shareMaxSeconds === null) shareMaxSeconds = session.shareMaxSeconds;
     renderLifetimes();
     $('share-dialog').showModal();
     if (shareMaxSeconds === null) probeMaxLifetime(entry.job).then(renderLifetimes);
@@ -2066,8 +2078,9 @@ function initJobsPage() {
       },
       events: { job: (job) => mergeJob(job, true), workers: showWorkers },
     }, (status) => {
+      if (status === 'auth' && accountsOn()) return;  // the sign-in form is back, the header says so
       showLiveStatus(status);
-      if (status === 'auth' && !accountsOn()) showAuthPanel();
+      if (status === 'auth') showAuthPanel();
     });
     clearInterval(sharesTimer);
     // Download counts change as others use the links.

@@ -296,8 +296,9 @@ async function boot() {
     open: loadJobs,
     events: { workers: showWorkers, job: (job) => showJob(job, true) },
   }, (status) => {
+    if (status === 'auth' && accountsOn()) return;  // signed out: the page says so instead
     showLiveStatus(status);
-    if (status === 'auth' && !accountsOn()) showAuthPanel();
+    if (status === 'auth') showAuthPanel();
   });
   start();
 }
