@@ -1327,6 +1327,7 @@ function initJobsPage() {
       fetchPoster(entry.job.id).then((url) => {
         entry.poster = url || 'none';
         if (url && jobs.get(entry.job.id) === entry) showPoster(entry, url);
+        else entry.card.dataset.poster = 'none';
       }).finally(() => {
         postersLoading -= 1;
         pumpPosters();
@@ -1351,12 +1352,17 @@ function initJobsPage() {
     }
   }
 
+  // The card's data-poster says how it ended: 'shown', or 'none' (the placeholder stays).
   function showPoster(entry, url) {
     const image = el('img', { class: 'job-poster', alt: '', src: url, decoding: 'async' });
-    image.addEventListener('error', () => image.remove());  // the placeholder shows again
+    image.addEventListener('load', () => { entry.card.dataset.poster = 'shown'; });
+    image.addEventListener('error', () => {  // not an image after all: the placeholder shows again
+      image.remove();
+      entry.poster = 'none';
+      entry.card.dataset.poster = 'none';
+    });
     entry.parts.thumb.querySelector('.job-poster')?.remove();
     entry.parts.thumb.prepend(image);
-    entry.card.classList.add('has-poster');
   }
 
   // ---- Video player (in the item's card) ----

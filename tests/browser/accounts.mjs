@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, Cluster, makeVideo, scratch, waitFor } from './cluster.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, Cluster, makePicture, makeVideo, scratch, waitFor } from './cluster.mjs';
 
 const INPUT_SECONDS = 3;
 const DURATION_TOLERANCE_SECONDS = 0.3;
@@ -156,11 +156,20 @@ function assertPlayed(played, tag) {
   return `readyState ${played.readyState}, duration ${played.duration.toFixed(3)} s, currentTime ${played.start.toFixed(2)} -> ${played.now.toFixed(2)}`;
 }
 
+// The link's row in the Shared links panel, once it shows what GET /api/shares answered to a
+// click on Refresh (the row drawn from the last list may be there already).
 async function shareRow(page, shareId) {
+  const answer = page.waitForResponse((response) => new URL(response.url()).pathname === '/api/shares' &&
+    response.request().method() === 'GET', { timeout: 15_000 });
   await page.click('#shares-refresh');
-  const row = page.locator(`#shares-body tr[data-share-id="${shareId}"]`);
-  await row.waitFor({ timeout: 10_000 });
-  return row;
+  const list = await (await answer).json();
+  const share = list.find((candidate) => candidate.id === shareId);
+  assert(share, `GET /api/shares does not list ${shareId}`);
+  await page.waitForFunction(({ id, state, downloads }) => {
+    const row = document.querySelector(`#shares-body tr[data-share-id="${id}"]`);
+    return row && row.dataset.state === state && row.querySelector('.share-downloads').textContent.startsWith(String(downloads));
+  }, share, { timeout: 10_000 });
+  return page.locator(`#shares-body tr[data-share-id="${shareId}"]`);
 }
 
 async function main() {
@@ -173,6 +182,7 @@ async function main() {
   const artifacts = path.resolve(artifactArgument);
   fs.mkdirSync(artifacts, { recursive: true });
   const video = path.join(scratch, 'holiday clip.mp4');
+  const picture = path.join(scratch, 'poster.jpg');
   const problems = [];
   const consoleLog = [];
 
@@ -184,9 +194,10 @@ async function main() {
   const state = { alice: null, bob: null, visitor: null, jobId: null, job: null, share: null, audioJobs: [] };
 
   try {
-    await check('test video generated with ffmpeg', async () => {
+    await check('test video and picture generated with ffmpeg', async () => {
       makeVideo(video, INPUT_SECONDS);
-      return `${fs.statSync(video).size} bytes`;
+      makePicture(picture);
+      return `${fs.statSync(video).size} bytes, a ${fs.statSync(picture).size}-byte JPEG`;
     });
 
     await check('cluster starts (framepipe up --auth accounts --share-max-ttl 1h, 1 worker)', async () => {
@@ -246,6 +257,23 @@ async function main() {
 
     const signedOutPage = ['signed out: the sign-in and sign-up forms, labelled, with autocomplete; no library'];
 
+    // The server's answer replaced in the browser: this cluster has sign-up open.
+    await check('sign-up closed (signup_open false): no sign-up form, "ask an admin" instead', async () => {
+      const page = await newPage('closed');
+      await page.route('**/api/auth/me', (route) => route.fulfill({
+        status: 401, contentType: 'application/json',
+        body: JSON.stringify({ auth: 'accounts', signup_open: false, error: 'sign in first' }),
+      }));
+      await page.goto(`${cluster.url}/`, { waitUntil: 'load' });
+      await page.waitForSelector('#signup-closed', { state: 'visible', timeout: 15_000 });
+      assert(await page.locator('#signup-form').isHidden(), 'the sign-up form is shown');
+      assert(await page.locator('#signin-form').isVisible(), 'the sign-in form is hidden');
+      const text = (await page.textContent('#signup-closed')).trim();
+      assert(/ask an admin/i.test(text), `the page says "${text}"`);
+      await page.context().close();
+      return text;
+    }, ready);
+
     await check('sign-up through the page: the first user is an admin and lands in the library', async () => {
       const page = state.alice;
       await signUp(page, ALICE);
@@ -298,17 +326,14 @@ async function main() {
       state.jobId = answer.body.id;
       await waitUntilDone(page, state.jobId);
       const card = `li.job[data-job-id="${state.jobId}"]`;
-      // The poster request is answered (an image or 404) soon after the job is done.
-      await waitFor(() => page.evaluate((selector) => {
-        const thumb = document.querySelector(`${selector} .job-thumb`);
-        const image = thumb.querySelector('img');
-        return !image || (image.complete && image.naturalWidth > 0);
-      }, card), 15_000, 'the poster to load');
+      // The poster is asked for once the job is done: an image, or 404 and the placeholder.
+      await page.waitForSelector(`${card}[data-poster]`, { state: 'attached', timeout: 15_000 });
       const thumb = await page.evaluate((selector) => {
         const box = document.querySelector(`${selector} .job-thumb`);
         const image = box.querySelector('img');
         const placeholder = box.querySelector('.poster-placeholder');
         return {
+          poster: document.querySelector(selector).dataset.poster,
           image: image ? { width: image.naturalWidth, height: image.naturalHeight } : null,
           placeholder: placeholder ? placeholder.dataset.kind : null,
           placeholderShown: placeholder ? placeholder.getBoundingClientRect().width > 0 : false,
@@ -316,8 +341,11 @@ async function main() {
           facts: document.querySelector(`${selector} .job-meta`).textContent,
         };
       }, card);
-      assert(thumb.image || (thumb.placeholder === 'video' && thumb.placeholderShown), `neither a poster nor a video placeholder: ${JSON.stringify(thumb)}`);
-      if (thumb.image) assert(thumb.image.width <= 320 && thumb.image.height <= 180, `the poster is ${thumb.image.width}x${thumb.image.height}`);
+      if (thumb.poster === 'shown') {
+        assert(thumb.image && thumb.image.width > 0 && thumb.image.width <= 320 && thumb.image.height <= 180, `the poster is ${JSON.stringify(thumb.image)}`);
+      } else {
+        assert(!thumb.image && thumb.placeholder === 'video' && thumb.placeholderShown, `no poster, and no video placeholder alone: ${JSON.stringify(thumb)}`);
+      }
       assert(thumb.length === '0:03', `the thumbnail says the length is "${thumb.length}"`);
       state.job = await page.evaluate((id) => fetch(`api/jobs/${id}`).then((response) => response.json()), state.jobId);
       await page.screenshot({ path: path.join(artifacts, 'accounts-library.png'), fullPage: true });
@@ -325,6 +353,37 @@ async function main() {
     }, signedIn);
 
     const uploaded = ['upload into the library: done, with its poster or a placeholder (never a broken image)'];
+
+    // The page's side of posters whatever the server has: its answers are replaced in the browser.
+    await check('posters: a JPEG answer is shown in the card, a broken one leaves the placeholder', async () => {
+      const page = state.alice;
+      const card = `li.job[data-job-id="${state.jobId}"]`;
+      const route = '**/api/jobs/*/poster';
+      const shownAs = async (body) => {
+        await page.route(route, (request) => request.fulfill({ status: 200, contentType: 'image/jpeg', body }));
+        try {
+          await page.reload({ waitUntil: 'load' });
+          await page.waitForSelector(`${card}[data-poster]`, { state: 'attached', timeout: 15_000 });
+          return await page.evaluate((selector) => {
+            const image = document.querySelector(`${selector} .job-thumb img`);
+            return {
+              poster: document.querySelector(selector).dataset.poster,
+              image: image ? `${image.naturalWidth}x${image.naturalHeight}` : null,
+              placeholder: getComputedStyle(document.querySelector(`${selector} .poster-placeholder`)).display !== 'none',
+            };
+          }, card);
+        } finally {
+          await page.unroute(route);
+        }
+      };
+      const good = await shownAs(fs.readFileSync(picture));
+      assert(good.poster === 'shown' && good.image === '320x180', `a 320x180 JPEG is shown as ${JSON.stringify(good)}`);
+      const broken = await shownAs(Buffer.from('this is no JPEG'));
+      assert(broken.poster === 'none' && broken.image === null && broken.placeholder, `a broken JPEG is shown as ${JSON.stringify(broken)}`);
+      await page.reload({ waitUntil: 'load' });
+      await page.waitForSelector(`${card}[data-poster]`, { state: 'attached', timeout: 15_000 });
+      return `JPEG: ${good.image}; broken: placeholder`;
+    }, uploaded);
 
     await check(`the result plays in the page: duration ${INPUT_SECONDS} s ± ${DURATION_TOLERANCE_SECONDS}, time advances`, async () => {
       const page = state.alice;

@@ -223,3 +223,11 @@ export function makeVideo(file, seconds, size = '320x240', { audio = true } = {}
   if (result.error) throw new Error(`cannot run ffmpeg: ${result.error.message}`);
   if (result.status !== 0) throw new Error(`ffmpeg failed: ${result.stderr.trim()}`);
 }
+
+// One JPEG picture of `size` from ffmpeg's lavfi test source (a stand-in poster).
+export function makePicture(file, size = '320x180') {
+  const result = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=1`, '-frames:v', '1', file], { encoding: 'utf8' });
+  if (result.error) throw new Error(`cannot run ffmpeg: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`ffmpeg failed: ${result.stderr.trim()}`);
+}
