@@ -1,7 +1,7 @@
 // framepipe's web client. The first half is shared with dashboard.js (the session, API calls, the
 // optional API token, the live event stream, formatting); the second half is the library page
-// (index.html) and runs only there. Plain ES modules, no build step: every URL is relative, so the pages work at "/" and
-// "/dashboard" alike.
+// (index.html) and runs only there. Plain ES modules, no build step: every URL is relative, so the
+// pages work at "/" and "/dashboard" alike.
 
 // ---------------------------------------------------------------------------------------------
 // Shared
@@ -490,7 +490,7 @@ setUpCopyButtons();
 setUpSignOut();
 
 // ---------------------------------------------------------------------------------------------
-// The jobs page
+// The library page (index.html)
 // ---------------------------------------------------------------------------------------------
 
 // Parses chain text the way the server does (worker/src/filters.cpp): "name", "name=value" (the
