@@ -1,13 +1,28 @@
-// framepipe's web client. The first half is shared with dashboard.js (API calls, the optional API
-// token, the live event stream, formatting); the second half is the jobs page (index.html) and runs
-// only there. Plain ES modules, no build step: every URL is relative, so the pages work at "/" and
-// "/dashboard" alike.
+// framepipe's web client. The first half is shared with dashboard.js (the session, API calls, the
+// optional API token, the live event stream, formatting); the second half is the library page
+// (index.html) and runs only there. Plain ES modules, no build step: every URL is relative, so the
+// pages work at "/" and "/dashboard" alike.
 
 // ---------------------------------------------------------------------------------------------
 // Shared
 // ---------------------------------------------------------------------------------------------
 
 const TOKEN_KEY = 'framepipe.api_token';
+
+// The server's way of knowing who asks (GET /api/auth/me): 'accounts' (users sign in; the session
+// is an HttpOnly cookie the page never sees), 'none' (one open single-user server, maybe behind one
+// shared API token) or 'unknown' until the server answered. `user` is null while nobody is signed in.
+// `shareMaxSeconds`: the longest share link, when the server says (null: learnt from a refusal).
+export const session = { auth: 'unknown', signupOpen: false, user: null, shareMaxSeconds: null };
+
+export function accountsOn() {
+  return session.auth === 'accounts';
+}
+
+// In single-user mode everyone is the admin, as before accounts existed.
+export function isAdmin() {
+  return !accountsOn() || Boolean(session.user && session.user.admin);
+}
 
 export function storedToken() {
   try {
@@ -81,49 +96,142 @@ function setUpAuthPanel() {
   });
 }
 
+// The saved API token, for the single-user mode only: with accounts a stale token from that mode
+// would shadow the session cookie.
+export function currentToken() {
+  return accountsOn() ? '' : storedToken();
+}
+
 export function authHeaders() {
-  const token = storedToken();
+  const token = currentToken();
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
-// Calls the JSON API. Returns the parsed body; throws ApiError with the server's own words.
-export async function api(path, { method = 'GET' } = {}) {
+const signedOutListeners = new Set();
+
+// `listener(message)` runs when the session ends: signed out here, or refused by the server.
+export function onSignedOut(listener) {
+  signedOutListeners.add(listener);
+}
+
+function sessionLost(message) {
+  session.user = null;
+  showAccount();
+  for (const listener of signedOutListeners) listener(message);
+}
+
+// A 401 from the API: with accounts the session has ended; without, the token is missing or wrong.
+function unauthorized() {
+  if (accountsOn()) {
+    if (session.user) sessionLost('Your session has ended: sign in again.');
+    return;
+  }
+  showAuthPanel(storedToken() ? 'The saved token was refused; enter the right one.' : '');
+}
+
+// Calls the JSON API; `body` is sent as JSON. Returns the parsed answer (null for 204); throws
+// ApiError with the server's own words. `signIn`: a 401 is the answer itself (a wrong password),
+// not a sign that the session ended.
+export async function api(path, { method = 'GET', body, signIn = false } = {}) {
+  const headers = { Accept: 'application/json', ...authHeaders() };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
   try {
     response = await fetch(path, {
       method,
-      headers: { Accept: 'application/json', ...authHeaders() },
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
+      credentials: 'same-origin',
     });
   } catch {
     throw new ApiError(0, 'the server cannot be reached');
   }
-  const body = await response.json().catch(() => null);
+  if (response.status === 204) return null;
+  const answer = await response.json().catch(() => null);
   if (!response.ok) {
-    const message = (body && typeof body.error === 'string' && body.error) || `HTTP ${response.status}`;
-    if (response.status === 401) {
-      showAuthPanel(storedToken() ? 'The saved token was refused; enter the right one.' : '');
-    }
-    throw new ApiError(response.status, message);
+    const message = (answer && typeof answer.error === 'string' && answer.error) || `HTTP ${response.status}`;
+    if (response.status === 401 && !signIn) unauthorized();
+    const error = new ApiError(response.status, message);
+    error.retryAfter = Number(response.headers.get('Retry-After')) || 0;
+    throw error;
   }
-  return body;
+  return answer;
+}
+
+// Asks the server who we are and fills `session`. Without an Authorization header: a token saved
+// for the single-user mode must not hide the session cookie. A server from before accounts (404)
+// is the open single-user mode. Returns {} or {error} (the server could not be reached).
+export async function loadSession() {
+  let response;
+  try {
+    response = await fetch('api/auth/me', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  } catch {
+    return { error: new ApiError(0, 'the server cannot be reached') };
+  }
+  const answer = await response.json().catch(() => null);
+  if (!answer || (answer.auth !== 'accounts' && answer.auth !== 'none')) {
+    if (response.status >= 500) return { error: new ApiError(response.status, `HTTP ${response.status}`) };
+    Object.assign(session, { auth: 'none', signupOpen: false, user: null });
+  } else {
+    session.auth = answer.auth;
+    session.signupOpen = Boolean(answer.signup_open);
+    session.user = response.ok && answer.user && typeof answer.user === 'object' ? answer.user : null;
+    const longest = answer.share_max_ttl_seconds;
+    session.shareMaxSeconds = Number.isInteger(longest) && longest > 0 ? longest : null;
+  }
+  showAccount();
+  return {};
+}
+
+// The header's account corner: the user's name and a sign-out button with accounts, a discreet
+// "single-user mode" without. Links for admins only are hidden from the others.
+export function showAccount() {
+  const box = document.getElementById('account');
+  if (!box) return;
+  const user = accountsOn() ? session.user : null;
+  box.hidden = !(session.auth === 'none' || user);
+  document.getElementById('account-mode').hidden = session.auth !== 'none';
+  document.getElementById('account-user').hidden = !user;
+  document.getElementById('sign-out').hidden = !user;
+  document.getElementById('account-name').textContent = user ? user.username : '';
+  document.getElementById('account-admin').hidden = !(user && user.admin);
+  for (const link of document.querySelectorAll('[data-admin-link], [data-accounts-link]')) {
+    link.hidden = (link.hasAttribute('data-admin-link') && !isAdmin()) || (link.hasAttribute('data-accounts-link') && !user);
+  }
+}
+
+export async function signOut() {
+  try {
+    await api('api/auth/logout', { method: 'POST', signIn: true });
+  } catch {
+    // The session is gone on the server already, or the server is away: signed out here anyway.
+  }
+  sessionLost('');
+}
+
+function setUpSignOut() {
+  const button = document.getElementById('sign-out');
+  if (button) button.addEventListener('click', signOut);
 }
 
 // A live Server-Sent Events stream. EventSource reconnects by itself when a connection drops, but
 // gives up for good on an HTTP error (401, 5xx) or a wrong content type; that case is retried here
-// with a doubling delay, after asking the API whether a token is what is missing.
+// with a doubling delay, after asking the API whether a token or a session is what is missing.
 // `handlers`: { events: {name: (data) => void}, open: () => void }. `onStatus` receives
 // 'live' | 'reconnecting' | 'offline' | 'auth'.
 export function liveStream(path, handlers, onStatus) {
   let source = null;
   let retryTimer = 0;
   let delayMs = 1000;
+  let stopped = false;  // until restarted: a check under way must not open it again
   const maxDelayMs = 30000;
 
   function open() {
     clearTimeout(retryTimer);
+    if (stopped) return;
     if (source) source.close();
-    source = new EventSource(withQuery(path, { token: storedToken() }));
+    source = new EventSource(withQuery(path, { token: currentToken() }));
     source.addEventListener('open', () => {
       delayMs = 1000;
       onStatus('live');
@@ -147,16 +255,19 @@ export function liveStream(path, handlers, onStatus) {
       }
       source.close();
       source = null;
-      api('api/workers').then(
+      // Any route that needs a caller: /api/workers is for admins only.
+      api('api/filters').then(
         () => schedule(),  // the API answers: the stream itself failed, try it again later
         (error) => {
-          if (error.status === 401) onStatus('auth');  // retried once a token is saved
+          if (stopped) return;
+          if (error.status === 401) onStatus('auth');  // retried once a token is saved or signed in
           else schedule();
         });
     });
   }
 
   function schedule() {
+    if (stopped) return;
     onStatus('offline');
     retryTimer = setTimeout(open, delayMs);
     delayMs = Math.min(delayMs * 2, maxDelayMs);
@@ -166,7 +277,14 @@ export function liveStream(path, handlers, onStatus) {
   return {
     restart() {
       delayMs = 1000;
+      stopped = false;
       open();
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(retryTimer);
+      if (source) source.close();
+      source = null;
     },
   };
 }
@@ -177,6 +295,7 @@ const LIVE_TEXT = {
   reconnecting: 'Reconnecting…',
   offline: 'Offline, retrying…',
   auth: 'Token needed',
+  'signed-out': 'Signed out',
 };
 
 export function showLiveStatus(status) {
@@ -214,17 +333,24 @@ function setUpCopyButtons() {
   document.addEventListener('click', async (event) => {
     const button = event.target.closest('[data-copy]');
     if (!button) return;
-    const text = document.getElementById(button.dataset.copy).textContent;
+    const source = document.getElementById(button.dataset.copy);
+    const field = source instanceof HTMLInputElement;
+    const text = field ? source.value : source.textContent;
     try {
       await navigator.clipboard.writeText(text);
       flashButton(button, 'Copied');
     } catch {
       // No clipboard (plain http on another host): select the text so that Ctrl+C works.
-      const range = document.createRange();
-      range.selectNodeContents(document.getElementById(button.dataset.copy));
-      const selection = window.getSelection();
-      selection.removeAllRanges();
-      selection.addRange(range);
+      if (field) {
+        source.focus();
+        source.select();
+      } else {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+      }
       flashButton(button, 'Press Ctrl+C');
     }
   });
@@ -264,17 +390,19 @@ export function el(tag, attributes = {}, ...children) {
   return element;
 }
 
+// Sizes in powers of 1024, as the server counts quotas and results: "1.2 GiB", "50 MiB".
 export function formatBytes(bytes) {
   if (!Number.isFinite(bytes) || bytes < 0) return '–';
-  const units = ['bytes', 'KB', 'MB', 'GB', 'TB'];
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
     unit += 1;
   }
-  if (unit === 0) return `${value} bytes`;
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+  if (unit === 0) return `${Math.round(value)} bytes`;
+  const digits = value < 10 && !Number.isInteger(value) ? 1 : 0;
+  return `${value.toFixed(digits)} ${units[unit]}`;
 }
 
 export function formatNumber(value, fractionDigits = 0) {
@@ -359,9 +487,10 @@ export function isNewer(candidate, current) {
 
 setUpAuthPanel();
 setUpCopyButtons();
+setUpSignOut();
 
 // ---------------------------------------------------------------------------------------------
-// The jobs page
+// The library page (index.html)
 // ---------------------------------------------------------------------------------------------
 
 // Parses chain text the way the server does (worker/src/filters.cpp): "name", "name=value" (the
@@ -588,7 +717,7 @@ function initJobsPage() {
       chain.catalogue = await api('api/filters');
     } catch (error) {
       $('add-filter').replaceChildren(el('option', { text: 'Filters unavailable' }));
-      $('add-filter-help').textContent = error.status === 401
+      $('add-filter-help').textContent = error.status === 401 && !accountsOn()
         ? 'Enter the API token above to load the filters.'
         : `The filter list could not be loaded (${error.message}); you can still type a chain.`;
       return;
@@ -649,7 +778,7 @@ function initJobsPage() {
       if (formats.length > 0) return;  // keep a list loaded earlier
       select.replaceChildren(el('option', { value: '', text: 'Server default' }));
       select.disabled = true;
-      $('format-codecs').textContent = error && error.status === 401
+      $('format-codecs').textContent = error && error.status === 401 && !accountsOn()
         ? 'Enter the API token above to load the formats.'
         : `The format list could not be loaded${error ? ` (${error.message})` : ''}; the result will be in the server's default format.`;
       showFormatHelp();
@@ -713,7 +842,7 @@ function initJobsPage() {
     413: 'The file is too large for this server',
     415: 'The server cannot take this upload',
     503: 'The server is not taking jobs right now',
-    507: 'The server is out of disk space',
+    507: 'There is no room for this upload',
   };
 
   function uploadFailure(status, body) {
@@ -799,9 +928,10 @@ function initJobsPage() {
         describeFile(null);
         const card = jobs.get(body.id)?.card;
         if (card) card.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+        refreshUsageSoon();
         return;
       }
-      if (request.status === 401) showAuthPanel(storedToken() ? 'The saved token was refused; enter the right one.' : '');
+      if (request.status === 401) unauthorized();
       errorBox.textContent = uploadFailure(request.status, body);
     });
     request.addEventListener('error', () => {
@@ -820,7 +950,7 @@ function initJobsPage() {
     request.send(form);
   }
 
-  // ---- Job list ----
+  // ---- Library ----
 
   // `ordered`: the job comes from the event stream, whose events arrive in order; a copy from a
   // GET may be older than the last event, so it only ever moves a job forward.
@@ -832,7 +962,8 @@ function initJobsPage() {
     }
     const entry = jobs.get(job.id);
     if (entry && !ordered && !isNewer(job, entry.job)) return;
-    if (entry && entry.job.state !== job.state) announce(`${job.input_name}: ${stateLabel(job.state)}`);
+    const stateChanged = !entry || entry.job.state !== job.state;
+    if (entry && stateChanged) announce(`${job.input_name}: ${stateLabel(job.state)}`);
     if (entry) {
       entry.job = job;
       updateCard(entry);
@@ -843,13 +974,31 @@ function initJobsPage() {
       insertCard(created);
     }
     updateListChrome();
+    if (stateChanged) {
+      playlist.update();
+      refreshUsageSoon();
+    }
   }
 
   function removeJob(id) {
     const entry = jobs.get(id);
     if (!entry) return;
+    if (openVideo === entry) closeVideo();
     entry.card.remove();
     jobs.delete(id);
+    updateListChrome();
+    playlist.update();
+    refreshUsageSoon();
+  }
+
+  // Forgets every job (another user signs in next).
+  function clearLibrary() {
+    closeVideo();
+    jobs.clear();
+    $('job-list').replaceChildren();
+    posterQueue.length = 0;
+    jobsLoaded = false;
+    playlist.update();
     updateListChrome();
   }
 
@@ -875,46 +1024,101 @@ function initJobsPage() {
     const count = jobs.size;
     $('jobs-empty').hidden = count > 0 || !jobsLoaded;
     const active = [...jobs.values()].filter((entry) => !FINISHED_STATES.has(entry.job.state)).length;
-    $('jobs-count').textContent = count === 0 ? '' : `${count} ${count === 1 ? 'job' : 'jobs'}${active ? `, ${active} active` : ''}`;
+    $('jobs-count').textContent = count === 0 ? '' : `${count} ${count === 1 ? 'item' : 'items'}${active ? `, ${active} in progress` : ''}`;
+    const shown = [...jobs.values()].filter((entry) => !entry.card.hidden).length;
+    const searching = searchWords().length > 0;
+    $('search-status').textContent = searching && count > 0 ? `${shown} of ${count} shown` : '';
+    $('search-empty').hidden = !(searching && count > 0 && shown === 0);
+    $('search-empty').textContent = `Nothing in your library matches “${$('library-search').value.trim()}”.`;
   }
 
   function stateLabel(state) {
     return { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed', canceled: 'Canceled' }[state] || state;
   }
 
+  // ---- Search ----
+
+  function searchWords() {
+    return $('library-search').value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  }
+
+  // By name and format: every word typed must appear in one of them.
+  function matchesSearch(job, words = searchWords()) {
+    if (words.length === 0) return true;
+    const text = `${job.input_name || ''} ${job.format || ''} ${outputText(job)} ${jobKind(job)}`.toLowerCase();
+    return words.every((word) => text.includes(word));
+  }
+
+  function applySearch() {
+    const words = searchWords();
+    for (const entry of jobs.values()) entry.card.hidden = !matchesSearch(entry.job, words);
+    updateListChrome();
+  }
+
+  // ---- Cards ----
+
+  function jobKind(job) {
+    return (job.mime_type || '').startsWith('audio/') || job.output_video_codec === null ? 'audio' : 'video';
+  }
+
+  function jobDuration(job) {
+    const seconds = job.duration_seconds ?? job.duration;
+    return Number.isFinite(seconds) && seconds > 0 ? seconds : null;
+  }
+
+  // The browser says what it can play; a format it cannot is offered for download only.
+  function playable(job) {
+    const mimeType = job.mime_type || 'video/mp4';
+    return document.createElement(jobKind(job)).canPlayType(mimeType) !== '';
+  }
+
+  // A <video> or a link cannot send headers: the result route takes a single-user token in the
+  // query; with accounts the session cookie goes along by itself.
+  function resultUrl(job, download = false) {
+    return withQuery(relativeUrl(job.result_url), { download: download ? 1 : undefined, access_token: currentToken() });
+  }
+
   function buildCard(job) {
     const titleId = `job-${job.id}-title`;
     const parts = {
-      title: el('h3', {id: titleId, class: 'job-title'}),
-      badge: el('span', {class: 'badge'}),
-      meta: el('p', {class: 'job-meta'}),
-      output: el('span', {class: 'job-format'}),
-      filters: el('code', {class: 'job-filters'}),
-      mode: el('p', {class: 'job-mode hint'}),
-      progress: el('progress', {max: 100, 'aria-labelledby': titleId}),
-      percent: el('span', {class: 'job-percent'}),
-      stats: el('p', {class: 'job-stats'}),
-      message: el('p', {class: 'job-message'}),
-      error: el('p', {class: 'job-error', role: 'alert'}),
-      result: el('div', {class: 'job-result'}),
-      actions: el('div', {class: 'job-actions'}),
+      thumb: el('div', { class: 'job-thumb', 'aria-hidden': 'true' }),
+      length: el('span', { class: 'thumb-length' }),
+      title: el('h3', { id: titleId, class: 'job-title' }),
+      badge: el('span', { class: 'badge' }),
+      meta: el('p', { class: 'job-meta' }),
+      output: el('span', { class: 'job-format' }),
+      filters: el('code', { class: 'job-filters' }),
+      mode: el('p', { class: 'job-mode hint' }),
+      progressRow: el('div', { class: 'progress-row' }),
+      progress: el('progress', { max: 100, 'aria-labelledby': titleId }),
+      percent: el('span', { class: 'job-percent' }),
+      stats: el('p', { class: 'job-stats' }),
+      message: el('p', { class: 'job-message' }),
+      error: el('p', { class: 'job-error', role: 'alert' }),
+      result: el('div', { class: 'job-result', id: `job-${job.id}-result` }),
+      actions: el('div', { class: 'job-actions' }),
     };
+    parts.progressRow.append(parts.progress, parts.percent);
+    parts.thumb.append(placeholder(jobKind(job)), parts.length);
     const card =
-        el('li', {class: 'job', dataset: {jobId: job.id}},
-           el('article', {'aria-labelledby': titleId},
-              el('div', {class: 'job-head'}, parts.title, parts.badge), parts.meta,
-              el('p', {class: 'job-output'}, el('span', {class: 'hint', text: 'Output '}),
-                 parts.output),
-              el('p', {class: 'job-chain'}, el('span', {class: 'hint', text: 'Filters '}),
-                 parts.filters),
-              parts.mode, el('div', {class: 'progress-row'}, parts.progress, parts.percent),
-              parts.stats, parts.message, parts.error, parts.result, parts.actions));
-    return { card, parts };
+        el('li', { class: 'job', dataset: { jobId: job.id } },
+          el('article', { 'aria-labelledby': titleId },
+            parts.thumb,
+            el('div', { class: 'job-body' },
+              el('div', { class: 'job-head' }, parts.title, parts.badge), parts.meta,
+              el('p', { class: 'job-output' }, el('span', { class: 'hint', text: 'Output ' }), parts.output),
+              el('p', { class: 'job-chain' }, el('span', { class: 'hint', text: 'Filters ' }), parts.filters),
+              parts.mode, parts.progressRow, parts.stats, parts.message, parts.error),
+            parts.result, parts.actions));
+    return { card, parts, poster: '' };
   }
 
   function updateCard(entry) {
     const { job, card, parts } = entry;
     card.dataset.state = job.state;
+    card.dataset.kind = jobKind(job);
+    card.hidden = !matchesSearch(job);
+    parts.thumb.querySelector('.poster-placeholder').dataset.kind = jobKind(job);
     parts.title.textContent = job.input_name || job.id;
     parts.badge.textContent = stateLabel(job.state);
     parts.badge.className = `badge state-${job.state}`;
@@ -926,7 +1130,14 @@ function initJobsPage() {
         mode ? `Dealt as ${mode}${job.distribution.why ? `: ${job.distribution.why}` : ''}` : '';
     parts.mode.hidden = !mode;
 
+    const duration = jobDuration(job);
+    parts.length.textContent = duration ? formatPlayTime(duration) : '';
+    parts.length.hidden = !duration;
+
     const meta = [];
+    if (duration) meta.push(formatDuration(duration));
+    if (job.state === 'done' && job.output_bytes) meta.push(formatBytes(job.output_bytes));
+    else if (job.input_bytes) meta.push(`${formatBytes(job.input_bytes)} uploaded`);
     if (job.width && job.height) {
       // An audio format keeps only the sound track: the picture size is the input's alone.
       let out = '';
@@ -938,8 +1149,6 @@ function initJobsPage() {
       }
       meta.push(`${job.width}×${job.height}${out}`);
     }
-    if (job.duration) meta.push(formatDuration(job.duration));
-    if (job.input_bytes) meta.push(formatBytes(job.input_bytes));
     if (job.created_at) meta.push(`created ${formatClock(job.created_at)}`);
     parts.meta.textContent = meta.join(' · ');
 
@@ -959,6 +1168,8 @@ function initJobsPage() {
       parts.progress.value = 0;
       parts.percent.textContent = '';
     }
+    // A finished item says so in its badge; a full bar would only repeat it.
+    parts.progressRow.hidden = FINISHED_STATES.has(job.state);
 
     const stats = [];
     if (total > 0) stats.push(`${formatNumber(done)} of ${job.frames_total_exact === false ? 'about ' : ''}${formatNumber(total)} frames`);
@@ -981,57 +1192,81 @@ function initJobsPage() {
 
     updateResult(entry);
     updateActions(entry);
+    if (job.state === 'done') wantPoster(entry);
   }
 
-  function updateResult({ job, parts }) {
-    const ready = job.state === 'done' && job.result_url;
-    if (!ready) {
-      parts.result.replaceChildren();
-      parts.result.hidden = true;
+  // The result area holds the open video player, or says why there is none.
+  function updateResult(entry) {
+    const { job, parts } = entry;
+    if (openVideo === entry) return;  // keep the player as it is
+    const unplayable = job.state === 'done' && job.result_url && !playable(job);
+    if (unplayable) {
+      if (parts.result.dataset.for === job.result_url) return;
+      parts.result.dataset.for = job.result_url;
+      parts.result.replaceChildren(el('p', { class: 'job-unplayable', text: `This browser cannot play ${formatLabel(job.format || 'mp4')}; download it.` }));
+      parts.result.hidden = false;
       return;
     }
-    if (parts.result.dataset.for === job.result_url) return;  // keep the player as it is
-    parts.result.dataset.for = job.result_url;
-    // A <video> or a link cannot send headers: the result route takes the token in the query.
-    const token = storedToken();
-    const source = withQuery(relativeUrl(job.result_url), { access_token: token });
-    const download = withQuery(relativeUrl(job.result_url), { download: 1, access_token: token });
-    const size = job.output_bytes ? ` (${formatBytes(job.output_bytes)})` : '';
-    const label = formatLabel(job.format || 'mp4');
-    // The browser says what it can play; a format it cannot is offered for download, saying so.
-    const mimeType = job.mime_type || 'video/mp4';
-    const kind = mimeType.startsWith('audio/') ? 'audio' : 'video';
-    const playable = document.createElement(kind).canPlayType(mimeType) !== '';
-    const player = playable
-      ? el(kind, { controls: true, preload: 'metadata', playsinline: kind === 'video', src: source, 'aria-label': `Result of ${job.input_name}` })
-      : el('p', { class: 'job-unplayable', text: `This browser cannot play ${label}; download it.` });
-    parts.result.replaceChildren(
-      player,
-      el('a', { class: 'button', href: download, download: '', text: `Download ${label}${size}` }));
-    parts.result.hidden = false;
+    delete parts.result.dataset.for;
+    parts.result.replaceChildren();
+    parts.result.hidden = true;
   }
 
   function updateActions(entry) {
     const { job, parts } = entry;
     const active = !FINISHED_STATES.has(job.state);
-    const wanted = active ? 'cancel' : 'delete';
+    const ready = job.state === 'done' && Boolean(job.result_url);
+    const wanted = `${job.state}|${ready && playable(job)}|${accountsOn()}|${currentToken()}`;
     if (parts.actions.dataset.kind === wanted) return;
     parts.actions.dataset.kind = wanted;
-    const text = active ? 'Cancel job' : job.state === 'done' ? 'Delete job and result' : 'Remove from list';
-    parts.actions.replaceChildren(el('button', {
+    const name = job.input_name;
+    const buttons = [];
+    if (ready && playable(job)) {
+      const audio = jobKind(job) === 'audio';
+      buttons.push(el('button', {
+        type: 'button',
+        class: 'button small primary play-button',
+        text: audio ? 'Play' : openVideo === entry ? 'Close player' : 'Play',
+        'aria-label': audio ? `Play ${name} in the audio playlist` : `Play ${name}`,
+        'aria-controls': audio ? 'playlist' : parts.result.id,
+        'aria-expanded': audio ? undefined : String(openVideo === entry),
+        onclick: () => (audio ? playlist.play(job.id) : toggleVideo(entry)),
+      }));
+    }
+    if (ready && accountsOn()) {
+      buttons.push(el('button', {
+        type: 'button',
+        class: 'button small share-button',
+        text: 'Share…',
+        'aria-label': `Share ${name}`,
+        'aria-haspopup': 'dialog',
+        onclick: () => openShareDialog(entry),
+      }));
+    }
+    if (ready) {
+      const size = job.output_bytes ? ` (${formatBytes(job.output_bytes)})` : '';
+      buttons.push(el('a', { class: 'button small', href: resultUrl(job, true), download: '', text: `Download ${formatLabel(job.format || 'mp4')}${size}` }));
+    }
+    const text = active ? 'Cancel job' : job.state === 'done' ? 'Delete' : 'Remove from list';
+    buttons.push(el('button', {
       type: 'button',
-      class: `button small ${active ? 'danger' : ''}`,
+      class: `button small delete-button ${active || job.state === 'done' ? 'danger' : ''}`,
       text,
-      'aria-label': `${text}: ${job.input_name}`,
+      'aria-label': `${text}: ${name}`,
       onclick: (event) => deleteJob(entry, event.currentTarget),
     }));
+    parts.actions.replaceChildren(...buttons);
+    // The poster plays too, for a pointer; keyboards and screen readers have the Play button.
+    const play = parts.actions.querySelector('.play-button');
+    parts.thumb.classList.toggle('playable', Boolean(play));
+    parts.thumb.onclick = play ? () => play.click() : null;
   }
 
   async function deleteJob(entry, button) {
     const { job } = entry;
     const question = !FINISHED_STATES.has(job.state)
       ? `Cancel the job for ${job.input_name}? Its progress and files are discarded.`
-      : job.state === 'done' ? `Delete the result of ${job.input_name}? This cannot be undone.` : null;
+      : job.state === 'done' ? `Delete ${job.input_name} and its result${accountsOn() ? ', and the links that share it' : ''}? This cannot be undone.` : null;
     if (question && !window.confirm(question)) return;
     button.disabled = true;
     try {
@@ -1039,6 +1274,7 @@ function initJobsPage() {
       if (answer && answer.deleted) removeJob(job.id);
       else if (answer) mergeJob(answer, true);
       announce(answer && answer.deleted ? `${job.input_name} removed` : `${job.input_name} canceled`);
+      if (answer && answer.deleted && accountsOn()) loadShares();
     } catch (error) {
       if (error.status === 404) {
         removeJob(job.id);
@@ -1056,7 +1292,7 @@ function initJobsPage() {
     try {
       list = await api('api/jobs');
     } catch (error) {
-      if (error.status !== 401) $('jobs-count').textContent = `Could not load the jobs: ${error.message}.`;
+      if (error.status !== 401) $('jobs-count').textContent = `Could not load the library: ${error.message}.`;
       return;
     }
     if (!Array.isArray(list)) return;
@@ -1067,6 +1303,732 @@ function initJobsPage() {
     updateListChrome();
   }
 
+  // ---- Posters ----
+
+  // GET /api/jobs/{id}/poster, fetched (the single-user token goes in a header, which an <img>
+  // cannot send) and shown as a data: URL, as the page's security policy allows. 404 (none: audio
+  // without a cover, a job from before posters) keeps the placeholder: never a broken image.
+  const posterQueue = [];
+  let postersLoading = 0;
+  const POSTER_FETCHES_AT_ONCE = 2;
+
+  function wantPoster(entry) {
+    if (entry.poster) return;
+    entry.poster = 'queued';
+    posterQueue.push(entry);
+    pumpPosters();
+  }
+
+  function pumpPosters() {
+    while (postersLoading < POSTER_FETCHES_AT_ONCE && posterQueue.length > 0) {
+      const entry = posterQueue.shift();
+      if (jobs.get(entry.job.id) !== entry) continue;
+      postersLoading += 1;
+      fetchPoster(entry.job.id).then((url) => {
+        entry.poster = url || 'none';
+        if (url && jobs.get(entry.job.id) === entry) showPoster(entry, url);
+        else entry.card.dataset.poster = 'none';
+      }).finally(() => {
+        postersLoading -= 1;
+        pumpPosters();
+      });
+    }
+  }
+
+  async function fetchPoster(id) {
+    try {
+      const response = await fetch(`api/jobs/${encodeURIComponent(id)}/poster`, { headers: authHeaders() });
+      const type = response.headers.get('Content-Type') || '';
+      if (!response.ok || !type.startsWith('image/')) return null;
+      const blob = await response.blob();
+      return await new Promise((resolve) => {
+        const reader = new FileReader();
+        reader.addEventListener('load', () => resolve(typeof reader.result === 'string' ? reader.result : null));
+        reader.addEventListener('error', () => resolve(null));
+        reader.readAsDataURL(blob);
+      });
+    } catch {
+      return null;
+    }
+  }
+
+  // The card's data-poster says how it ended: 'shown', or 'none' (the placeholder stays).
+  function showPoster(entry, url) {
+    const image = el('img', { class: 'job-poster', alt: '', src: url, decoding: 'async' });
+    image.addEventListener('load', () => { entry.card.dataset.poster = 'shown'; });
+    image.addEventListener('error', () => {  // not an image after all: the placeholder shows again
+      image.remove();
+      entry.poster = 'none';
+      entry.card.dataset.poster = 'none';
+    });
+    entry.parts.thumb.querySelector('.job-poster')?.remove();
+    entry.parts.thumb.prepend(image);
+  }
+
+  // ---- Video player (in the item's card) ----
+
+  let openVideo = null;  // the entry whose player is open
+
+  function toggleVideo(entry) {
+    if (openVideo === entry) {
+      closeVideo();
+      return;
+    }
+    closeVideo();
+    playlist.pause();
+    const { job, parts } = entry;
+    const video = el('video', {
+      controls: true,
+      playsinline: true,
+      preload: 'auto',
+      src: resultUrl(job),
+      poster: entry.poster && entry.poster.startsWith('data:') ? entry.poster : undefined,
+      'aria-label': `Result of ${job.input_name}`,
+    });
+    parts.result.replaceChildren(video);
+    parts.result.hidden = false;
+    openVideo = entry;
+    setPlayButton(entry, true);
+    video.play().catch(() => {
+      // The browser wants a click on the controls first (autoplay policy): they are there.
+    });
+    video.focus();
+  }
+
+  function closeVideo() {
+    const entry = openVideo;
+    if (!entry) return;
+    openVideo = null;
+    const video = entry.parts.result.querySelector('video');
+    if (video) {
+      video.pause();
+      video.removeAttribute('src');
+      video.load();  // lets the browser close the connection
+    }
+    entry.parts.result.replaceChildren();
+    entry.parts.result.hidden = true;
+    setPlayButton(entry, false);
+  }
+
+  function setPlayButton(entry, open) {
+    const button = entry.parts.actions.querySelector('.play-button');
+    if (!button || jobKind(entry.job) === 'audio') return;
+    button.textContent = open ? 'Close player' : 'Play';
+    button.setAttribute('aria-expanded', String(open));
+  }
+
+  // ---- Audio playlist ----
+
+  // Every finished audio result of the library, oldest first; one <audio> plays them in turn.
+  const playlist = (() => {
+    const audio = $('playlist-audio');
+    let currentId = null;
+
+    function tracks() {
+      return [...jobs.values()]
+        .filter((entry) => entry.job.state === 'done' && entry.job.result_url && jobKind(entry.job) === 'audio' && playable(entry.job))
+        .sort((a, b) => (sortKey(a.job) < sortKey(b.job) ? -1 : 1));
+    }
+
+    function render() {
+      const list = tracks();
+      $('playlist').hidden = list.length === 0;
+      $('playlist-count').textContent = list.length === 1 ? '1 track' : `${list.length} tracks`;
+      const index = list.findIndex((entry) => entry.job.id === currentId);
+      $('playlist-previous').disabled = index <= 0;
+      $('playlist-next').disabled = index < 0 || index >= list.length - 1;
+      $('playlist-now').textContent = index >= 0 ? list[index].job.input_name : 'nothing';
+      $('playlist-tracks').replaceChildren(...list.map((entry, position) => {
+        const current = entry.job.id === currentId;
+        const duration = jobDuration(entry.job);
+        return el('li', { class: current ? 'track current' : 'track', dataset: { jobId: entry.job.id }, 'aria-current': current ? 'true' : undefined },
+          el('button', { type: 'button', class: 'track-button', onclick: () => play(entry.job.id) },
+            el('span', { class: 'track-number', text: String(position + 1) }),
+            el('span', { class: 'track-name', text: entry.job.input_name }),
+            el('span', { class: 'track-length hint', text: duration ? formatPlayTime(duration) : '' }),
+            current ? el('span', { class: 'visually-hidden', text: ' (now playing)' }) : null));
+      }));
+    }
+
+    function play(id, { scroll = true } = {}) {
+      const entry = jobs.get(id);
+      if (!entry) return;
+      closeVideo();
+      currentId = id;
+      audio.dataset.jobId = id;
+      audio.src = resultUrl(entry.job);
+      render();
+      if (scroll) $('playlist').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+      audio.play().catch(() => {
+        // Refused without a gesture (autoplay policy): the controls start it.
+      });
+      announce(`Playing ${entry.job.input_name}`);
+    }
+
+    function step(offset) {
+      const list = tracks();
+      const index = list.findIndex((entry) => entry.job.id === currentId);
+      const next = list[index + offset];
+      if (index >= 0 && next) play(next.job.id, { scroll: false });
+    }
+
+    function stop() {
+      currentId = null;
+      audio.pause();
+      audio.removeAttribute('src');
+      delete audio.dataset.jobId;
+      audio.load();
+    }
+
+    audio.addEventListener('ended', () => step(1));
+    $('playlist-previous').addEventListener('click', () => step(-1));
+    $('playlist-next').addEventListener('click', () => step(1));
+
+    return {
+      play,
+      pause() {
+        audio.pause();
+      },
+      update() {
+        if (currentId && !tracks().some((entry) => entry.job.id === currentId)) stop();
+        render();
+      },
+    };
+  })();
+
+  // ---- Usage (accounts) ----
+
+  let usageTimer = 0;
+
+  function refreshUsageSoon() {
+    if (!accountsOn() || !session.user) return;
+    clearTimeout(usageTimer);
+    usageTimer = setTimeout(refreshUsage, 800);
+  }
+
+  async function refreshUsage() {
+    try {
+      const me = await api('api/auth/me');
+      if (me && me.user && session.user) {
+        session.user = me.user;
+        showUsage();
+      }
+    } catch {
+      // Shown again with the next change.
+    }
+  }
+
+  function showUsage() {
+    const user = accountsOn() ? session.user : null;
+    $('usage').hidden = !user;
+    if (!user) return;
+    const used = Number(user.used_bytes) || 0;
+    const quota = Number(user.quota_bytes) || 0;
+    const bar = $('usage-bar');
+    bar.hidden = quota <= 0;
+    if (quota > 0) {
+      bar.max = quota;
+      bar.value = Math.min(used, quota);
+      $('usage-text').textContent = `${formatBytes(used)} of ${formatBytes(quota)} used`;
+      const full = used / quota;
+      $('usage-note').textContent = full >= 0.9 ? ' · almost full: delete items to make room' : '';
+      $('usage').classList.toggle('nearly-full', full >= 0.9);
+    } else {
+      $('usage-text').textContent = `${formatBytes(used)} used`;
+      $('usage-note').textContent = ' · no quota';
+      $('usage').classList.remove('nearly-full');
+    }
+  }
+
+  // ---- Share links (accounts) ----
+
+  const LIFETIMES = [[3600, '1 hour'], [86400, '1 day'], [604800, '7 days'], [2592000, '30 days']];
+  let shareMaxSeconds = null;  // the server's longest lifetime, once known (session's or learnt)
+  let shareEntry = null;  // the item the dialog shares
+  let shares = [];
+
+  function lifetimeText(seconds) {
+    const units = [[86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+    const [size, name] = units.find(([unit]) => seconds % unit === 0 && seconds >= unit) || [1, 'second'];
+    const count = seconds / size;
+    return `${count} ${name}${count === 1 ? '' : 's'}`;
+  }
+
+  // The server names its longest lifetime when it refuses a longer one ("ttl_seconds is 1..3600").
+  function learnMaxLifetime(message) {
+    const found = /ttl_seconds is 1\.\.(\d+)/.exec(message || '');
+    if (found) shareMaxSeconds = Number(found[1]);
+    return Boolean(found);
+  }
+
+  // Asks for a lifetime of 0 s, which the server refuses before making anything, naming its limit.
+  async function probeMaxLifetime(job) {
+    try {
+      await api(`api/jobs/${encodeURIComponent(job.id)}/shares`, { method: 'POST', body: { ttl_seconds: 0 } });
+    } catch (error) {
+      learnMaxLifetime(error.message);
+    }
+  }
+
+  function renderLifetimes() {
+    const box = $('share-ttl-options');
+    const checked = box.querySelector('input:checked');
+    const previous = checked ? Number(checked.value) : 86400;
+    const max = shareMaxSeconds;
+    const choices = LIFETIMES.map(([seconds, label]) => ({ seconds, label, allowed: !max || seconds <= max }));
+    if (max && max < LIFETIMES[LIFETIMES.length - 1][0] && !LIFETIMES.some(([seconds]) => seconds === max)) {
+      choices.push({ seconds: max, label: `${lifetimeText(max)} (the longest)`, allowed: true });
+      choices.sort((a, b) => a.seconds - b.seconds);
+    }
+    const allowed = choices.filter((choice) => choice.allowed);
+    const selected = allowed.some((choice) => choice.seconds === previous) ? previous
+      : allowed.length > 0 ? allowed[allowed.length - 1].seconds : 0;
+    box.replaceChildren(...choices.map((choice) => {
+      const id = `share-ttl-${choice.seconds}`;
+      return el('label', { class: choice.allowed ? 'choice' : 'choice disabled', for: id },
+        el('input', { type: 'radio', name: 'share-ttl', id, value: choice.seconds, checked: choice.seconds === selected, disabled: !choice.allowed }),
+        el('span', { text: choice.label }));
+    }));
+    $('share-ttl-note').textContent = max ? `This server keeps a link ${lifetimeText(max)} at most.` : '';
+  }
+
+  function openShareDialog(entry) {
+    shareEntry = entry;
+    $('share-name').textContent = entry.job.input_name;
+    $('share-error').textContent = '';
+    $('share-result').hidden = true;
+    $('share-url').value = '';
+    $('share-limit').value = '';
+    $('share-create').disabled = false;
+    $('share-create').textContent = 'Create link';
+    if (shareMaxSeconds === null) shareMaxSeconds = session.shareMaxSeconds;
+    renderLifetimes();
+    $('share-dialog').showModal();
+    if (shareMaxSeconds === null) probeMaxLifetime(entry.job).then(renderLifetimes);
+  }
+
+  async function createShare(event) {
+    event.preventDefault();
+    if (!shareEntry) return;
+    const job = shareEntry.job;
+    const errorBox = $('share-error');
+    errorBox.textContent = '';
+    const checked = $('share-ttl-options').querySelector('input:checked');
+    if (!checked) {
+      errorBox.textContent = 'Choose how long the link works.';
+      return;
+    }
+    const body = { ttl_seconds: Number(checked.value) };
+    const limitText = $('share-limit').value.trim();
+    if (limitText) {
+      const limit = Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000000) {
+        errorBox.textContent = 'The download limit is a whole number from 1 to 1000000, or empty for none.';
+        $('share-limit').focus();
+        return;
+      }
+      body.max_downloads = limit;
+    }
+    const button = $('share-create');
+    button.disabled = true;
+    try {
+      const share = await api(`api/jobs/${encodeURIComponent(job.id)}/shares`, { method: 'POST', body });
+      $('share-url').value = new URL(relativeUrl(share.url), document.baseURI).href;
+      const limit = share.max_downloads ? `, for ${formatNumber(share.max_downloads)} ${share.max_downloads === 1 ? 'download' : 'downloads'}` : '';
+      $('share-expiry').textContent = `Works until ${formatClock(share.expires_at)}${limit}. Anyone with the link can play and download it.`;
+      $('share-result').hidden = false;
+      button.textContent = 'Create another link';
+      $('share-url').focus();
+      $('share-url').select();
+      announce('Share link created');
+      loadShares();
+    } catch (error) {
+      if (error.status === 400 && learnMaxLifetime(error.message)) renderLifetimes();
+      errorBox.textContent = `The link could not be made: ${error.message}.`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  const SHARE_STATES = { active: 'Active', revoked: 'Revoked', expired: 'Expired', used_up: 'Used up' };
+
+  async function loadShares() {
+    if (!accountsOn() || !session.user) return;
+    try {
+      const list = await api('api/shares');
+      shares = Array.isArray(list) ? list : [];
+      $('shares-error').textContent = '';
+    } catch (error) {
+      if (error.status !== 401) $('shares-error').textContent = `Could not load the shared links: ${error.message}.`;
+      return;
+    }
+    renderShares();
+  }
+
+  function renderShares() {
+    const sorted = shares.slice().sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+    $('shares-empty').hidden = sorted.length > 0;
+    $('shares-table').hidden = sorted.length === 0;
+    $('shares-body').replaceChildren(...sorted.map((share) => {
+      const entry = jobs.get(share.job_id);
+      const name = entry ? entry.job.input_name : 'a deleted item';
+      const downloads = share.max_downloads ? `${formatNumber(share.downloads)} of ${formatNumber(share.max_downloads)}` : formatNumber(share.downloads);
+      const active = share.state === 'active';
+      return el('tr', { dataset: { shareId: share.id, state: share.state } },
+        el('th', { scope: 'row' }, el('span', { class: 'cell-main', text: name }),
+          el('span', { class: 'cell-note', text: `created ${formatClock(share.created_at)}` })),
+        el('td', {}, el('span', { class: `badge share-${share.state}`, text: SHARE_STATES[share.state] || share.state })),
+        el('td', { class: 'numeric share-downloads', text: downloads }),
+        el('td', { text: `${active ? 'until ' : ''}${formatClock(share.expires_at)}` }),
+        el('td', { class: 'row-actions' }, active ? el('button', {
+          type: 'button',
+          class: 'button small danger revoke-share',
+          text: 'Revoke',
+          'aria-label': `Revoke the link to ${name} created ${formatClock(share.created_at)}`,
+          onclick: (event) => revokeShare(share, name, event.currentTarget),
+        }) : null));
+    }));
+  }
+
+  async function revokeShare(share, name, button) {
+    if (!window.confirm(`Revoke this link to ${name}? Whoever has it can no longer open it.`)) return;
+    button.disabled = true;
+    try {
+      await api(`api/shares/${encodeURIComponent(share.id)}`, { method: 'DELETE' });
+      announce(`The link to ${name} is revoked`);
+    } catch (error) {
+      $('shares-error').textContent = `Could not revoke the link: ${error.message}.`;
+      button.disabled = false;
+    }
+    loadShares();
+  }
+
+  // ---- Personal API tokens (accounts) ----
+
+  async function loadTokens() {
+    if (!accountsOn() || !session.user) return;
+    let list;
+    try {
+      list = await api('api/auth/tokens');
+    } catch (error) {
+      if (error.status !== 401) $('token-error').textContent = `Could not load your tokens: ${error.message}.`;
+      return;
+    }
+    const tokens = Array.isArray(list) ? list : [];
+    $('tokens-empty').hidden = tokens.length > 0;
+    $('tokens-table').hidden = tokens.length === 0;
+    $('tokens-body').replaceChildren(...tokens.map((token) => {
+      const label = token.label || 'no label';
+      return el('tr', { dataset: { tokenId: token.id } },
+        el('th', { scope: 'row', class: token.label ? '' : 'hint', text: label }),
+        el('td', { text: formatClock(token.created_at) }),
+        el('td', { text: token.last_used_at ? formatClock(token.last_used_at) : 'never' }),
+        el('td', { class: 'row-actions' }, el('button', {
+          type: 'button',
+          class: 'button small danger',
+          text: 'Revoke',
+          'aria-label': `Revoke the token ${label}`,
+          onclick: (event) => revokeToken(token, label, event.currentTarget),
+        })));
+    }));
+  }
+
+  async function createToken(event) {
+    event.preventDefault();
+    $('token-error').textContent = '';
+    const button = $('token-create');
+    button.disabled = true;
+    try {
+      const made = await api('api/auth/tokens', { method: 'POST', body: { label: $('token-label').value.trim() } });
+      $('token-value').textContent = made.token;
+      $('token-example').textContent = `curl -H "Authorization: Bearer ${made.token}" ${new URL('api/jobs', document.baseURI).href}`;
+      $('token-created').hidden = false;
+      $('token-label').value = '';
+      $('token-created').querySelector('[data-copy="token-value"]').focus();
+      loadTokens();
+    } catch (error) {
+      $('token-error').textContent = `The token could not be made: ${error.message}.`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function forgetShownToken() {
+    $('token-value').textContent = '';
+    $('token-example').textContent = '';
+    $('token-created').hidden = true;
+  }
+
+  async function revokeToken(token, label, button) {
+    if (!window.confirm(`Revoke the token ${label}? Scripts using it stop working.`)) return;
+    button.disabled = true;
+    try {
+      await api(`api/auth/tokens/${encodeURIComponent(token.id)}`, { method: 'DELETE' });
+      announce(`Token ${label} revoked`);
+    } catch (error) {
+      $('token-error').textContent = `Could not revoke the token: ${error.message}.`;
+      button.disabled = false;
+    }
+    loadTokens();
+  }
+
+  // ---- Users (accounts, admins) ----
+
+  async function loadUsers() {
+    if (!accountsOn() || !session.user || !session.user.admin) return;
+    let list;
+    try {
+      list = await api('api/users');
+    } catch (error) {
+      if (error.status !== 401) $('users-error').textContent = `Could not load the users: ${error.message}.`;
+      return;
+    }
+    const users = Array.isArray(list) ? list : [];
+    $('users-count').textContent = users.length === 1 ? '1 user' : `${users.length} users`;
+    $('users-body').replaceChildren(...users.map(userRow));
+    $('user-form-hint').textContent = session.signupOpen
+      ? 'Sign-up is open: people can also create their own accounts on the sign-in page.'
+      : 'Sign-up is closed on this server: accounts are made here.';
+  }
+
+  function userRow(user) {
+    const self = session.user && user.id === session.user.id;
+    const quotaId = `quota-${user.id}`;
+    const used = formatBytes(Number(user.used_bytes) || 0);
+    const quota = user.quota_bytes ? formatBytes(user.quota_bytes) : 'no quota';
+    const input = el('input', {
+      id: quotaId,
+      type: 'number',
+      min: 0,
+      step: 1,
+      inputmode: 'numeric',
+      class: 'quota-input',
+      value: user.quota_is_default ? '' : user.quota_bytes ? Math.round(user.quota_bytes / 1048576) : 0,
+      placeholder: 'default',
+    });
+    const setQuota = (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      const value = text === '' ? null : Number(text);
+      if (value !== null && (!Number.isInteger(value) || value < 0)) {
+        $('users-error').textContent = 'A quota is a whole number of MiB (0: none), or empty for the server\'s default.';
+        input.focus();
+        return;
+      }
+      changeUser(user, { quota_mb: value }, `${user.username}'s quota is ${value === null ? 'the default' : value === 0 ? 'none' : `${value} MiB`}`);
+    };
+    return el('tr', { dataset: { userId: user.id, username: user.username } },
+      el('th', { scope: 'row' },
+        el('span', { class: 'cell-main', text: user.username }),
+        user.admin ? el('span', { class: 'badge', text: 'Admin' }) : null,
+        self ? el('span', { class: 'cell-note', text: 'you' }) : null),
+      el('td', {}, el('span', { class: 'cell-main', text: `${used} of ${quota}` }),
+        user.quota_is_default ? el('span', { class: 'cell-note', text: 'the server\'s default quota' }) : null),
+      el('td', {}, el('form', { class: 'quota-form', onsubmit: setQuota },
+        el('label', { for: quotaId, class: 'visually-hidden', text: `Quota of ${user.username} in MiB` }),
+        input,
+        el('button', { type: 'submit', class: 'button small', text: 'Set', 'aria-label': `Set the quota of ${user.username}` }))),
+      el('td', {}, el('span', { class: user.disabled ? 'badge state-failed' : 'badge state-done', text: user.disabled ? 'Disabled' : 'Active' })),
+      el('td', { class: 'row-actions' },
+        self ? null : el('button', {
+          type: 'button',
+          class: 'button small',
+          text: user.disabled ? 'Enable' : 'Disable',
+          'aria-label': `${user.disabled ? 'Enable' : 'Disable'} ${user.username}`,
+          onclick: () => changeUser(user, { disabled: !user.disabled }, `${user.username} ${user.disabled ? 'enabled' : 'disabled'}`),
+        }),
+        self ? null : el('button', {
+          type: 'button',
+          class: 'button small danger',
+          text: 'Delete',
+          'aria-label': `Delete ${user.username}`,
+          onclick: (event) => deleteUser(user, event.currentTarget),
+        })));
+  }
+
+  async function changeUser(user, change, done) {
+    $('users-error').textContent = '';
+    try {
+      await api(`api/users/${encodeURIComponent(user.id)}`, { method: 'PATCH', body: change });
+      announce(done);
+    } catch (error) {
+      $('users-error').textContent = `Could not change ${user.username}: ${error.message}.`;
+    }
+    await loadUsers();
+    if (session.user && user.id === session.user.id) refreshUsage();
+  }
+
+  async function deleteUser(user, button) {
+    if (!window.confirm(`Delete ${user.username} with all their jobs, results and links? This cannot be undone.`)) return;
+    button.disabled = true;
+    $('users-error').textContent = '';
+    try {
+      await api(`api/users/${encodeURIComponent(user.id)}`, { method: 'DELETE' });
+      announce(`${user.username} deleted`);
+    } catch (error) {
+      $('users-error').textContent = `Could not delete ${user.username}: ${error.message}.`;
+      button.disabled = false;
+    }
+    loadUsers();
+  }
+
+  async function addUser(event) {
+    event.preventDefault();
+    const errorBox = $('user-form-error');
+    errorBox.textContent = '';
+    const username = $('new-user-name').value;
+    const password = $('new-user-password').value;
+    const problem = credentialsProblem(username, password);
+    if (problem) {
+      errorBox.textContent = problem;
+      return;
+    }
+    $('new-user-button').disabled = true;
+    try {
+      const user = await api('api/users', { method: 'POST', body: { username, password } });
+      $('new-user-name').value = '';
+      $('new-user-password').value = '';
+      announce(`${user.username} added`);
+      loadUsers();
+    } catch (error) {
+      errorBox.textContent = `${sentence(error.message)}`;
+    } finally {
+      $('new-user-button').disabled = false;
+    }
+  }
+
+  // ---- Signing in and up (accounts) ----
+
+  // The server's rules, checked first so that a typo costs no round trip; the server has the last word.
+  function credentialsProblem(username, password) {
+    if (username.length < 1 || username.length > 64) return 'A user name has 1 to 64 characters.';
+    if (password.length < 10) return 'A password has at least 10 characters.';
+    return '';
+  }
+
+  // The server's words as a sentence: "wrong user name or password" -> "Wrong user name or password."
+  function sentence(text) {
+    const trimmed = String(text || '').trim();
+    if (!trimmed) return '';
+    return `${trimmed[0].toUpperCase()}${trimmed.slice(1)}${/[.!?]$/.test(trimmed) ? '' : '.'}`;
+  }
+
+  let throttleTimer = 0;
+
+  // After a 429: the button stays off, counting down the server's Retry-After.
+  function waitBeforeSignIn(seconds) {
+    const button = $('signin-button');
+    let left = Math.max(1, Math.ceil(seconds));
+    clearInterval(throttleTimer);
+    const tick = () => {
+      if (left <= 0) {
+        clearInterval(throttleTimer);
+        button.disabled = false;
+        button.textContent = 'Sign in';
+        $('signin-error').textContent = '';
+        return;
+      }
+      button.disabled = true;
+      button.textContent = `Try again in ${left} s`;
+      $('signin-error').textContent = `Too many failed sign-ins: try again in ${left} s.`;
+      left -= 1;
+    };
+    tick();
+    throttleTimer = setInterval(tick, 1000);
+  }
+
+  function showSignIn(message = '') {
+    $('main').hidden = true;
+    $('sign-in').hidden = false;
+    $('sign-in-notice').textContent = message;
+    $('sign-in-notice').hidden = !message;
+    $('signup-form').hidden = !session.signupOpen;
+    $('signup-closed').hidden = session.signupOpen;
+    $('signin-error').textContent = '';
+    $('signup-error').textContent = '';
+    $('signin-username').focus();
+  }
+
+  async function submitSignIn(event) {
+    event.preventDefault();
+    const username = $('signin-username').value;
+    const password = $('signin-password').value;
+    const errorBox = $('signin-error');
+    errorBox.textContent = '';
+    if (!username || !password) {
+      errorBox.textContent = 'Enter your user name and password.';
+      (username ? $('signin-password') : $('signin-username')).focus();
+      return;
+    }
+    const button = $('signin-button');
+    button.disabled = true;
+    button.textContent = 'Signing in…';
+    try {
+      await api('api/auth/login', { method: 'POST', body: { username, password }, signIn: true });
+    } catch (error) {
+      button.disabled = false;
+      button.textContent = 'Sign in';
+      if (error.status === 429) {
+        waitBeforeSignIn(error.retryAfter || Number(/(\d+) s/.exec(error.message)?.[1]) || 5);
+        return;
+      }
+      errorBox.textContent = error.status === 0 ? 'The server cannot be reached; try again.' : sentence(error.message);
+      $('signin-password').select();
+      return;
+    }
+    button.disabled = false;
+    button.textContent = 'Sign in';
+    $('signin-password').value = '';
+    await afterSignIn(errorBox);
+  }
+
+  async function submitSignUp(event) {
+    event.preventDefault();
+    const username = $('signup-username').value;
+    const password = $('signup-password').value;
+    const errorBox = $('signup-error');
+    errorBox.textContent = '';
+    const problem = credentialsProblem(username, password);
+    if (problem) {
+      errorBox.textContent = problem;
+      (problem.includes('password') ? $('signup-password') : $('signup-username')).focus();
+      return;
+    }
+    const button = $('signup-button');
+    button.disabled = true;
+    try {
+      await api('api/auth/signup', { method: 'POST', body: { username, password }, signIn: true });
+      await api('api/auth/login', { method: 'POST', body: { username, password }, signIn: true });
+    } catch (error) {
+      if (error.status === 403 && /sign-up is closed/.test(error.message)) {
+        session.signupOpen = false;
+        showSignIn();
+        $('signin-error').textContent = sentence(error.message);
+        return;
+      }
+      errorBox.textContent = error.status === 0 ? 'The server cannot be reached; try again.' : sentence(error.message);
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    $('signup-password').value = '';
+    await afterSignIn(errorBox);
+  }
+
+  async function afterSignIn(errorBox) {
+    const { error } = await loadSession();
+    if (error || !session.user) {
+      errorBox.textContent = error
+        ? 'Signed in, but the server cannot be reached now; reload the page.'
+        : 'Signed in, but this browser does not send the session back: allow cookies for this site.';
+      return;
+    }
+    $('signin-form').reset();
+    $('signup-form').reset();
+    enterLibrary();
+    announce(`Signed in as ${session.user.username}`);
+  }
+
   // ---- Workers (for the notice and the header) ----
 
   function showWorkers(update) {
@@ -1074,7 +2036,9 @@ function initJobsPage() {
     liveWorkers = workers;
     showNoWorkerNotice(workers);
     const status = document.querySelector('.live-status');
-    if (status) status.title = `${workersText(workers.length)} · ${throughputText(update.throughput_fps)}`;
+    // Only admins get the cluster's throughput; the others learn how many workers there are.
+    const throughput = Number.isFinite(update.throughput_fps) ? ` · ${throughputText(update.throughput_fps)}` : '';
+    if (status) status.title = `${workersText(workers.length)}${throughput}`;
   }
 
   async function loadWorkers() {
@@ -1088,11 +2052,64 @@ function initJobsPage() {
 
   // ---- Start ----
 
+  let stream = null;
+  let sharesTimer = 0;
+
   function start() {
     loadFilters();
     loadJobs();
-    loadWorkers();
+    if (isAdmin()) loadWorkers();  // GET /api/workers is for admins; the stream tells the others
     loadClusterAndFormats();
+    if (accountsOn()) {
+      loadShares();
+      loadTokens();
+      loadUsers();
+    }
+  }
+
+  // The library, for the user signed in (or everyone, in single-user mode).
+  function enterLibrary() {
+    $('sign-in').hidden = true;
+    $('main').hidden = false;
+    const accounts = accountsOn();
+    $('account-panels').hidden = !accounts;
+    $('users-panel').hidden = !(accounts && isAdmin());
+    showUsage();
+    start();
+    if (stream) stream.restart();
+    else stream = liveStream('api/events', {
+      open: () => {
+        loadJobs();  // a reconnect may have missed deletions
+        if (session.auth === 'unknown') loadSession().then(() => accountsOn() && !session.user && leaveLibrary(''));
+      },
+      events: { job: (job) => mergeJob(job, true), workers: showWorkers },
+    }, (status) => {
+      if (status === 'auth' && accountsOn()) return;  // the sign-in form is back, the header says so
+      showLiveStatus(status);
+      if (status === 'auth') showAuthPanel();
+    });
+    clearInterval(sharesTimer);
+    // Download counts change as others use the links.
+    if (accounts) sharesTimer = setInterval(() => { if (!document.hidden) loadShares(); }, 30_000);
+  }
+
+  // Signed out (or never in): nothing of the last user stays in the page.
+  function leaveLibrary(message) {
+    if (stream) stream.stop();
+    clearInterval(sharesTimer);
+    clearTimeout(usageTimer);
+    if (upload) upload.abort();
+    showLiveStatus('signed-out');
+    if ($('share-dialog').open) $('share-dialog').close();
+    playlist.pause();
+    clearLibrary();
+    shares = [];
+    renderShares();
+    forgetShownToken();
+    $('tokens-body').replaceChildren();
+    $('users-body').replaceChildren();
+    $('upload-error').textContent = '';
+    showSignIn(message);
   }
 
   setUpDropZone();
@@ -1105,22 +2122,64 @@ function initJobsPage() {
   });
   $('upload-form').addEventListener('submit', startUpload);
   $('abort-upload').addEventListener('click', () => { if (upload) upload.abort(); });
+  $('library-search').addEventListener('input', applySearch);
+  $('signin-form').addEventListener('submit', submitSignIn);
+  $('signup-form').addEventListener('submit', submitSignUp);
+  $('share-form').addEventListener('submit', createShare);
+  $('share-close').addEventListener('click', () => $('share-dialog').close());
+  $('share-dialog').addEventListener('close', () => { shareEntry = null; });
+  $('shares-refresh').addEventListener('click', loadShares);
+  $('token-form').addEventListener('submit', createToken);
+  $('token-done').addEventListener('click', forgetShownToken);
+  $('user-form').addEventListener('submit', addUser);
   updateListChrome();
 
-  const stream = liveStream('api/events', {
-    open: loadJobs,  // a reconnect may have missed deletions
-    events: { job: (job) => mergeJob(job, true), workers: showWorkers },
-  }, (status) => {
-    showLiveStatus(status);
-    if (status === 'auth') showAuthPanel();
-  });
+  onSignedOut((message) => leaveLibrary(message));
   onTokenSaved(() => {
     start();
-    stream.restart();
-    for (const entry of jobs.values()) delete entry.parts.result.dataset.for;
-    for (const entry of jobs.values()) updateResult(entry);
+    if (stream) stream.restart();
+    // The download links carry the token in their query.
+    for (const entry of jobs.values()) {
+      delete entry.parts.actions.dataset.kind;
+      updateActions(entry);
+    }
   });
-  start();
+
+  loadSession().then(() => {
+    if (accountsOn() && !session.user) leaveLibrary('');
+    else enterLibrary();  // single-user mode, or the server unreachable: the page as before accounts
+  });
+}
+
+// "0:03", "12:05", "1:02:03": a media length as players show it.
+export function formatPlayTime(seconds) {
+  const total = Math.round(seconds);
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const rest = String(total % 60).padStart(2, '0');
+  return hours > 0 ? `${hours}:${String(minutes).padStart(2, '0')}:${rest}` : `${minutes}:${rest}`;
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const KIND_ICONS = {
+  // A film camera and a pair of notes, 24x24, drawn in the text colour.
+  video: 'M3 6.5A1.5 1.5 0 0 1 4.5 5h10A1.5 1.5 0 0 1 16 6.5v2.3l4.2-2.5A.5.5 0 0 1 21 6.7v10.6a.5.5 0 0 1-.8.4L16 15.2v2.3a1.5 1.5 0 0 1-1.5 1.5h-10A1.5 1.5 0 0 1 3 17.5z',
+  audio: 'M9 17.5a2.5 2.5 0 1 1-1.5-2.3V5.8a1 1 0 0 1 .8-1l10-2A1 1 0 0 1 19.5 3.8v11.7a2.5 2.5 0 1 1-1.5-2.3V7.2l-9 1.8z',
+};
+
+// The neutral stand-in for a poster: an icon of the kind of result.
+function placeholder(kind) {
+  const svg = document.createElementNS(SVG_NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('class', 'kind-icon');
+  svg.setAttribute('focusable', 'false');
+  for (const [name, path] of Object.entries(KIND_ICONS)) {
+    const shape = document.createElementNS(SVG_NS, 'path');
+    shape.setAttribute('d', path);
+    shape.setAttribute('class', `icon-${name}`);
+    svg.append(shape);
+  }
+  return el('span', { class: 'poster-placeholder', dataset: { kind } }, svg);
 }
 
 if (document.body.dataset.page === 'jobs') initJobsPage();

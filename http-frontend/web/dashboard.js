@@ -1,15 +1,21 @@
 // The cluster dashboard: the live workers table, summary tiles and two charts (throughput over
 // time, share of frames per worker), all fed by the `workers` and `job` events of /api/events.
 // Chart.js comes from /assets/chart.umd.js (Debian's libjs-chart.js 3.9.1, copied by the build).
+// With accounts it is for admins: others get a sentence saying so, not empty charts.
 import {
+  accountsOn,
   api,
   el,
   formatNumber,
   formatDuration,
+  isAdmin,
   isNewer,
   liveStream,
   loadClusterInfo,
+  loadSession,
+  onSignedOut,
   onTokenSaved,
+  session,
   showAuthPanel,
   showLiveStatus,
   showNoWorkerNotice,
@@ -261,16 +267,48 @@ function start() {
   loadClusterInfo();
 }
 
-createCharts();
-const stream = liveStream('api/events', {
-  open: loadJobs,
-  events: { workers: showWorkers, job: (job) => showJob(job, true) },
-}, (status) => {
-  showLiveStatus(status);
-  if (status === 'auth') showAuthPanel();
+// Instead of the dashboard: why it is not shown, and where to go.
+function showGate(text, linkText) {
+  $('main').hidden = true;
+  $('gate').hidden = false;
+  $('gate-text').textContent = text;
+  $('gate-link').textContent = linkText;
+  document.querySelector('.live-status').hidden = Boolean(session.user);  // nothing live here for them
+  if (!session.user) showLiveStatus('signed-out');
+}
+
+let stream = null;
+
+async function boot() {
+  await loadSession();
+  if (accountsOn() && !session.user) {
+    showGate('Sign in to see the cluster dashboard.', 'Sign in');
+    return;
+  }
+  if (!isAdmin()) {
+    showGate('Only an admin sees the cluster dashboard: it shows every worker of the cluster. Your own jobs and their progress are in your library.',
+      'Go to your library');
+    return;
+  }
+  $('main').hidden = false;  // before the charts, which take the size of their boxes
+  createCharts();
+  stream = liveStream('api/events', {
+    open: loadJobs,
+    events: { workers: showWorkers, job: (job) => showJob(job, true) },
+  }, (status) => {
+    if (status === 'auth' && accountsOn()) return;  // signed out: the page says so instead
+    showLiveStatus(status);
+    if (status === 'auth') showAuthPanel();
+  });
+  start();
+}
+
+onSignedOut(() => {
+  if (stream) stream.stop();
+  showGate('You are signed out.', 'Sign in again');
 });
 onTokenSaved(() => {
   start();
-  stream.restart();
+  if (stream) stream.restart();
 });
-start();
+boot();

@@ -98,10 +98,14 @@ async function freePortRange(count, avoid) {
 
 // ---- A local cluster ----
 
+// `auth`: 'none' (the open single-user mode, said explicitly: the default will change) or
+// 'accounts'; `extraArgs`: more flags for `framepipe up` (e.g. ['--share-max-ttl', '1h']).
 export class Cluster {
-  constructor(binary, workers, name) {
+  constructor(binary, workers, name, { auth = 'none', extraArgs = [] } = {}) {
     this.binary = binary;
     this.workers = workers;
+    this.auth = auth;
+    this.extraArgs = extraArgs;
     this.dir = path.join(scratch, name);
     this.logPath = path.join(this.dir, 'up.log');
     this.child = null;
@@ -119,7 +123,7 @@ export class Cluster {
     const log = fs.openSync(this.logPath, 'w');
     const args = ['up', '--workers', String(this.workers), '--http-port', String(this.httpPort),
       '--zmq-port-base', String(this.zmqBase), '--data-dir', path.join(this.dir, 'data'),
-      '--bind-host', '127.0.0.1'];
+      '--bind-host', '127.0.0.1', '--auth', this.auth, ...this.extraArgs];
     this.child = spawn(this.binary, args, { detached: true, stdio: ['ignore', log, log] });
     fs.closeSync(log);
     const spawnError = new Promise((resolve) => this.child.once('error', resolve));
@@ -132,7 +136,12 @@ export class Cluster {
       if (this.exit) throw new Error(`framepipe up exited (${JSON.stringify(this.exit)}); log: ${this.logTail()}`);
       return (await this.status('/health')) === 200;
     }, CLUSTER_START_MS, 'GET /health to answer 200');
-    if (this.workers > 0) {
+    // With accounts GET /api/workers needs an admin, whom a fresh cluster does not have yet:
+    // /health counts the workers for anybody.
+    if (this.workers > 0 && this.auth === 'accounts') {
+      await waitFor(async () => (await this.json('/health')).workers >= this.workers,
+        CLUSTER_START_MS, `${this.workers} worker(s) in GET /health`);
+    } else if (this.workers > 0) {
       await waitFor(async () => (await this.json('/api/workers')).length >= this.workers,
         CLUSTER_START_MS, `${this.workers} worker(s) in GET /api/workers`);
     }
@@ -211,6 +220,14 @@ export function makeVideo(file, seconds, size = '320x240', { audio = true } = {}
     '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=25:duration=${seconds}`, ...sound,
     '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
     '-movflags', '+faststart', file], { encoding: 'utf8' });
+  if (result.error) throw new Error(`cannot run ffmpeg: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`ffmpeg failed: ${result.stderr.trim()}`);
+}
+
+// One JPEG picture of `size` from ffmpeg's lavfi test source (a stand-in poster).
+export function makePicture(file, size = '320x180') {
+  const result = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=1`, '-frames:v', '1', file], { encoding: 'utf8' });
   if (result.error) throw new Error(`cannot run ffmpeg: ${result.error.message}`);
   if (result.status !== 0) throw new Error(`ffmpeg failed: ${result.stderr.trim()}`);
 }

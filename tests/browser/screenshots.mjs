@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Takes the README's screenshots in Debian's Chromium: the jobs page with a finished job (its
-// result in the <video>) and a job under way, and the dashboard of a two-worker cluster while that
-// job runs (throughput history and share of frames filled in). Not a test: run it by hand after a
-// change to the pages, from a build tree where `npm ci` was run (ctest's browser.npm_ci does it):
+// Takes the README's screenshots in Debian's Chromium: the library with a finished job (its
+// result in the card's <video>) and a job under way, and the dashboard of a two-worker cluster
+// while that job runs (throughput history and share of frames filled in). Not a test: run it by
+// hand after a change to the pages, from a build tree where `npm ci` was run (ctest's
+// browser.npm_ci does it):
 //
 //   node build/tests/browser/screenshots.mjs build/bin/framepipe docs
 //
@@ -58,9 +59,10 @@ async function main() {
     await jobs.waitForFunction(() => !document.querySelector('#add-filter').disabled);
 
     const shortId = await upload(jobs, short, SHORT_CHAIN);
-    await jobs.waitForSelector(`li.job[data-job-id="${shortId}"][data-state="done"] video`, { timeout: JOB_TIMEOUT_MS });
-    // A frame in the player: play a moment, then pause.
-    await jobs.locator(`li.job[data-job-id="${shortId}"] video`).evaluate(async (video) => {
+    await jobs.waitForSelector(`li.job[data-job-id="${shortId}"][data-state="done"] .play-button`, { timeout: JOB_TIMEOUT_MS });
+    // A frame in the player, opened in the item's card: play a moment, then pause.
+    await jobs.click(`li.job[data-job-id="${shortId}"] .play-button`);
+    await jobs.locator(`li.job[data-job-id="${shortId}"] .job-result video`).evaluate(async (video) => {
       video.muted = true;
       await video.play();
       while (video.currentTime < 1.2) await new Promise((resolve) => setTimeout(resolve, 50));
