@@ -73,12 +73,12 @@ LocalCluster::LocalCluster(const std::string& executable, int workers, const std
     zmq_port_base_ = free_port_range(kZmqPortCount, random, http_port_);
     Command command;
     command.log_path = log_path_;
-    command.argv = {executable,        "up",
-                    "--workers",       std::to_string(network ? 0 : workers),
-                    "--http-port",     std::to_string(http_port_),
-                    "--zmq-port-base", std::to_string(zmq_port_base_),
-                    "--data-dir",      directory + "/data",
-                    "--bind-host",     host};
+    command.argv = {executable, "up", "--workers", std::to_string(network ? 0 : workers),
+                    "--http-port", std::to_string(http_port_), "--zmq-port-base",
+                    std::to_string(zmq_port_base_), "--data-dir", directory + "/data",
+                    "--bind-host", host,
+                    // The bench's own cluster, on a port nobody else is told: single-user.
+                    "--auth", "none"};
     command.argv.insert(command.argv.end(), up_options.begin(), up_options.end());
     launcher_ = std::make_unique<ChildProcess>(command);
     for (int i = 0; network && i < workers; ++i) {

@@ -309,7 +309,9 @@ void AccountsApi::logout(const httplib::Request&, httplib::Response& res) {
 
 void AccountsApi::me(httplib::Response& res) const {
   const Principal& who = current_principal();
-  json out = {{"auth", enabled() ? "accounts" : "none"}, {"signup_open", settings_.signup_open}};
+  json out = {{"auth", enabled() ? "accounts" : "none"},
+              {"signup_open", settings_.signup_open},
+              {"share_max_ttl_seconds", settings_.share_max_ttl_ms / 1000}};
   if (enabled() && who.user_id == 0 && !who.admin) {
     out["error"] = "sign in first (a session cookie or Authorization: Bearer)";
     return send_json(res, 401, out);

@@ -17,9 +17,11 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -44,6 +46,7 @@
 #include "log.hpp"
 #include "metrics.hpp"
 #include "names.hpp"
+#include "posters.hpp"
 #include "render.hpp"
 #include "replies.hpp"
 #include "reply_waits.hpp"
@@ -351,6 +354,7 @@ class Frontend {
   // True when it was running: it is then kept, as canceled.
   bool remove_job(const Job& job);
   void get_share(const httplib::Request& req, const std::string& token, httplib::Response& res);
+  void get_poster(const std::string& id, httplib::Response& res) const;
   void serve_result(const httplib::Request& req, const Job& job, httplib::Response& res);
   // Checks an upload before its body is read.
   std::optional<Refusal> precheck_upload(const httplib::Request& req) const;
@@ -421,6 +425,7 @@ class Frontend {
   ClusterEndpoints endpoints_;
   AccountsApi accounts_;
   std::atomic<int64_t> accounts_purged_ms_{0};
+  Posters posters_;
   std::unique_ptr<ClusterLink> link_;  // last: its thread calls back into store_ and changes_
 };
 
@@ -756,6 +761,10 @@ void Frontend::install(GuardedServer& server) {
                             store_.erase(job.id);  // a canceled one too: nothing is left
                           }
                         }});
+  server.Get(R"(/api/jobs/([^/]+)/poster)",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               get_poster(req.matches[1], res);
+             });
   server.Get(R"(/s/([A-Za-z0-9_-]{1,256}))",
              [this](const httplib::Request& req, httplib::Response& res) {
                get_share(req, req.matches[1], res);
@@ -967,6 +976,20 @@ void Frontend::delete_job(const std::string& id, httplib::Response& res) {
   out["deleted"] = true;
   out.erase("result_url");
   send_json(res, 200, out);
+}
+
+void Frontend::get_poster(const std::string& id, httplib::Response& res) const {
+  const auto job = find_visible(id);
+  if (!job) return refuse(res, Refusal{404, "no such job"});
+  std::ifstream file(job_directory(id) / Posters::kFileName, std::ios::binary);
+  if (job->state != JobState::done || !file) {
+    return refuse(res, Refusal{404, "no poster for this job (not done, or no picture in it)"});
+  }
+  std::ostringstream jpeg;
+  jpeg << file.rdbuf();
+  res.status = 200;
+  res.set_header("Cache-Control", "private, max-age=86400");
+  res.set_content(jpeg.str(), "image/jpeg");
 }
 
 bool Frontend::remove_job(const Job& job) {
@@ -1472,6 +1495,7 @@ void Frontend::on_progress(const protocol::JobProgress& progress) {
     case JobState::done:
       log().info("job {} done: {} frames, {} bytes", job->id, job->frames_done, job->output_bytes);
       remove_file(job->input_path);
+      posters_.make(job->id, job->output_path, job_directory(job->id));
       break;
     case JobState::failed:
       log().info("job {} failed: {}", job->id, job->error.value_or(""));

@@ -198,6 +198,11 @@ with Cluster(workers=1, api_token=ADMIN_TOKEN, auth='accounts',
         assert listed == [job_id], listed
         assert job_id in [j['id'] for j in root.json('GET', '/api/jobs')[1]], 'the admin sees all'
         assert alice.call('GET', f'/api/jobs/{job_id}/result')[0] == 200
+        # The library's poster, made by the head once the job is done.
+        wait_for(lambda: alice.call('GET', f'/api/jobs/{job_id}/poster')[0] == 200, 20, 'a poster')
+        status, headers, jpeg = alice.call('GET', f'/api/jobs/{job_id}/poster')
+        assert headers['Content-Type'] == 'image/jpeg' and jpeg.startswith(b'\xff\xd8'), headers
+        assert bob.call('GET', f'/api/jobs/{job_id}/poster')[0] == 404
         # The admin's routes.
         assert bob.call('GET', '/api/workers')[0] == 403
         assert bob.call('GET', '/api/users')[0] == 403

@@ -28,7 +28,7 @@ struct Config {
   std::string api_token;        // when set, /api routes need "Authorization: Bearer"; an admin's
   // Accounts (accounts_api.hpp): users sign up and in, and see only their own jobs. Off: one
   // open single-user server (guarded by api_token when it is set).
-  bool accounts = false;
+  bool accounts = true;
   bool signup_open = true;  // false: only an admin creates accounts, after the first
   int64_t quota_mb = 0;     // per user, 0: none
   int64_t share_max_ttl_seconds = 30LL * 24 * 3600;
