@@ -46,6 +46,24 @@ std::string session_cookie(std::string_view token, int64_t max_age_seconds) {
          "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age_seconds);
 }
 
+struct Credentials {
+  std::string name;
+  std::string password;
+};
+
+// {"username", "password"} of a sign-up, a login or an admin's new user.
+std::variant<Credentials, Refusal> credentials_of(std::string_view body) {
+  auto parsed = parse_json_body(body);
+  if (auto* refusal = std::get_if<Refusal>(&parsed)) return *refusal;
+  const json& fields = std::get<json>(parsed);
+  auto name = string_field(fields, "username");
+  auto password = string_field(fields, "password");
+  if (!name || !password) {
+    return Refusal{400, "send {\"username\": \"...\", \"password\": \"...\"}"};
+  }
+  return Credentials{std::move(*name), std::move(*password)};
+}
+
 Refusal admins_only() {
   return Refusal{403, "only an admin may do this"};
 }
@@ -251,40 +269,30 @@ void AccountsApi::create_user(std::string_view name, std::string_view password,
 
 void AccountsApi::signup(const httplib::Request& req, httplib::Response& res) {
   if (!enabled()) return refuse(res, Refusal{404, "accounts are off on this server (--auth none)"});
-  auto body = parse_json_body(req.body);
-  if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
-  const json& fields = std::get<json>(body);
-  const auto name = string_field(fields, "username");
-  const auto password = string_field(fields, "password");
-  if (!name || !password) {
-    return refuse(res, Refusal{400, "send {\"username\": \"...\", \"password\": \"...\"}"});
-  }
-  create_user(*name, *password, res);
+  auto credentials = credentials_of(req.body);
+  if (auto* refusal = std::get_if<Refusal>(&credentials)) return refuse(res, *refusal);
+  const auto& [name, password] = std::get<Credentials>(credentials);
+  create_user(name, password, res);
 }
 
 void AccountsApi::login(const httplib::Request& req, httplib::Response& res) {
   if (!enabled()) return refuse(res, Refusal{404, "accounts are off on this server (--auth none)"});
-  auto body = parse_json_body(req.body);
-  if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
-  const json& fields = std::get<json>(body);
-  const auto name = string_field(fields, "username");
-  const auto password = string_field(fields, "password");
-  if (!name || !password) {
-    return refuse(res, Refusal{400, "send {\"username\": \"...\", \"password\": \"...\"}"});
-  }
+  auto credentials = credentials_of(req.body);
+  if (auto* refusal = std::get_if<Refusal>(&credentials)) return refuse(res, *refusal);
+  const auto& [name, password] = std::get<Credentials>(credentials);
   const auto now = std::chrono::steady_clock::now();
-  if (auto wait = throttle_.admit(*name, req.remote_addr, now)) {
+  if (auto wait = throttle_.admit(name, req.remote_addr, now)) {
     res.set_header("Retry-After", std::to_string(wait->count()));
     return refuse(res, Refusal{429, "too many failed sign-ins: try again in " +
                                         std::to_string(wait->count()) + " s"});
   }
-  const Login login = store_->verify_login(*name, *password, settings_.password_cost);
+  const Login login = store_->verify_login(name, password, settings_.password_cost);
   if (login.outcome == Login::Outcome::wrong_name_or_password) {
-    throttle_.failed(*name, req.remote_addr, std::chrono::steady_clock::now());
+    throttle_.failed(name, req.remote_addr, std::chrono::steady_clock::now());
     log().info("accounts: failed sign-in from {}", req.remote_addr);
     return refuse(res, Refusal{401, "wrong user name or password"});
   }
-  throttle_.succeeded(*name, req.remote_addr);
+  throttle_.succeeded(name, req.remote_addr);
   if (login.outcome == Login::Outcome::disabled) {
     return refuse(res, Refusal{403, "this account is disabled; ask an admin"});
   }
@@ -381,15 +389,10 @@ void AccountsApi::list_users(httplib::Response& res) const {
 void AccountsApi::add_user(const httplib::Request& req, httplib::Response& res) {
   if (!enabled()) return refuse(res, Refusal{404, "accounts are off on this server (--auth none)"});
   if (!current_principal().admin) return refuse(res, admins_only());
-  auto body = parse_json_body(req.body);
-  if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
-  const json& fields = std::get<json>(body);
-  const auto name = string_field(fields, "username");
-  const auto password = string_field(fields, "password");
-  if (!name || !password) {
-    return refuse(res, Refusal{400, "send {\"username\": \"...\", \"password\": \"...\"}"});
-  }
-  create_user(*name, *password, res);
+  auto credentials = credentials_of(req.body);
+  if (auto* refusal = std::get_if<Refusal>(&credentials)) return refuse(res, *refusal);
+  const auto& [name, password] = std::get<Credentials>(credentials);
+  create_user(name, password, res);
 }
 
 void AccountsApi::change_user(const std::string& id_text, const httplib::Request& req,

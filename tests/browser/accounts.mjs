@@ -17,7 +17,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, Cluster, makePicture, makeVideo, scratch, waitFor } from './cluster.mjs';
+import {
+  CHROMIUM, CHROMIUM_ARGS, Cluster, assert, check, giveUpAfter, makePicture, makeVideo, outcomes, scratch,
+  waitFor,
+} from './cluster.mjs';
 
 const INPUT_SECONDS = 3;
 const DURATION_TOLERANCE_SECONDS = 0.3;
@@ -27,40 +30,7 @@ const WHOLE_RUN_MS = 12 * 60_000;
 const ALICE = { username: 'alice', password: 'alice-long-password' };
 const BOB = { username: 'bob', password: 'bob-long-password' };
 
-setTimeout(() => {
-  console.error(`accounts: still running after ${WHOLE_RUN_MS / 1000} s, giving up`);
-  console.log('0 passed, 1 failed');
-  process.exit(1);
-}, WHOLE_RUN_MS).unref();
-
-// ---- Checks ----
-
-const outcomes = [];  // {name, ok, detail}
-
-// Runs one check. `needs`: names of earlier checks it depends on; if one of them did not pass,
-// this check fails as "not run" so the count of checks stays the same on every run.
-async function check(name, fn, needs = []) {
-  const missing = needs.filter((need) => !outcomes.some((outcome) => outcome.name === need && outcome.ok));
-  if (missing.length > 0) {
-    outcomes.push({ name, ok: false, detail: `not run: needs "${missing.join('", "')}"` });
-    console.log(`FAIL ${name}: not run, needs "${missing.join('", "')}"`);
-    return;
-  }
-  const started = Date.now();
-  try {
-    const detail = await fn();
-    outcomes.push({ name, ok: true, detail });
-    console.log(`PASS ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)${detail ? `: ${detail}` : ''}`);
-  } catch (error) {
-    const detail = error && error.message ? error.message.split('\n')[0] : String(error);
-    outcomes.push({ name, ok: false, detail });
-    console.log(`FAIL ${name}: ${detail}`);
-  }
-}
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
+giveUpAfter('accounts', WHOLE_RUN_MS);
 
 // ---- The pages ----
 

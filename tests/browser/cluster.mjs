@@ -231,3 +231,41 @@ export function makePicture(file, size = '320x180') {
   if (result.error) throw new Error(`cannot run ffmpeg: ${result.error.message}`);
   if (result.status !== 0) throw new Error(`ffmpeg failed: ${result.stderr.trim()}`);
 }
+
+// ---- Checks, and a bound on the whole run ----
+
+// Ends the script as failed if it runs longer than `ms` (a hung browser or cluster).
+export function giveUpAfter(label, ms) {
+  setTimeout(() => {
+    console.error(`${label}: still running after ${ms / 1000} s, giving up`);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }, ms).unref();
+}
+
+export const outcomes = [];  // {name, ok, detail}
+
+// Runs one check. `needs`: names of earlier checks it depends on; if one of them did not pass,
+// this check fails as "not run" so the count of checks stays the same on every run.
+export async function check(name, fn, needs = []) {
+  const missing = needs.filter((need) => !outcomes.some((outcome) => outcome.name === need && outcome.ok));
+  if (missing.length > 0) {
+    outcomes.push({ name, ok: false, detail: `not run: needs "${missing.join('", "')}"` });
+    console.log(`FAIL ${name}: not run, needs "${missing.join('", "')}"`);
+    return;
+  }
+  const started = Date.now();
+  try {
+    const detail = await fn();
+    outcomes.push({ name, ok: true, detail });
+    console.log(`PASS ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)${detail ? `: ${detail}` : ''}`);
+  } catch (error) {
+    const detail = error && error.message ? error.message.split('\n')[0] : String(error);
+    outcomes.push({ name, ok: false, detail });
+    console.log(`FAIL ${name}: ${detail}`);
+  }
+}
+
+export function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}

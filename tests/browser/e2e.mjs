@@ -16,47 +16,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, Cluster, makeVideo, scratch } from './cluster.mjs';
+import {
+  CHROMIUM, CHROMIUM_ARGS, Cluster, assert, check, giveUpAfter, makeVideo, outcomes, scratch,
+} from './cluster.mjs';
 
 const INPUT_SECONDS = 3;
 const DURATION_TOLERANCE_SECONDS = 0.3;
 const JOB_TIMEOUT_MS = 180_000;
 const WHOLE_RUN_MS = 10 * 60_000;
 
-setTimeout(() => {
-  console.error(`e2e: still running after ${WHOLE_RUN_MS / 1000} s, giving up`);
-  console.log('0 passed, 1 failed');
-  process.exit(1);
-}, WHOLE_RUN_MS).unref();
-
-// ---- Checks ----
-
-const outcomes = [];  // {name, ok, detail}
-
-// Runs one check. `needs`: names of earlier checks it depends on; if one of them did not pass,
-// this check fails as "not run" so the count of checks stays the same on every run.
-async function check(name, fn, needs = []) {
-  const missing = needs.filter((need) => !outcomes.some((outcome) => outcome.name === need && outcome.ok));
-  if (missing.length > 0) {
-    outcomes.push({ name, ok: false, detail: `not run: needs "${missing.join('", "')}"` });
-    console.log(`FAIL ${name}: not run, needs "${missing.join('", "')}"`);
-    return;
-  }
-  const started = Date.now();
-  try {
-    const detail = await fn();
-    outcomes.push({ name, ok: true, detail });
-    console.log(`PASS ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)${detail ? `: ${detail}` : ''}`);
-  } catch (error) {
-    const detail = error && error.message ? error.message.split('\n')[0] : String(error);
-    outcomes.push({ name, ok: false, detail });
-    console.log(`FAIL ${name}: ${detail}`);
-  }
-}
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
+giveUpAfter('e2e', WHOLE_RUN_MS);
 
 // ---- The browser ----
 
