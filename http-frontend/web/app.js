@@ -1311,6 +1311,15 @@ function initJobsPage() {
   const posterQueue = [];
   let postersLoading = 0;
   const POSTER_FETCHES_AT_ONCE = 2;
+  const POSTER_RETRY_MS = 1000;
+  const POSTER_TRIES = 8;
+
+  // A job done moments ago may not have its poster yet.
+  function posterMayStillCome(entry) {
+    const finished = Date.parse(entry.job.finished_at || '');
+    return (entry.posterTries || 0) < POSTER_TRIES && Number.isFinite(finished) &&
+      Date.now() - finished < POSTER_RETRY_MS * POSTER_TRIES;
+  }
 
   function wantPoster(entry) {
     if (entry.poster) return;
@@ -1325,6 +1334,13 @@ function initJobsPage() {
       if (jobs.get(entry.job.id) !== entry) continue;
       postersLoading += 1;
       fetchPoster(entry.job.id).then((url) => {
+        if (!url && posterMayStillCome(entry)) {
+          // The head makes the poster just after the job is done: ask again shortly.
+          entry.poster = '';
+          entry.posterTries = (entry.posterTries || 0) + 1;
+          setTimeout(() => { if (jobs.get(entry.job.id) === entry) wantPoster(entry); }, POSTER_RETRY_MS);
+          return;
+        }
         entry.poster = url || 'none';
         if (url && jobs.get(entry.job.id) === entry) showPoster(entry, url);
         else entry.card.dataset.poster = 'none';
