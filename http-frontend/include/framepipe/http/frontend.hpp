@@ -22,10 +22,10 @@ struct Config {
   int64_t min_free_disk_mb = 1024;  // refuse uploads that would leave less free (MiB)
   std::string default_preset = "veryfast";
   int default_crf = 20;
-  int threads = 16;             // HTTP worker threads
+  int threads = 16;              // HTTP worker threads
   int max_event_streams = 1024;  // live event streams at once; an eighth of them per address
-  std::string worker_command;   // the command that adds a worker to this cluster
-  std::string api_token;        // when set, /api routes need "Authorization: Bearer"; an admin's
+  std::string worker_command;    // the command that adds a worker to this cluster
+  std::string api_token;         // when set, /api routes need "Authorization: Bearer"; an admin's
   // Accounts (accounts_api.hpp): users sign up and in, and see only their own jobs. Off: one
   // open single-user server (guarded by api_token when it is set).
   bool accounts = true;

@@ -16,11 +16,11 @@ namespace framepipe::http {
 inline constexpr const char* kApiTokenVariable = "FRAMEPIPE_API_TOKEN";
 
 struct Options {
-  protocol::ClusterAddress cluster;  // --zmq-port-base, --bind-host, --head
-  std::string api_token_file;        // --api-token-file; "": FRAMEPIPE_API_TOKEN, when set
-  protocol::CurveFiles curve;        // --curve-key
-  std::string auth = "accounts";     // --auth: accounts or none
-  std::string signup = "open";       // --signup: open or closed
+  protocol::ClusterAddress cluster;   // --zmq-port-base, --bind-host, --head
+  std::string api_token_file;         // --api-token-file; "": FRAMEPIPE_API_TOKEN, when set
+  protocol::CurveFiles curve;         // --curve-key
+  std::string auth = "accounts";      // --auth: accounts or none
+  std::string signup = "open";        // --signup: open or closed
   std::string share_max_ttl = "30d";  // --share-max-ttl
   // --http-port, --data-dir, --max-upload-bytes, --threads, --min-free-disk-mb, --worker-command,
   // --cors-origin, --web-dir, --access-log-json; endpoints, token and keys come from the above.
