@@ -71,10 +71,13 @@ with Cluster(workers=0, extra=['--resend-after-ms', str(RESEND_AFTER_MS)]) as cl
         cluster.start_worker('--name', 'honest')
         wait_for(lambda: 'honest' in names(cluster), 20, 'the honest worker')
         before = len(log_lines(cluster, 'held by holder'))
-        code, job = cluster.submit(SOURCE, CHAIN, LOSSLESS)
+        # The frame deadline is what this tests: left to choose, the head may deal segments when the
+        # workers outrun its encoder on this machine, and a segment's deadline is minutes long.
+        code, job = cluster.submit(SOURCE, CHAIN, {**LOSSLESS, 'distribution': 'frames'})
         assert code == 201, job
         final = cluster.wait_job(job['id'], 120)
         assert final['state'] == 'done', final
+        assert final['distribution']['mode'] == 'frames', final['distribution']
         resent = len(log_lines(cluster, 'held by holder')) - before
         assert resent >= 1, 'no frame was taken back from the holding worker'
         assert 'holder' in names(cluster), \
