@@ -1,3 +1,4 @@
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,14 +60,14 @@ TEST_CASE("slots are capped per address and in all", "[gate]") {
   CHECK(slots.taken() == 3);
 }
 
-TEST_CASE("uploads get a quarter of the threads per address, and never all", "[gate]") {
+TEST_CASE("transfers get a quarter of the threads per address, and never all", "[gate]") {
   const GateLimits sixteen = gate_limits_for(16, 1024);
-  CHECK(sixteen.bodies_per_address == 4);
-  CHECK(sixteen.bodies_total == 14);
+  CHECK(sixteen.transfers_per_address == 4);
+  CHECK(sixteen.transfers_total == 14);
   CHECK(sixteen.streams_per_address == 128);
   const GateLimits two = gate_limits_for(2, 8);
-  CHECK(two.bodies_per_address == 1);
-  CHECK(two.bodies_total == 1);
+  CHECK(two.transfers_per_address == 1);
+  CHECK(two.transfers_total == 1);
   CHECK(two.streams_per_address == 1);
 }
 
@@ -81,6 +82,25 @@ struct Pair {
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
     client = fds[0];
     server = fds[1];
+  }
+  // Over TCP on loopback, with a client whose receive window is small, as a slow reader's is.
+  explicit Pair(bool tcp) {
+    REQUIRE(tcp);
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    client = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int small = 4096;
+    ::setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    server = ::accept(listener, nullptr, nullptr);
+    ::close(listener);
+    REQUIRE(server >= 0);
   }
   ~Pair() { ::close(client); }
   void send(std::string_view text) const {
@@ -110,8 +130,8 @@ GateLimits small_limits() {
   limits.head_deadline = 300ms;
   limits.waiting_per_address = 8;
   limits.threads = 2;
-  limits.bodies_per_address = 1;
-  limits.bodies_total = 1;
+  limits.transfers_per_address = 1;
+  limits.transfers_total = 1;
   limits.parked_per_address = 1;
   limits.streams_per_address = 1;
   limits.streams_total = 1;
@@ -121,12 +141,15 @@ GateLimits small_limits() {
 
 Lane by_path(const RequestHead& head) {
   if (head.path == "/events") return Lane::stream;
-  return head.has_body ? Lane::body : Lane::quick;
+  if (head.path.starts_with("/download")) return Lane::download;
+  return head.has_body ? Lane::upload : Lane::quick;
 }
 
 constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+constexpr size_t kBigAnswer = 192 << 10;  // more than a socket sends unread by default
 
-// Answers every request at once, except /hold and /events, which wait for release().
+// Answers every request at once, except /hold, /download/hold and /events, which wait for
+// release(), and /big, which sends kBigAnswer bytes (giving up after 500 ms without room).
 struct Server {
   std::mutex mutex;
   std::condition_variable changed;
@@ -139,7 +162,21 @@ struct Server {
   }
   ConnectionGate::Serve serve() {
     return [this](ReadyConnection& connection) {
-      if (connection.head.path == "/hold" || connection.head.path == "/events") {
+      if (connection.head.path == "/big") {
+        const std::string answer(kBigAnswer, 'x');
+        size_t sent = 0;
+        pollfd item{connection.fd, POLLOUT, 0};
+        while (sent < answer.size() && ::poll(&item, 1, 500) > 0) {
+          const ssize_t n =
+              ::send(connection.fd, answer.data() + sent, answer.size() - sent, MSG_NOSIGNAL);
+          if (n <= 0) break;
+          sent += static_cast<size_t>(n);
+        }
+        ++served;
+        return;
+      }
+      if (connection.head.path == "/hold" || connection.head.path == "/download/hold" ||
+          connection.head.path == "/events") {
         std::unique_lock lock(mutex);
         changed.wait(lock, [&] { return released; });
       }
@@ -199,11 +236,90 @@ TEST_CASE("an address's second upload waits its turn without a thread", "[gate]"
   CHECK(refused.find("Retry-After: 1") != std::string::npos);
   quick.send("GET / HTTP/1.1\r\n\r\n");
   CHECK(quick.until_closed(1000ms) == kAnswer);
-  CHECK(gate.counts().parked == 1);
+  CHECK(gate.counts().uploads_parked == 1);
   CHECK(server.served == 1);
   server.release();
   CHECK(held.until_closed(1000ms) == kAnswer);
   CHECK(next.until_closed(1000ms) == kAnswer);
+  gate.stop(100ms);
+}
+
+TEST_CASE("an address's downloads wait their turn apart from its uploads", "[gate]") {
+  Server server;
+  GateLimits limits = small_limits();
+  limits.threads = 3;
+  limits.transfers_total = 2;
+  limits.parked_per_address = 2;
+  ConnectionGate gate(limits, by_path, server.serve());
+  Pair upload, download, next_download, quick;
+  for (const Pair* pair : {&upload, &download, &next_download, &quick}) gate.admit(pair->server);
+  upload.send("POST /hold HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
+  download.send("GET /download/hold HTTP/1.1\r\n\r\n");  // an upload does not hold it back
+  std::this_thread::sleep_for(50ms);
+  next_download.send("GET /download/next HTTP/1.1\r\n\r\n");
+  quick.send("GET / HTTP/1.1\r\n\r\n");
+  CHECK(quick.until_closed(1000ms) == kAnswer);
+  const GateCounts counts = gate.counts();
+  CHECK(counts.uploads == 1);
+  CHECK(counts.downloads == 1);
+  CHECK(counts.downloads_parked == 1);
+  CHECK(counts.uploads_parked == 0);
+  server.release();
+  CHECK(upload.until_closed(1000ms) == kAnswer);
+  CHECK(download.until_closed(1000ms) == kAnswer);
+  CHECK(next_download.until_closed(1000ms) == kAnswer);
+  gate.stop(100ms);
+}
+
+TEST_CASE("transfers of every kind together never take the last threads", "[gate]") {
+  Server server;
+  GateLimits limits = small_limits();
+  limits.threads = 3;
+  limits.transfers_per_address = 4;
+  limits.transfers_total = 2;
+  limits.parked_per_address = 2;
+  ConnectionGate gate(limits, by_path, server.serve());
+  Pair first, second, third, quick;
+  for (const Pair* pair : {&first, &second, &third, &quick}) gate.admit(pair->server);
+  first.send("GET /download/hold HTTP/1.1\r\n\r\n");
+  second.send("POST /hold HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
+  std::this_thread::sleep_for(50ms);
+  third.send("GET /download/hold HTTP/1.1\r\n\r\n");  // within its address's share, not the total
+  quick.send("GET / HTTP/1.1\r\n\r\n");
+  CHECK(quick.until_closed(1000ms) == kAnswer);
+  CHECK(gate.counts().downloads_parked == 1);
+  server.release();
+  for (const Pair* pair : {&first, &second, &third}) CHECK(pair->until_closed(1000ms) == kAnswer);
+  gate.stop(100ms);
+}
+
+TEST_CASE("a small answer goes to the kernel whole: a client that does not read holds no thread",
+          "[gate]") {
+  Server server;
+  GateLimits limits = small_limits();
+  limits.threads = 1;
+  const bool roomy = GENERATE(true, false);
+  if (!roomy) limits.quick_send_buffer = 4096;  // as without the gate's send buffer
+  ConnectionGate gate(limits, by_path, server.serve());
+  Pair reader(true);  // asks for a large answer and reads none of it
+  Pair next;
+  gate.admit(reader.server);
+  gate.admit(next.server);
+  reader.send("GET /big HTTP/1.1\r\n\r\n");
+  std::this_thread::sleep_for(50ms);
+  next.send("GET / HTTP/1.1\r\n\r\n");
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(next.until_closed(1000ms) == kAnswer);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  if (roomy) {
+    CHECK(waited < 300ms);  // the only thread was free again
+  } else {
+    CHECK(waited >= 300ms);  // it waited for the unread answer (500 ms)
+  }
+  std::string got;
+  char buffer[65536];
+  for (ssize_t n; (n = ::recv(reader.client, buffer, sizeof buffer, 0)) > 0;) got.append(buffer, n);
+  if (roomy) CHECK(got.size() == kBigAnswer);  // all of it, after the gate closed the socket
   gate.stop(100ms);
 }
 

@@ -25,6 +25,11 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr size_t kReadBytes = 16 << 10;
 constexpr int kMaxEvents = 256;
 
+std::string_view too_many(Lane lane) {
+  return lane == Lane::upload ? "too many uploads from your address at once"
+                              : "too many downloads from your address at once";
+}
+
 std::string lower(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -147,8 +152,8 @@ size_t AddressSlots::taken_by(const std::string& address) const {
 GateLimits gate_limits_for(size_t threads, size_t streams_total) {
   GateLimits limits;
   limits.threads = std::max<size_t>(1, threads);
-  limits.bodies_per_address = std::max<size_t>(1, limits.threads / 4);
-  limits.bodies_total = std::max<size_t>(1, limits.threads > 2 ? limits.threads - 2 : 1);
+  limits.transfers_per_address = std::max<size_t>(1, limits.threads / 4);
+  limits.transfers_total = std::max<size_t>(1, limits.threads > 2 ? limits.threads - 2 : 1);
   limits.streams_total = std::max<size_t>(1, streams_total);
   limits.streams_per_address = std::max<size_t>(1, limits.streams_total / 8);
   return limits;
@@ -161,7 +166,8 @@ ConnectionGate::ConnectionGate(GateLimits limits, Classify classify, Serve serve
       epoll_(epoll_create1(EPOLL_CLOEXEC)),
       wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       streams_(limits.streams_per_address, limits.streams_total),
-      bodies_(limits.bodies_per_address, limits.bodies_total),
+      uploads_(limits.transfers_per_address, limits.transfers_total),
+      downloads_(limits.transfers_per_address, limits.transfers_total),
       pool_(limits.threads, limits.waiting_total) {
   if (epoll_.get() < 0 || wake_fd_.get() < 0) {
     throw std::system_error(errno, std::generic_category(), "http gate: epoll or eventfd");
@@ -198,7 +204,8 @@ GateCounts ConnectionGate::counts() const {
   std::lock_guard lock(mutex_);
   GateCounts out = counts_;
   out.streams = running_streams_;
-  out.bodies = bodies_.taken();
+  out.uploads = uploads_.taken();
+  out.downloads = downloads_.taken();
   return out;
 }
 
@@ -266,7 +273,7 @@ void ConnectionGate::take_inbox() {
     std::lock_guard lock(mutex_);
     fresh.swap(new_connections_);
     linger.swap(to_linger_);
-    released = std::exchange(released_body_, false);
+    released = std::exchange(released_transfer_, false);
   }
   for (int fd : linger) start_lingering(fd);
   for (int fd : fresh) on_new(fd);
@@ -408,26 +415,29 @@ void ConnectionGate::dispatch(ReadyConnection connection, Lane lane) {
   switch (lane) {
     case Lane::stream:
       return start_stream(std::move(connection));
-    case Lane::body: {
+    case Lane::upload:
+    case Lane::download: {
       bool slot;
       {
         std::lock_guard lock(mutex_);
-        slot = bodies_.try_take(connection.address);
+        slot = take_transfer(lane, connection.address);
       }
-      if (slot) return start_body(std::move(connection));
+      if (slot) return start_transfer(std::move(connection), lane);
       const auto mine = std::count_if(parked_.begin(), parked_.end(), [&](const Parked& parked) {
         return parked.connection.address == connection.address;
       });
       if (static_cast<size_t>(mine) >= limits_.parked_per_address) {
-        return refuse(connection.fd, 503, "too many uploads from your address at once", true);
+        return refuse(connection.fd, 503, too_many(lane), true);
       }
-      parked_.push_back({std::move(connection), GateClock::now()});
-      std::lock_guard lock(mutex_);
-      counts_.parked = parked_.size();
-      return;
+      parked_.push_back({std::move(connection), lane, GateClock::now()});
+      return count_parked();
     }
     case Lane::quick: {
       const int fd = connection.fd;
+      // Room in the kernel for the whole answer: a slow reader then holds no thread. (Best
+      // effort: without it, the budget still cuts a reader that is too slow.)
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &limits_.quick_send_buffer,
+                   sizeof limits_.quick_send_buffer);
       auto shared = std::make_shared<ReadyConnection>(std::move(connection));
       std::function<void()> task = [this, shared] {
         serve_(*shared);
@@ -439,18 +449,28 @@ void ConnectionGate::dispatch(ReadyConnection connection, Lane lane) {
   }
 }
 
-void ConnectionGate::start_body(ReadyConnection connection) {
+bool ConnectionGate::take_transfer(Lane lane, const std::string& address) {
+  if (uploads_.taken() + downloads_.taken() >= limits_.transfers_total) return false;
+  return (lane == Lane::upload ? uploads_ : downloads_).try_take(address);
+}
+
+void ConnectionGate::give_back_transfer(Lane lane, const std::string& address) {
+  (lane == Lane::upload ? uploads_ : downloads_).give_back(address);
+  released_transfer_ = true;
+}
+
+void ConnectionGate::start_transfer(ReadyConnection connection, Lane lane) {
   const int fd = connection.fd;
   const std::string address = connection.address;
   auto shared = std::make_shared<ReadyConnection>(std::move(connection));
-  std::function<void()> task = [this, shared] {
+  std::function<void()> task = [this, shared, lane] {
     serve_(*shared);
-    finished(shared->fd, Lane::body, shared->address);
+    finished(shared->fd, lane, shared->address);
   };
   if (pool_.try_enqueue(task)) return;
   {
     std::lock_guard lock(mutex_);
-    bodies_.give_back(address);
+    give_back_transfer(lane, address);
   }
   refuse(fd, 503, "the server is busy; retry shortly", true);
 }
@@ -512,9 +532,8 @@ void ConnectionGate::finished(int fd, Lane lane, const std::string& address) {
   {
     std::lock_guard lock(mutex_);
     // The slot first: by the time the client sees the end, it is free again.
-    if (lane == Lane::body) {
-      bodies_.give_back(address);
-      released_body_ = true;
+    if (lane == Lane::upload || lane == Lane::download) {
+      give_back_transfer(lane, address);
     } else if (lane == Lane::stream) {
       streams_.give_back(address);
       if (--running_streams_ == 0) streams_done_.notify_all();
@@ -540,18 +559,27 @@ void ConnectionGate::unpark() {
     bool slot;
     {
       std::lock_guard lock(mutex_);
-      slot = bodies_.try_take(it->connection.address);
+      slot = take_transfer(it->lane, it->connection.address);
     }
     if (!slot) {
       ++it;
       continue;
     }
     ReadyConnection connection = std::move(it->connection);
+    const Lane lane = it->lane;
     it = parked_.erase(it);
-    start_body(std::move(connection));
+    start_transfer(std::move(connection), lane);
   }
+  count_parked();
+}
+
+void ConnectionGate::count_parked() {
+  const auto uploads = std::count_if(parked_.begin(), parked_.end(), [](const Parked& parked) {
+    return parked.lane == Lane::upload;
+  });
   std::lock_guard lock(mutex_);
-  counts_.parked = parked_.size();
+  counts_.uploads_parked = static_cast<uint64_t>(uploads);
+  counts_.downloads_parked = parked_.size() - static_cast<uint64_t>(uploads);
 }
 
 void ConnectionGate::expire(GateClock::time_point now) {
@@ -572,11 +600,11 @@ void ConnectionGate::expire(GateClock::time_point now) {
 
   while (!parked_.empty() && now - parked_.front().parked >= limits_.park_deadline) {
     const int fd = parked_.front().connection.fd;
+    const Lane lane = parked_.front().lane;
     parked_.pop_front();
-    refuse(fd, 503, "too many uploads from your address at once; retry later", true);
+    refuse(fd, 503, std::string(too_many(lane)) + "; retry later", true);
   }
-  std::lock_guard lock(mutex_);
-  counts_.parked = parked_.size();
+  count_parked();
 }
 
 void ConnectionGate::refuse(int fd, int status, std::string_view message, bool retry_later) {

@@ -1,10 +1,13 @@
 // The HTTP server's front door. One thread reads the request head of every new connection (no
 // thread waits on a client that dribbles its headers), and hands complete requests to one of
-// three lanes:
-// - quick: requests without a body, on the pool's threads;
-// - body: uploads, on the same pool, at most `bodies_per_address` at once from one address (more
-//   wait their turn without a thread, then get 503), and at most `bodies_total` in all, so that
-//   slow bodies can never take every thread;
+// four lanes:
+// - quick: small answers (no body, nothing large to send), on the pool's threads. Their sockets
+//   get a send buffer of `quick_send_buffer` bytes, so an answer that fits is handed to the kernel
+//   at once and a client that reads it slowly holds no thread;
+// - upload and download: requests with a body, and the large answers (results, share links), on
+//   the same pool: at most `transfers_per_address` of each kind at once from one address (more
+//   wait their turn without a thread, then get 503), and at most `transfers_total` of both in all,
+//   so that slow bodies and slow readers can never take every thread;
 // - stream: long-lived event streams, each on its own small-stack thread (an idle one costs a
 //   few pages), at most `streams_per_address` per address and `streams_total` in all, 503 beyond.
 // A connection served or refused is closed gracefully ("lingering close"): the answer goes out,
@@ -66,7 +69,7 @@ class AddressSlots {
   std::unordered_map<std::string, size_t> by_address_;
 };
 
-enum class Lane { quick, body, stream };
+enum class Lane { quick, upload, download, stream };
 
 struct GateLimits {
   std::chrono::milliseconds head_deadline{10'000};
@@ -74,17 +77,19 @@ struct GateLimits {
   size_t waiting_per_address = 1024;  // connections still sending their head
   size_t waiting_total = 8192;
   size_t threads = 16;  // the pool's, for quick and body requests
-  size_t bodies_per_address = 4;
-  size_t bodies_total = 12;
-  size_t parked_per_address = 64;  // uploads waiting for a body slot
+  size_t transfers_per_address = 4;  // of each kind, uploads and downloads
+  size_t transfers_total = 12;       // of both kinds
+  size_t parked_per_address = 64;    // transfers waiting for a slot
   std::chrono::milliseconds park_deadline{30'000};
   size_t streams_per_address = 128;
   size_t streams_total = 1024;
   size_t stream_stack_bytes = 256 << 10;
   std::chrono::milliseconds linger{5'000};
+  int quick_send_buffer = 256 << 10;  // SO_SNDBUF, which Linux doubles
 };
 
-// The pool's share for uploads with `threads` threads: a quarter per address, all but two in all.
+// The pool's share for transfers with `threads` threads: a quarter per address of each kind, all
+// but two in all.
 GateLimits gate_limits_for(size_t threads, size_t streams_total);
 
 // A connection whose request head is in.
@@ -99,11 +104,13 @@ struct ReadyConnection {
 struct GateCounts {
   uint64_t heads_too_slow = 0;  // closed at the head deadline
   uint64_t evicted = 0;         // closed to make room: an address (or all) held too many
-  uint64_t refused_busy = 0;    // 503: stream or upload caps
+  uint64_t refused_busy = 0;    // 503: stream or transfer caps
   uint64_t waiting = 0;         // now: connections sending their head
   uint64_t streams = 0;         // now: open event streams
-  uint64_t bodies = 0;          // now: uploads being received
-  uint64_t parked = 0;          // now: uploads waiting for a slot
+  uint64_t uploads = 0;         // now: uploads being received
+  uint64_t downloads = 0;       // now: large answers being sent
+  uint64_t uploads_parked = 0;  // now: transfers waiting for a slot
+  uint64_t downloads_parked = 0;
 };
 
 class ConnectionGate {
@@ -133,6 +140,7 @@ class ConnectionGate {
   };
   struct Parked {
     ReadyConnection connection;
+    Lane lane;
     GateClock::time_point parked;
   };
 
@@ -142,7 +150,9 @@ class ConnectionGate {
   void on_readable(int fd);
   void read_head(int fd, Waiting& waiting);
   void dispatch(ReadyConnection connection, Lane lane);
-  void start_body(ReadyConnection connection);
+  bool take_transfer(Lane lane, const std::string& address);       // with mutex_ held
+  void give_back_transfer(Lane lane, const std::string& address);  // with mutex_ held
+  void start_transfer(ReadyConnection connection, Lane lane);
   void start_stream(ReadyConnection connection);
   struct StreamStart {
     ConnectionGate* gate;
@@ -150,6 +160,7 @@ class ConnectionGate {
   };
   static void* run_stream(void* argument);  // a stream thread's body; owns the StreamStart
   void unpark();
+  void count_parked();
   void expire(GateClock::time_point now);
   enum class Closing { too_slow, evicted, gone };
   void close_waiting(int fd, Closing why);
@@ -170,7 +181,7 @@ class ConnectionGate {
   mutable std::mutex mutex_;
   std::vector<int> new_connections_;
   std::vector<int> to_linger_;
-  bool released_body_ = false;
+  bool released_transfer_ = false;
   bool stopping_ = false;
   bool stopped_ = false;
   AddressSlots streams_;  // taken by the gate thread, given back by stream threads
@@ -183,7 +194,9 @@ class ConnectionGate {
   std::map<std::string, std::deque<int>> waiting_by_address_;  // in order of arrival
   std::unordered_map<int, GateClock::time_point> lingering_;   // until when
   std::deque<Parked> parked_;
-  AddressSlots bodies_;  // guarded by mutex_ as well: given back from the pool's threads
+  // Guarded by mutex_ as well: given back from the pool's threads.
+  AddressSlots uploads_;
+  AddressSlots downloads_;
 
   BoundedTaskPool pool_;
   std::thread thread_;

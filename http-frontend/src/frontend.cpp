@@ -164,13 +164,18 @@ bool takes_query_token(const httplib::Request& req) {
 }
 
 // Where the gate hands a request whose head is in: event streams live long and get a thread of
-// their own, uploads are capped per address, the rest is served by the pool.
+// their own; uploads, and results (a job's, a share link's: any size, read at the client's
+// pace), are capped per address; the rest is served by the pool.
 Lane lane_of(const RequestHead& head) {
   const std::string_view route = route_of(head.path);
   if (head.method == "GET" && (route == kEventsRoute || route == "/api/jobs/{id}/events")) {
     return Lane::stream;
   }
-  return head.has_body ? Lane::body : Lane::quick;
+  if (head.has_body) return Lane::upload;
+  if ((head.method == "GET" || head.method == "HEAD") && is_result_path(head.path)) {
+    return Lane::download;
+  }
+  return Lane::quick;
 }
 
 bool write_event_text(httplib::DataSink& sink, std::string_view name, std::string_view data) {

@@ -271,8 +271,15 @@ std::string render_metrics(const MetricsView& view) {
     out.sample("framepipe_http_event_streams", "", gate.streams);
     out.family("framepipe_http_uploads", "gauge",
                "Uploads being received, and uploads waiting for their address's turn.");
-    out.sample("framepipe_http_uploads", label_set({label("state", "receiving")}), gate.bodies);
-    out.sample("framepipe_http_uploads", label_set({label("state", "waiting")}), gate.parked);
+    out.sample("framepipe_http_uploads", label_set({label("state", "receiving")}), gate.uploads);
+    out.sample("framepipe_http_uploads", label_set({label("state", "waiting")}),
+               gate.uploads_parked);
+    out.family("framepipe_http_downloads", "gauge",
+               "Results being sent (job results, share links), and those waiting for their "
+               "address's turn.");
+    out.sample("framepipe_http_downloads", label_set({label("state", "sending")}), gate.downloads);
+    out.sample("framepipe_http_downloads", label_set({label("state", "waiting")}),
+               gate.downloads_parked);
     out.family("framepipe_http_connections_closed_total", "counter",
                "Connections closed by the server for their client's sake: a request head not in "
                "time, making way for newer connections of a crowded address, a body or a reading "
