@@ -244,13 +244,19 @@ TEST_CASE("an address's second upload waits its turn without a thread", "[gate]"
   gate.stop(100ms);
 }
 
-TEST_CASE("an address's downloads wait their turn apart from its uploads", "[gate]") {
-  Server server;
+// Three threads, of which transfers may take two.
+GateLimits transfer_limits(size_t per_address) {
   GateLimits limits = small_limits();
   limits.threads = 3;
+  limits.transfers_per_address = per_address;
   limits.transfers_total = 2;
   limits.parked_per_address = 2;
-  ConnectionGate gate(limits, by_path, server.serve());
+  return limits;
+}
+
+TEST_CASE("an address's downloads wait their turn apart from its uploads", "[gate]") {
+  Server server;
+  ConnectionGate gate(transfer_limits(1), by_path, server.serve());
   Pair upload, download, next_download, quick;
   for (const Pair* pair : {&upload, &download, &next_download, &quick}) gate.admit(pair->server);
   upload.send("POST /hold HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
@@ -273,12 +279,7 @@ TEST_CASE("an address's downloads wait their turn apart from its uploads", "[gat
 
 TEST_CASE("transfers of every kind together never take the last threads", "[gate]") {
   Server server;
-  GateLimits limits = small_limits();
-  limits.threads = 3;
-  limits.transfers_per_address = 4;
-  limits.transfers_total = 2;
-  limits.parked_per_address = 2;
-  ConnectionGate gate(limits, by_path, server.serve());
+  ConnectionGate gate(transfer_limits(4), by_path, server.serve());
   Pair first, second, third, quick;
   for (const Pair* pair : {&first, &second, &third, &quick}) gate.admit(pair->server);
   first.send("GET /download/hold HTTP/1.1\r\n\r\n");
