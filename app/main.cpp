@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
       role<http::Options>(app, "http", "the web page and the HTTP API"),
       subcommand<up::Options>(app, "up", "start a whole local cluster", up::run),
       subcommand<http::UserCommand>(app, "user",
-                                    "accounts of a head: add NAME (password on standard input), "
-                                    "list",
+                                    "accounts of a head: add NAME, passwd NAME (the password on "
+                                    "standard input), list",
                                     http::run),
       subcommand<protocol::KeygenConfig>(app, "keygen", "make a CURVE key pair: NAME.key, NAME.pub",
                                          protocol::run),

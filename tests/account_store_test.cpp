@@ -232,6 +232,35 @@ TEST_CASE("accounts: logout ends the session and only it", "[accounts]") {
   CHECK_FALSE(store.end_credential(""));
 }
 
+TEST_CASE("accounts: a new password ends the user's other sessions, not their tokens",
+          "[accounts]") {
+  TemporaryDirectory directory;
+  AccountStore store(directory.path());
+  const auto cost = PasswordCost::minimal;
+  const User ada = add_user(store, "ada");
+  const User bob = add_user(store, "bob");
+  const Issued here = store.open_session(ada.id, kHour, kNow);
+  const Issued elsewhere = store.open_session(ada.id, kHour, kNow);
+  const Issued script = store.create_api_token(ada.id, "backup", kNow);
+  const Issued bobs = store.open_session(bob.id, kHour, kNow);
+
+  CHECK(store.set_password(ada.id, hash_of("a new password"), here.token) == 1);
+  CHECK(store.verify_login("ada", "a new password", cost).outcome == Login::Outcome::signed_in);
+  CHECK(store.verify_login("ada", "ada-password", cost).outcome ==
+        Login::Outcome::wrong_name_or_password);
+  CHECK(store.authenticate(here.token, kNow));
+  CHECK_FALSE(store.authenticate(elsewhere.token, kNow));
+  CHECK(store.authenticate(script.token, kNow));
+  CHECK(store.authenticate(bobs.token, kNow));
+
+  // Set by someone else (an admin, the command line): every session of the user ends.
+  CHECK(store.set_password(ada.id, hash_of("another one!"), bobs.token) == 1);
+  CHECK_FALSE(store.authenticate(here.token, kNow));
+  CHECK(store.authenticate(bobs.token, kNow));
+  CHECK(store.set_password(ada.id, hash_of("and a third"), "") == 0);
+  CHECK_FALSE(store.set_password(9999, hash_of("nobody's"), ""));
+}
+
 TEST_CASE("accounts: a user has at most 50 sessions, the oldest end first", "[accounts]") {
   TemporaryDirectory directory;
   AccountStore store(directory.path());

@@ -255,6 +255,27 @@ bool AccountStore::set_disabled(int64_t id, bool disabled) {
   return true;
 }
 
+std::optional<int64_t> AccountStore::set_password(int64_t id, std::string_view password_hash,
+                                                  std::string_view keep_token) {
+  const std::string kept = keep_token.empty() ? std::string() : token_digest(keep_token);
+  std::lock_guard lock(mutex_);
+  sqlite3* connection = connection_.get();
+  Transaction transaction(connection);
+  Statement update(connection, "UPDATE users SET password_hash = ? WHERE id = ?");
+  update.bind(1, password_hash);
+  update.bind(2, id);
+  update.run();
+  if (sqlite::changes(connection) == 0) return std::nullopt;
+  Statement end(connection,
+                "DELETE FROM credentials WHERE user_id = ? AND kind = 'session' AND digest <> ?");
+  end.bind(1, id);
+  end.bind(2, std::string_view(kept));
+  end.run();
+  const int64_t ended = sqlite::changes(connection);
+  transaction.commit();
+  return ended;
+}
+
 bool AccountStore::set_quota(int64_t id, std::optional<int64_t> quota_bytes) {
   if (quota_bytes && *quota_bytes < 0) throw std::invalid_argument("a quota cannot be negative");
   std::lock_guard lock(mutex_);

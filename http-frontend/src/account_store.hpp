@@ -146,6 +146,12 @@ class AccountStore {
   bool set_quota(int64_t id, std::optional<int64_t> quota_bytes);
   // Deletes the user with their credentials and shares. False if no such user.
   bool delete_user(int64_t id);
+  // Replaces the user's password (a hash from hash_password()) and ends every session of theirs
+  // but the one of `keep_token` (the one making the change; empty: none), in one transaction. API
+  // tokens stay: they are listed and revoked one by one. Nothing if no such user; else how many
+  // sessions ended.
+  std::optional<int64_t> set_password(int64_t id, std::string_view password_hash,
+                                      std::string_view keep_token = {});
 
   // Checks a password. An unknown name costs the same argon2id work as a known one (a hash made
   // at `cost`, the cost the real hashes were made at), so the time taken does not tell whether a

@@ -212,6 +212,7 @@ void AccountsApi::install(httplib::Server& server, JobAccess jobs) {
   server.Post("/api/auth/signup", [this](Req req, Res res) { signup(req, res); });
   server.Post("/api/auth/login", [this](Req req, Res res) { login(req, res); });
   server.Post("/api/auth/logout", [this](Req req, Res res) { logout(req, res); });
+  server.Post("/api/auth/password", [this](Req req, Res res) { change_password(req, res); });
   server.Get("/api/auth/me", [this](Req, Res res) { me(res); });
   server.Get("/api/auth/tokens", [this](Req, Res res) { list_tokens(res); });
   server.Post("/api/auth/tokens", [this](Req req, Res res) { create_token(req, res); });
@@ -315,6 +316,44 @@ void AccountsApi::logout(const httplib::Request&, httplib::Response& res) {
   send_json(res, 200, json{{"signed_out", true}});
 }
 
+// {"current_password", "new_password"}: the current one is checked (and throttled) as a login's,
+// so that a stolen session cannot take the account over; the user's other sessions end.
+void AccountsApi::change_password(const httplib::Request& req, httplib::Response& res) {
+  if (!enabled()) return refuse(res, Refusal{404, "accounts are off on this server (--auth none)"});
+  const Principal& who = current_principal();
+  if (who.user_id == 0) {
+    return refuse(res, Refusal{400, "a password belongs to a user: sign in as one"});
+  }
+  auto body = parse_json_body(req.body);
+  if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
+  const json& fields = std::get<json>(body);
+  const auto current = string_field(fields, "current_password");
+  const auto fresh = string_field(fields, "new_password");
+  if (!current || !fresh) {
+    return refuse(res, Refusal{400, "give current_password and new_password, as strings"});
+  }
+  if (auto problem = password_problem(*fresh)) return refuse(res, Refusal{400, *problem});
+  const auto user = store_->find_user(who.user_id);
+  if (!user) return refuse(res, Refusal{401, "no such user any more"});
+  if (auto wait = throttle_.admit(user->name, req.remote_addr, std::chrono::steady_clock::now())) {
+    res.set_header("Retry-After", std::to_string(wait->count()));
+    return refuse(res, Refusal{429, "too many failed attempts: try again in " +
+                                        std::to_string(wait->count()) + " s"});
+  }
+  if (store_->verify_login(user->name, *current, settings_.password_cost).outcome !=
+      Login::Outcome::signed_in) {
+    throttle_.failed(user->name, req.remote_addr, std::chrono::steady_clock::now());
+    log().info("accounts: a wrong current password for {} from {}", user->name, req.remote_addr);
+    return refuse(res, Refusal{403, "the current password is wrong"});
+  }
+  throttle_.succeeded(user->name, req.remote_addr);
+  const auto ended =
+      store_->set_password(user->id, hash_password(*fresh, settings_.password_cost), who.token);
+  if (!ended) return refuse(res, Refusal{401, "no such user any more"});
+  log().info("accounts: {} changed their password ({} other session(s) ended)", user->name, *ended);
+  send_json(res, 200, json{{"changed", true}, {"sessions_ended", *ended}});
+}
+
 void AccountsApi::me(httplib::Response& res) const {
   const Principal& who = current_principal();
   json out = {{"auth", enabled() ? "accounts" : "none"},
@@ -412,6 +451,18 @@ void AccountsApi::change_user(const std::string& id_text, const httplib::Request
     }
     store_->set_disabled(*id, disabled->get<bool>());
     log().info("accounts: user {} {}", user->name, disabled->get<bool>() ? "disabled" : "enabled");
+  }
+  if (const auto password = fields.find("password"); password != fields.end()) {
+    if (!password->is_string()) return refuse(res, Refusal{400, "password is a string"});
+    if (auto problem = password_problem(password->get<std::string>())) {
+      return refuse(res, Refusal{400, *problem});
+    }
+    // Every session of the user ends (but the admin's own, when it is theirs).
+    const auto ended = store_->set_password(
+        *id, hash_password(password->get<std::string>(), settings_.password_cost),
+        current_principal().token);
+    log().info("accounts: an admin set a new password for {} ({} session(s) ended)", user->name,
+               ended.value_or(0));
   }
   if (const auto quota = fields.find("quota_mb"); quota != fields.end()) {
     if (quota->is_null()) {

@@ -107,6 +107,7 @@ class AccountsApi {
   void signup(const httplib::Request& req, httplib::Response& res);
   void login(const httplib::Request& req, httplib::Response& res);
   void logout(const httplib::Request& req, httplib::Response& res);
+  void change_password(const httplib::Request& req, httplib::Response& res);
   void me(httplib::Response& res) const;
   void list_tokens(httplib::Response& res) const;
   void create_token(const httplib::Request& req, httplib::Response& res);

@@ -13,10 +13,13 @@
 namespace framepipe::http {
 
 void add_options(CLI::App& command, UserCommand& options) {
-  command.add_option("action", options.action, "add (the password from standard input) or list")
+  command
+      .add_option("action", options.action,
+                  "add, or passwd (a new password, ending the user's sessions), with the password "
+                  "from standard input; or list")
       ->required()
-      ->check(CLI::IsMember({"add", "list"}));
-  command.add_option("name", options.name, "the user name (for add)");
+      ->check(CLI::IsMember({"add", "passwd", "list"}));
+  command.add_option("name", options.name, "the user name (for add and passwd)");
   command.add_option("--data-dir", options.data_dir, "the head's data directory")
       ->capture_default_str();
 }
@@ -43,6 +46,15 @@ int run(const UserCommand& options) {
   }
   if (!password.empty() && password.back() == '\r') password.pop_back();
   if (auto problem = password_problem(password)) throw std::invalid_argument(*problem);
+  if (options.action == "passwd") {
+    const auto user = store.find_user_by_name(options.name);
+    if (!user) throw std::invalid_argument("no user named " + options.name);
+    const auto ended =
+        store.set_password(user->id, hash_password(password, PasswordCost::interactive));
+    if (!ended) throw std::invalid_argument("no user named " + options.name);
+    std::cout << "password of " << user->name << " set; " << *ended << " session(s) ended\n";
+    return 0;
+  }
   const UserCreation made = store.create_user(
       options.name, hash_password(password, PasswordCost::interactive), protocol::unix_ms());
   switch (made.outcome) {

@@ -1788,6 +1788,35 @@ function initJobsPage() {
     loadTokens();
   }
 
+  async function changePassword(event) {
+    event.preventDefault();
+    const error = $('password-error');
+    error.textContent = '';
+    const fresh = $('new-password').value;
+    if (fresh !== $('repeat-password').value) {
+      error.textContent = 'The two new passwords differ.';
+      $('repeat-password').focus();
+      return;
+    }
+    const button = $('password-button');
+    button.disabled = true;
+    try {
+      const changed = await api('api/auth/password', {
+        method: 'POST',
+        body: { current_password: $('current-password').value, new_password: fresh },
+      });
+      for (const id of ['current-password', 'new-password', 'repeat-password']) $(id).value = '';
+      const others = changed.sessions_ended === 1 ? '1 other session' : `${changed.sessions_ended} other sessions`;
+      announce(`Password changed; ${others} signed out`);
+      error.textContent = '';
+      $('password-form-title').textContent = `Password changed (${others} signed out)`;
+    } catch (failure) {
+      error.textContent = `The password was not changed: ${failure.message}.`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   // ---- Users (accounts, admins) ----
 
   async function loadUsers() {
@@ -2090,6 +2119,8 @@ function initJobsPage() {
     const accounts = accountsOn();
     $('account-panels').hidden = !accounts;
     $('users-panel').hidden = !(accounts && isAdmin());
+    // For password managers: whose password the form changes.
+    $('password-form-name').value = session.user && session.user.username ? session.user.username : '';
     showUsage();
     start();
     if (stream) stream.restart();
@@ -2147,6 +2178,7 @@ function initJobsPage() {
   $('shares-refresh').addEventListener('click', loadShares);
   $('token-form').addEventListener('submit', createToken);
   $('token-done').addEventListener('click', forgetShownToken);
+  $('password-form').addEventListener('submit', changePassword);
   $('user-form').addEventListener('submit', addUser);
   updateListChrome();
 

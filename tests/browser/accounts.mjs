@@ -510,6 +510,39 @@ async function main() {
       return example.replace(token, 'TOKEN');
     }, signedIn);
 
+    await check('password: a mismatch is caught in the page, a wrong current one refused, the right one changes it', async () => {
+      const page = state.alice;
+      const fresh = 'alice-newer-password';
+      const waitForText = (selector, text) => page.waitForFunction(
+        ([where, what]) => document.querySelector(where).textContent.includes(what), [selector, text], { timeout: 10_000 });
+      await page.fill('#current-password', ALICE.password);
+      await page.fill('#new-password', fresh);
+      await page.fill('#repeat-password', 'alice-other-password');
+      await page.click('#password-button');
+      await waitForText('#password-error', 'differ');
+      await page.fill('#current-password', 'not-the-password');
+      await page.fill('#repeat-password', fresh);
+      await page.click('#password-button');
+      await waitForText('#password-error', 'the current password is wrong');
+      await page.fill('#current-password', ALICE.password);
+      await page.click('#password-button');
+      await waitForText('#password-form-title', 'Password changed');
+      assert(!(await page.inputValue('#new-password')), 'the new password stays in the form');
+      const login = (password) => fetch(`${cluster.url}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: ALICE.username, password }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const old = await login(ALICE.password);
+      assert(old.status === 401, `the old password signed in: ${old.status}`);
+      ALICE.password = fresh;
+      const now = await login(ALICE.password);
+      assert(now.status === 200, `the new password did not sign in: ${now.status}`);
+      const me = await page.evaluate(async () => (await fetch('api/auth/me')).status);
+      assert(me === 200, `the page's own session ended with the change: ${me}`);
+    }, signedIn);
+
     // ---- A second user ----
 
     await check('a second user signs up in another context and does not see the first user\'s job', async () => {

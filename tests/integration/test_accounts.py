@@ -14,7 +14,9 @@ import socket
 import threading
 import time
 
-from cluster import Cluster, generate, main, multipart, wait_for, workdir
+import subprocess
+
+from cluster import FRAMEPIPE, Cluster, generate, main, multipart, wait_for, workdir
 
 WORK = workdir('framepipe-accounts-')
 CLIP = generate(os.path.join(WORK, 'in.mp4'), 'testsrc2=size=160x120:rate=10', seconds=1)
@@ -288,6 +290,61 @@ with Cluster(workers=1, api_token=ADMIN_TOKEN, auth='accounts',
         # Reading with the cookie needs no Origin.
         assert by_cookie.call('GET', '/api/jobs')[0] == 200
 
+    def test_changing_a_password():
+        alice, root = state['alice'], state['root']
+        alice_id = alice.json('GET', '/api/auth/me')[1]['user']['id']
+        _, _, elsewhere = log_in(cluster, 'alice', 'alice-password-1', source='127.0.0.6')
+        status, made = alice.json('POST', '/api/auth/tokens', {'label': 'script'})
+        assert status == 201, made
+        script = Client(cluster, token=made['token'])
+
+        def change(current, new, client=alice):
+            return client.json('POST', '/api/auth/password',
+                               {'current_password': current, 'new_password': new})
+
+        status, body = change('wrong-password', 'alice-password-2')
+        assert status == 403 and 'current password' in body['error'], (status, body)
+        status, body = change('alice-password-1', 'short')
+        assert status == 400 and '10' in body['error'], (status, body)
+        assert alice.json('POST', '/api/auth/password', {'new_password': 'alice-password-2'})[0] \
+            == 400
+        status, body = change('alice-password-1', 'alice-password-2')
+        assert status == 200 and body['sessions_ended'] >= 2, body  # elsewhere, the cookie's
+        assert alice.call('GET', '/api/jobs')[0] == 200, 'the session that changed it ended'
+        assert elsewhere.call('GET', '/api/jobs')[0] == 401, 'another session outlived the change'
+        assert state['alice_cookie'].call('GET', '/api/jobs')[0] == 401
+        assert script.call('GET', '/api/jobs')[0] == 200, 'a personal token should stay'
+        assert log_in(cluster, 'alice', 'alice-password-1', source='127.0.0.6')[0] == 401
+        assert log_in(cluster, 'alice', 'alice-password-2', source='127.0.0.6')[0] == 200
+        # Guessing the current password with a stolen session is throttled as logins are.
+        for _ in range(6):
+            assert change('guess-password', 'stolen-password')[0] == 403
+        status, headers, _ = alice.call(
+            'POST', '/api/auth/password',
+            json.dumps({'current_password': 'alice-password-2', 'new_password': 'x' * 12}).encode(),
+            {'Content-Type': 'application/json'})
+        assert status == 429 and int(headers['Retry-After']) >= 1, (status, headers)
+        # An admin sets one: every session of the user ends; the user signs in with the new one.
+        status, _ = root.json('PATCH', f'/api/users/{alice_id}', {'password': 'set-by-an-admin'})
+        assert status == 200
+        assert alice.call('GET', '/api/jobs')[0] == 401
+        assert root.json('PATCH', f'/api/users/{alice_id}', {'password': 'short'})[0] == 400
+        # So does the command line on the head's machine (a forgotten admin password).
+        done = subprocess.run([FRAMEPIPE, 'user', 'passwd', 'alice', '--data-dir', cluster.data_dir],
+                              input='from-the-command-line\n', capture_output=True, text=True,
+                              timeout=30)
+        assert done.returncode == 0 and 'password of alice set' in done.stdout, \
+            (done.stdout, done.stderr)
+        missing = subprocess.run([FRAMEPIPE, 'user', 'passwd', 'nobody', '--data-dir',
+                                  cluster.data_dir], input='long-enough-password\n',
+                                 capture_output=True, text=True, timeout=30)
+        assert missing.returncode != 0 and 'no user named nobody' in missing.stdout + missing.stderr, \
+            missing
+        assert log_in(cluster, 'alice', 'set-by-an-admin', source='127.0.0.7')[0] == 401
+        status, _, alice = log_in(cluster, 'alice', 'from-the-command-line', source='127.0.0.7')
+        assert status == 200
+        state['alice'] = alice
+
     def test_quota():
         bob, root = state['bob'], state['root']
         clip_bytes = os.path.getsize(CLIP)
@@ -359,5 +416,6 @@ with Cluster(workers=1, api_token=ADMIN_TOKEN, auth='accounts',
 
     main([test_sign_up_rules, test_login_me_and_logout, test_every_route_needs_a_user,
           test_a_user_sees_only_their_jobs, test_personal_tokens, test_share_links,
-          test_login_throttling, test_cross_site_requests_with_the_cookie_are_refused, test_quota,
+          test_login_throttling, test_cross_site_requests_with_the_cookie_are_refused,
+          test_changing_a_password, test_quota,
           test_a_disabled_then_deleted_user_leaves_nothing, test_hostile_input_at_the_auth_endpoints])
