@@ -32,6 +32,24 @@ WorkerReport filtered(const std::string& job, int64_t index, int credit = 1) {
   return report;
 }
 
+// A sign of progress while it transcodes a segment: no credit.
+WorkerReport progressing(const std::string& job, int64_t index) {
+  WorkerReport report;
+  report.job_id = job;
+  report.index = index;
+  report.progress = true;
+  return report;
+}
+
+// The indices dealt to `worker`, in order.
+std::vector<int64_t> dealt_to(const std::vector<Assignment>& dealt, const std::string& worker) {
+  std::vector<int64_t> out;
+  for (const auto& assignment : dealt) {
+    if (assignment.worker == worker) out.push_back(assignment.index);
+  }
+  return out;
+}
+
 WorkerReport idle(int credit) {
   WorkerReport report = asks(credit);
   report.idle = true;
@@ -365,12 +383,65 @@ TEST_CASE("a segment's deadline scales with its frames and the job's slowest seg
   decode(scheduler, "segments", 3);
   scheduler.on_ready("a", asks(2), 0);
   scheduler.on_ready("b", asks(1), 0);
-  deal(scheduler, "segments", 0);
-  scheduler.on_ready("a", filtered("segments", 0, 0), 40'000);  // 40 s for one segment
-  CHECK(scheduler.round_trip_ms() == 0);                        // not a frame's round trip
+  const auto dealt = deal(scheduler, "segments", 0);
+  const auto a = dealt_to(dealt, "a");
+  const auto b = dealt_to(dealt, "b");
+  REQUIRE((a.size() == 2 && b.size() == 1));
+  // Both say they make progress all along (a worker does several times a second).
+  for (int64_t now = 500; now <= 40'000; now += 500) {
+    scheduler.on_ready("a", progressing("segments", a[0]), now);
+    scheduler.on_ready("b", progressing("segments", b[0]), now);
+  }
+  scheduler.on_ready("a", filtered("segments", a[0], 0), 40'000);  // 40 s for one segment
+  CHECK(scheduler.round_trip_ms() == 0);                           // not a frame's round trip
   CHECK(scheduler.deadline_ms() == kFloor);
   CHECK(scheduler.deadline_ms("segments") == 160'000);  // four times the slowest
-  CHECK(scheduler.check_deadlines(150'000).empty());
+  for (int64_t now = 40'500; now <= 160'000; now += 500) {
+    scheduler.on_ready("a", progressing("segments", a[1]), now);
+    scheduler.on_ready("b", progressing("segments", b[0]), now);
+    REQUIRE(scheduler.check_deadlines(now).empty());
+  }
+  scheduler.on_ready("a", progressing("segments", a[1]), 160'001);
+  scheduler.on_ready("b", progressing("segments", b[0]), 160'001);
   const auto late = scheduler.check_deadlines(160'001);
-  CHECK(late.size() == 2);  // the two segments still held, by a and by b
+  CHECK(late.size() == 2);  // the two segments still held, by a and by b: too long as a whole
+  for (const auto& segment : late) CHECK(segment.silent_ms == 0);
+}
+
+TEST_CASE("a segment goes again when its worker shows no progress for the deadline",
+          "[scheduler]") {
+  Scheduler scheduler = make_scheduler(8);
+  scheduler.start_job("segments", 0, 4, true, 100);  // 100 s for a segment as a whole
+  decode(scheduler, "segments", 3);
+  scheduler.on_ready("stuck", asks(2), 0);  // holds two: one it works on, one queued behind
+  scheduler.on_ready("moving", asks(1), 0);
+  const auto dealt = deal(scheduler, "segments", 0);
+  const auto stuck = dealt_to(dealt, "stuck");
+  const auto moving = dealt_to(dealt, "moving");
+  REQUIRE((stuck.size() == 2 && moving.size() == 1));
+  scheduler.on_ready("stuck", progressing("segments", stuck[0]), 600);
+  // Another worker's segment, or another job's, is no sign for this one.
+  scheduler.on_ready("stuck", progressing("segments", moving[0]), 1000);
+  scheduler.on_ready("stuck", progressing("elsewhere", stuck[0]), 1000);
+  for (int64_t now = 500; now <= 6000; now += 500) {
+    scheduler.on_ready("moving", progressing("segments", moving[0]), now);
+  }
+  CHECK(scheduler.check_deadlines(1500).empty());  // 900 ms since stuck's last sign
+  const auto late = scheduler.check_deadlines(1601);
+  REQUIRE(late.size() == 1);  // the one it started; the one queued behind may still be on its way
+  CHECK(late[0].worker == "stuck");
+  CHECK(late[0].index == stuck[0]);
+  CHECK(late[0].silent_ms == 1001);
+  CHECK(late[0].waited_ms == 1601);
+  CHECK(scheduler.check_deadlines(5000).empty());  // moving's goes on
+  // A frame job beside it is untouched by signs of progress: its frames keep their own deadline.
+  scheduler.start_job("frames", 0);
+  decode(scheduler, "frames", 1);
+  scheduler.on_ready("frames-worker", asks(1), 5000);
+  deal(scheduler, "frames", 5000);
+  scheduler.on_ready("frames-worker", progressing("frames", 0), 5500);
+  CHECK(scheduler.check_deadlines(6000).empty());
+  const auto frame = scheduler.check_deadlines(6001);
+  REQUIRE(frame.size() == 1);
+  CHECK(frame[0].job_id == "frames");
 }

@@ -5,11 +5,14 @@
   the job finishes while it is still frozen. Thawed, it joins again by itself.
 - A worker that keeps heartbeating but never answers the frames it took (fault injection
   FRAMEPIPE_FAULT=hold-frames, like a worker whose results cannot leave) stays registered: only
-  the ventilator's re-send deadline gets its frames back.
+  the ventilator's re-send deadline gets its frames back. The same worker dealt a segment never
+  says it progresses, and loses the segment after the same deadline, not after the minutes a
+  whole segment may take.
 Both outputs are identical, frame for frame, to an undisturbed run.
 """
 import os
 import signal
+import time
 
 from cluster import (LOSSLESS, Cluster, check_same_timing, frame_hashes, generate, main, run_locally,
                      wait_for, workdir)
@@ -68,7 +71,7 @@ with Cluster(workers=0, extra=['--resend-after-ms', str(RESEND_AFTER_MS)]) as cl
     def test_worker_holding_frames_loses_them_at_the_deadline():
         holder = cluster.start_worker('--name', 'holder', env={'FRAMEPIPE_FAULT': 'hold-frames'})
         wait_for(lambda: 'holder' in names(cluster), 20, 'the holding worker')
-        cluster.start_worker('--name', 'honest')
+        honest = cluster.start_worker('--name', 'honest')
         wait_for(lambda: 'honest' in names(cluster), 20, 'the honest worker')
         before = len(log_lines(cluster, 'held by holder'))
         # The frame deadline is what this tests: left to choose, the head may deal segments when the
@@ -86,6 +89,39 @@ with Cluster(workers=0, extra=['--resend-after-ms', str(RESEND_AFTER_MS)]) as cl
         out = cluster.result(job['id'], os.path.join(WORK, 'held.mp4'))
         assert frame_hashes(out) == REFERENCE, 'frames differ from an undisturbed run'
         print(f'      {resent} frame(s) taken back from the holding worker')
+        for worker in (holder, honest):
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(10)
+
+    def test_worker_holding_a_segment_loses_it_without_progress():
+        # A segment may take minutes as a whole, but a worker transcoding one says several times a
+        # second that it progresses; this one heartbeats and says nothing. Alone at first, it is
+        # dealt the segments; an honest worker joins once they are out.
+        wait_for(lambda: not {'holder', 'honest'} & names(cluster), 20, 'the workers to leave')
+        holder = cluster.start_worker('--name', 'segment-holder',
+                                      env={'FRAMEPIPE_FAULT': 'hold-frames'})
+        wait_for(lambda: 'segment-holder' in names(cluster), 20, 'the holding worker')
+        before = len(log_lines(cluster, 'without progress'))
+        started = time.time()
+        code, job = cluster.submit(SOURCE, CHAIN, {**LOSSLESS, 'distribution': 'segments'})
+        assert code == 201, job
+        wait_for(lambda: cluster.json(f"/api/jobs/{job['id']}")[1]['state'] == 'running', 30,
+                 'the job to start')
+        honest = cluster.start_worker('--name', 'segment-honest')
+        final = cluster.wait_job(job['id'], 120)
+        assert final['state'] == 'done', final
+        assert final['distribution']['mode'] == 'segments', final['distribution']
+        taken = [line for line in log_lines(cluster, 'without progress')[before:]
+                 if 'held by segment-holder' in line]
+        assert taken, 'no segment was taken back from the holding worker'
+        assert 'segment-holder' in names(cluster), 'the holding worker was dropped'
+        assert holder.poll() is None and honest.poll() is None
+        out = cluster.result(job['id'], os.path.join(WORK, 'held-segment.mp4'))
+        check_same_timing(SOURCE, out)
+        assert frame_hashes(out) == REFERENCE, 'frames differ from an undisturbed run'
+        print(f'      {len(taken)} segment(s) taken back from the holding worker; the job took '
+              f'{time.time() - started:.1f} s')
 
     main([test_frozen_worker_is_replaced_and_rejoins,
-          test_worker_holding_frames_loses_them_at_the_deadline])
+          test_worker_holding_frames_loses_them_at_the_deadline,
+          test_worker_holding_a_segment_loses_it_without_progress])

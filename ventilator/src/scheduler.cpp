@@ -73,6 +73,18 @@ ReadyOutcome Scheduler::on_ready(const std::string& worker, const WorkerReport& 
   // It could not read a frame by reference: the frames it holds come again, with planes.
   if (slot.reads_shared && !report.reads_shared) outcome.taken_back += take_back(worker, false);
   slot.reads_shared = report.reads_shared;
+  if (report.progress) {
+    // It works on this segment: from now on, its silence counts. (Those queued behind it, maybe
+    // still on their way over a slow link, have only their whole budget.)
+    if (auto job = jobs_.find(report.job_id); job != jobs_.end() && job->second.segmented) {
+      auto& at_workers = job->second.at_workers;
+      if (auto held = at_workers.find(report.index);
+          held != at_workers.end() && held->second.worker == worker) {
+        held->second.progress_ms = now_ms;
+      }
+    }
+    return outcome;
+  }
   if (!report.job_id.empty()) {
     bool per_frame = true;
     if (auto job = jobs_.find(report.job_id); job != jobs_.end()) {
@@ -88,7 +100,7 @@ ReadyOutcome Scheduler::on_ready(const std::string& worker, const WorkerReport& 
         } else {
           job->second.slowest_segment_ms = std::max(job->second.slowest_segment_ms, took_ms);
         }
-        job->second.reported[report.index] = Held{worker, now_ms};
+        job->second.reported[report.index] = Held{worker, now_ms, 0};
         at_workers.erase(held);
       }
     }
@@ -151,7 +163,7 @@ void Scheduler::sent(const Assignment& assignment, int64_t now_ms) {
   ready_queue_.pop_front();
   --workers_.at(assignment.worker).credit;
   if (auto job = jobs_.find(assignment.job_id); job != jobs_.end()) {
-    job->second.at_workers[assignment.index] = Held{assignment.worker, now_ms};
+    job->second.at_workers[assignment.index] = Held{assignment.worker, now_ms, 0};
   }
 }
 
@@ -179,9 +191,13 @@ std::vector<LateFrame> Scheduler::check_deadlines(int64_t now_ms) {
   std::vector<LateFrame> late;
   for (auto& [id, job] : jobs_) {
     const int64_t deadline = job_deadline_ms(job);
+    const int64_t silence = deadline_ms();  // a segment's, without a sign of progress
     for (auto it = job.at_workers.begin(); it != job.at_workers.end();) {
-      if (now_ms - it->second.since_ms > deadline) {
-        late.push_back({id, it->first, it->second.worker, now_ms - it->second.since_ms, false});
+      const int64_t silent_ms = now_ms - it->second.progress_ms;
+      const bool stalled = job.segmented && it->second.progress_ms > 0 && silent_ms > silence;
+      if (now_ms - it->second.since_ms > deadline || stalled) {
+        late.push_back({id, it->first, it->second.worker, now_ms - it->second.since_ms, false,
+                        stalled ? silent_ms : 0});
         job.window.resend(it->first);
         it = job.at_workers.erase(it);
       } else {

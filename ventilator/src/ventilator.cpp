@@ -387,6 +387,7 @@ class Ventilator {
     report.idle = ready.idle;
     report.reads_shared = probe_ && ready.shared_token == instance_;
     report.filter_us = ready.filter_us;
+    report.progress = ready.progress;
     const ReadyOutcome outcome = scheduler_.on_ready(name, report, now_ms());
     if (outcome.new_worker) {
       spdlog::info("ventilator: worker {} asks for frames", name);
@@ -1039,6 +1040,12 @@ class Ventilator {
             "ventilator: job {} frame {}: {} reported it filtered {} ms ago but the sink never got "
             "it: sending again",
             late.job_id, late.index, late.worker, late.waited_ms);
+      } else if (late.silent_ms > 0) {
+        spdlog::warn(
+            "ventilator: job {} segment {} held by {} for {} ms, without progress for {} ms "
+            "(deadline {} ms): sending again",
+            late.job_id, late.index, late.worker, late.waited_ms, late.silent_ms,
+            scheduler_.deadline_ms());
       } else {
         spdlog::warn(
             "ventilator: job {} frame {} held by {} for {} ms (deadline {} ms): sending again",

@@ -44,6 +44,9 @@ constexpr int kResultsHighWaterMark = 4;
 // mapping would keep its memory); never more than this many at once.
 constexpr int64_t kMappingIdleMs = 5000;
 constexpr std::size_t kMaxMappings = 1024;
+// How often a worker transcoding a segment says it is making progress (well under the smallest
+// re-send deadline one would set).
+constexpr int64_t kProgressEveryMs = 250;
 
 std::string default_name() {
   char host[256] = {};
@@ -285,6 +288,18 @@ class Worker {
                                                     filter_us, shared_token_});
   }
 
+  // While a segment is transcoded: the ventilator sends elsewhere a segment whose worker shows no
+  // progress for its re-send deadline (seconds), however long the whole segment may take.
+  void say_progress(const protocol::Segment& segment, bool starting) {
+    const int64_t now = now_ms();
+    if (!starting && now - last_progress_ms_ < kProgressEveryMs) return;
+    last_progress_ms_ = now;
+    protocol::Ready progress{config_.name,  0, false,        segment.job_id,
+                             segment.index, 0, shared_token_};
+    progress.progress = true;
+    protocol::send_message(frames_, progress);
+  }
+
   // A frame says which ventilator instance it comes from and where that one's probe is: if the
   // probe holds the token, this worker runs on the ventilator's machine and says so in Ready.
   void learn_shared_memory(const protocol::Frame& frame) {
@@ -435,7 +450,8 @@ class Worker {
     std::string why;
     auto input = open_segment(segment, message.payload, limits_, why);
     if (!input) return message.discard("a segment message: " + why);
-    if (config_.fault == "hold-frames") {
+    say_progress(segment, true);
+    if (config_.fault == "hold-frames") {  // as if stuck from its first frame
       ++stats_.frames_done;
       return;
     }
@@ -445,11 +461,12 @@ class Worker {
     try {
       if (!chain) throw std::invalid_argument(why);
       encoded = transcode_segment(input->job, input->plan, input->packets, limits_, *chain,
-                                  processor_, [this] {
+                                  processor_, [this, &segment] {
                                     // A segment takes seconds: the registry must keep hearing us,
                                     // and we must keep hearing it.
                                     keep_alive();
                                     read_registry();
+                                    say_progress(segment, false);
                                   });
     } catch (const std::exception& e) {
       // Said to the sink, which fails the job with the reason: the same segment would fail the
@@ -511,6 +528,7 @@ class Worker {
   int64_t next_reconnect_ms_ = 0;
   int64_t last_heartbeat_ms_ = 0;
   int64_t last_frame_done_ms_ = 0;
+  int64_t last_progress_ms_ = 0;
   int64_t frames_at_last_heartbeat_ = 0;
   protocol::WorkerStats stats_;
   // Frames by reference: the ventilator instance whose probe this worker read (0: none), its

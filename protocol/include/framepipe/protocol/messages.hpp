@@ -202,7 +202,10 @@ struct Ready {
   // The ventilator instance whose shared memory this worker reads (its probe held this token, as
   // a Frame announced): frames may come by reference. 0: they must come with their planes.
   uint64_t shared_token = 0;
-  MSGPACK_DEFINE(name, credit, idle, job_id, index, filter_us, shared_token)
+  // Sent with no credit when it starts transcoding the segment job_id/index, and several times a
+  // second while it does: the segment is moving, however long it takes as a whole.
+  bool progress = false;
+  MSGPACK_DEFINE(name, credit, idle, job_id, index, filter_us, shared_token, progress)
 };
 
 // Ventilator -> worker, followed by one part per plane (plane_sizes[i] bytes each), or by none when

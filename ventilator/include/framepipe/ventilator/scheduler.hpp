@@ -22,7 +22,11 @@ struct SchedulerSettings {
   // A segment's deadline: at least this much per frame of the job's longest segment (VP9 on one
   // thread of a busy machine takes about half a second a 720p frame), and four times the slowest
   // segment of the job so far. A segment is transcoded whole by one worker, which heartbeats
-  // meanwhile: a worker that dies or freezes is dropped by the registry long before this.
+  // meanwhile: a worker that dies or freezes is dropped by the registry long before this. A
+  // worker also says when it starts a segment, and several times a second while it transcodes
+  // it, that it is making progress; once started, a segment goes again sooner, after
+  // deadline_ms() without such a sign (a worker stuck in its encoder, or whose results cannot
+  // leave, while it still heartbeats).
   int64_t segment_frame_budget_ms = 1'000;
 };
 
@@ -34,6 +38,7 @@ struct WorkerReport {
   bool idle = false;          // it holds no frame
   bool reads_shared = false;  // it reads this ventilator's shared memory
   int64_t filter_us = 0;      // how long the reported frame took to filter
+  bool progress = false;      // it is transcoding the segment job_id/index (not finished)
 };
 
 struct ReadyOutcome {
@@ -57,6 +62,8 @@ struct LateFrame {
   std::string worker;
   int64_t waited_ms = 0;
   bool reported = false;  // the worker reported it filtered, but the sink never got it
+  // A segment whose worker showed no progress for this long (0: it was late as a whole).
+  int64_t silent_ms = 0;
 };
 
 class Scheduler {
@@ -117,8 +124,9 @@ class Scheduler {
   // A segmented job's deadline for one segment (see SchedulerSettings); deadline_ms() for a frame
   // job. Precondition: has_job.
   int64_t deadline_ms(const std::string& job_id) const;
-  // Puts back in line every frame a worker has held past the deadline, and the frame a job waits
-  // for when its worker reported it long ago and the sink has not moved since.
+  // Puts back in line every frame a worker has held past the deadline (a segment also when its
+  // worker showed no progress for deadline_ms()), and the frame a job waits for when its worker
+  // reported it long ago and the sink has not moved since.
   std::vector<LateFrame> check_deadlines(int64_t now_ms);
 
   int64_t frames_resent() const { return frames_resent_; }
@@ -129,6 +137,7 @@ class Scheduler {
   struct Held {
     std::string worker;
     int64_t since_ms = 0;
+    int64_t progress_ms = 0;  // its worker's last sign of progress on it (segments); 0: none
   };
   struct JobFrames {
     explicit JobFrames(int64_t window_frames) : window(window_frames) {}
