@@ -19,7 +19,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
   CHROMIUM, CHROMIUM_ARGS, Cluster, assert, check, giveUpAfter, makePicture, makeVideo, outcomes, scratch,
-  waitFor,
+  uploadThroughPage, waitFor, waitUntilDone, watchPage,
 } from './cluster.mjs';
 
 const INPUT_SECONDS = 3;
@@ -36,23 +36,9 @@ giveUpAfter('accounts', WHOLE_RUN_MS);
 
 // Refusals the flows below provoke on purpose, which Chromium logs as console errors: /api/auth/me
 // signed out, a wrong password, a disabled account, the share dialog learning the longest lifetime,
-// posters that do not exist, gone share links, an upload over quota, another user's job.
+// posters that do not exist, gone share links, an upload over quota, another user's job, a wrong
+// current password.
 const EXPECTED_FAILURES = /status of (400|401|403|404|410|507)\b/;
-
-function watchPage(page, label, problems, consoleLog) {
-  page.on('pageerror', (error) => {
-    problems.push(`${label}: uncaught ${error.message}`);
-    consoleLog.push(`[${label}] pageerror ${error.message}`);
-  });
-  page.on('console', (message) => {
-    const url = message.location().url || '';
-    consoleLog.push(`[${label}] ${message.type()} ${message.text()}${url ? ` (${url})` : ''}`);
-    if (message.type() === 'error' && !EXPECTED_FAILURES.test(message.text())) {
-      problems.push(`${label}: console error: ${message.text()}`);
-    }
-  });
-  page.on('dialog', (dialog) => dialog.accept());  // "Revoke…?", "Delete…?": yes
-}
 
 async function signUp(page, { username, password }) {
   await page.fill('#signup-username', username);
@@ -66,31 +52,6 @@ async function signIn(page, { username, password }) {
   await page.fill('#signin-username', username);
   await page.fill('#signin-password', password);
   await page.click('#signin-button');
-}
-
-async function uploadThroughPage(page, file, format, chainText) {
-  await page.waitForFunction(() => !document.querySelector('#format').disabled, null, { timeout: 15_000 });
-  await page.fill('#chain-text', chainText);
-  await page.selectOption('#format', format);
-  await page.setInputFiles('#file-input', file);
-  const answer = page.waitForResponse((response) => response.request().method() === 'POST' &&
-    new URL(response.url()).pathname === '/api/jobs', { timeout: 60_000 });
-  await page.click('#start-button');
-  const response = await answer;
-  return { status: response.status(), body: await response.json().catch(() => null) };
-}
-
-async function waitUntilDone(page, jobId) {
-  const card = `li.job[data-job-id="${jobId}"]`;
-  const final = await page.waitForFunction((selector) => {
-    const element = document.querySelector(selector);
-    const finished = element && ['done', 'failed', 'canceled'].includes(element.dataset.state);
-    return finished ? element.dataset.state : false;
-  }, card, { timeout: JOB_TIMEOUT_MS, polling: 250 }).then((handle) => handle.jsonValue());
-  if (final !== 'done') {
-    const error = await page.locator(`${card} .job-error`).textContent().catch(() => '');
-    throw new Error(`the job ended ${final}: ${error}`);
-  }
 }
 
 // A <video> or <audio> gets data without error and muted play() advances it. Returns what it saw.
@@ -191,7 +152,7 @@ async function main() {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       context.setDefaultTimeout(30_000);
       const page = await context.newPage();
-      watchPage(page, label, problems, consoleLog);
+      watchPage(page, label, problems, consoleLog, (text) => EXPECTED_FAILURES.test(text));
       return page;
     }
 
@@ -294,7 +255,7 @@ async function main() {
       const answer = await uploadThroughPage(page, video, 'mp4', 'grayscale');
       assert(answer.status === 201, `POST /api/jobs answered ${answer.status}: ${JSON.stringify(answer.body)}`);
       state.jobId = answer.body.id;
-      await waitUntilDone(page, state.jobId);
+      await waitUntilDone(page, state.jobId, JOB_TIMEOUT_MS);
       const card = `li.job[data-job-id="${state.jobId}"]`;
       // The poster is asked for once the job is done: an image, or 404 and the placeholder.
       await page.waitForSelector(`${card}[data-poster]`, { state: 'attached', timeout: 15_000 });
@@ -611,7 +572,7 @@ async function main() {
         assert(answer.status === 201, `POST /api/jobs answered ${answer.status}: ${JSON.stringify(answer.body)}`);
         state.audioJobs.push(answer.body.id);
       }
-      for (const id of state.audioJobs) await waitUntilDone(page, id);
+      for (const id of state.audioJobs) await waitUntilDone(page, id, JOB_TIMEOUT_MS);
       await page.waitForFunction(() => document.querySelectorAll('#playlist-tracks li').length === 2, null, { timeout: 10_000 });
       const [first, second] = state.audioJobs;
       const placeholder = await page.getAttribute(`li.job[data-job-id="${first}"] .poster-placeholder`, 'data-kind');

@@ -269,3 +269,51 @@ export async function check(name, fn, needs = []) {
 export function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
+
+// ---- The page ----
+
+// Uploads `file` through the page's form with `format` chosen in the selector (if given) and
+// `chainText` as the chain; returns the answer to POST /api/jobs as {status, body}.
+export async function uploadThroughPage(page, file, format, chainText) {
+  await page.waitForFunction(() => !document.querySelector('#format').disabled, null, { timeout: 15_000 });
+  await page.fill('#chain-text', chainText);
+  if (format) await page.selectOption('#format', format);
+  await page.setInputFiles('#file-input', file);
+  const answer = page.waitForResponse((response) => response.request().method() === 'POST' &&
+    new URL(response.url()).pathname === '/api/jobs', { timeout: 60_000 });
+  await page.click('#start-button');
+  const response = await answer;
+  return { status: response.status(), body: await response.json().catch(() => null) };
+}
+
+// Waits until the job's card is final; throws unless it is done.
+export async function waitUntilDone(page, jobId, timeoutMs) {
+  const card = `li.job[data-job-id="${jobId}"]`;
+  const final = await page.waitForFunction((selector) => {
+    const element = document.querySelector(selector);
+    const finished = element && ['done', 'failed', 'canceled'].includes(element.dataset.state);
+    return finished ? element.dataset.state : false;
+  }, card, { timeout: timeoutMs, polling: 250 }).then((handle) => handle.jsonValue());
+  if (final !== 'done') {
+    const error = await page.locator(`${card} .job-error`).textContent().catch(() => '');
+    throw new Error(`the job ended ${final}: ${error}`);
+  }
+}
+
+// Records a page's uncaught exceptions and console errors (failed requests included) in
+// `problems`, except those `expected(text, url)` says were provoked on purpose; everything the
+// console says goes to `consoleLog`. Confirmation dialogs ("Revoke…?", "Delete…?") are accepted.
+export function watchPage(page, label, problems, consoleLog, expected = () => false) {
+  page.on('pageerror', (error) => {
+    problems.push(`${label}: uncaught ${error.message}`);
+    consoleLog.push(`[${label}] pageerror ${error.message}`);
+  });
+  page.on('console', (message) => {
+    const url = message.location().url || '';
+    consoleLog.push(`[${label}] ${message.type()} ${message.text()}${url ? ` (${url})` : ''}`);
+    if (message.type() === 'error' && !expected(message.text(), url)) {
+      problems.push(`${label}: console error: ${message.text()}`);
+    }
+  });
+  page.on('dialog', (dialog) => dialog.accept());
+}

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import {
   CHROMIUM, CHROMIUM_ARGS, Cluster, assert, check, giveUpAfter, makeVideo, outcomes, scratch,
+  uploadThroughPage, waitUntilDone, watchPage,
 } from './cluster.mjs';
 
 const INPUT_SECONDS = 3;
@@ -28,33 +29,6 @@ const WHOLE_RUN_MS = 10 * 60_000;
 giveUpAfter('e2e', WHOLE_RUN_MS);
 
 // ---- The browser ----
-
-// Uploads `file` through the page's form with `format` chosen in the selector and `chainText` as
-// the chain; returns the answer to POST /api/jobs as {status, body}.
-async function uploadThroughPage(page, file, format, chainText) {
-  await page.fill('#chain-text', chainText);
-  await page.selectOption('#format', format);
-  await page.setInputFiles('#file-input', file);
-  const answer = page.waitForResponse((response) => response.request().method() === 'POST' &&
-    new URL(response.url()).pathname === '/api/jobs', { timeout: 60_000 });
-  await page.click('#start-button');
-  const response = await answer;
-  return { status: response.status(), body: await response.json().catch(() => null) };
-}
-
-// Waits until the job's card is final; throws unless it is done.
-async function waitUntilDone(page, jobId) {
-  const card = `li.job[data-job-id="${jobId}"]`;
-  const final = await page.waitForFunction((selector) => {
-    const element = document.querySelector(selector);
-    const finished = element && ['done', 'failed', 'canceled'].includes(element.dataset.state);
-    return finished ? element.dataset.state : false;
-  }, card, { timeout: JOB_TIMEOUT_MS, polling: 250 }).then((handle) => handle.jsonValue());
-  if (final !== 'done') {
-    const error = await page.locator(`${card} .job-error`).textContent().catch(() => '');
-    throw new Error(`the job ended ${final}: ${error}`);
-  }
-}
 
 // Opens the item's player with its Play button: a video plays in the card, an audio result in the
 // page's playlist. Returns the locator of the <video> or <audio>.
@@ -106,20 +80,10 @@ async function checkPlays(page, jobId, tag) {
   return `${loaded.event}, readyState ${loaded.readyState}, duration ${loaded.duration.toFixed(3)} s, currentTime ${played.start.toFixed(2)} -> ${played.now.toFixed(2)}`;
 }
 
-// Errors seen in a page: uncaught exceptions and console errors (failed requests included).
-function watchPage(page, label, problems, consoleLog) {
-  page.on('pageerror', (error) => {
-    problems.push(`${label}: uncaught ${error.message}`);
-    consoleLog.push(`[${label}] pageerror ${error.message}`);
-  });
-  page.on('console', (message) => {
-    const url = message.location().url || '';
-    consoleLog.push(`[${label}] ${message.type()} ${message.text()}${url ? ` (${url})` : ''}`);
-    // A job without a poster (audio, or a server from before posters) answers 404: the page shows
-    // its placeholder, and Chromium logs the answer as an error all the same.
-    const noPoster = /\/poster$/.test(url) && /status of 404/.test(message.text());
-    if (message.type() === 'error' && !noPoster) problems.push(`${label}: console error: ${message.text()}`);
-  });
+// A job without a poster (audio, or a server from before posters) answers 404: the page shows its
+// placeholder, and Chromium logs the answer as an error all the same.
+function noPoster(text, url) {
+  return /\/poster$/.test(url) && /status of 404/.test(text);
 }
 
 async function main() {
@@ -174,7 +138,7 @@ async function main() {
     await check('jobs page loads the filter catalogue; no "no worker" notice with a worker', async () => {
       const page = context.pages()[0] || await context.newPage();
       state.page = page;
-      watchPage(page, 'jobs page', problems, consoleLog);
+      watchPage(page, 'jobs page', problems, consoleLog, noPoster);
       const response = await page.goto(`${cluster.url}/`, { waitUntil: 'load' });
       assert(response && response.status() === 200, `GET / answered ${response && response.status()}`);
       await page.waitForFunction(() => {
@@ -239,7 +203,7 @@ async function main() {
     await check('job card reaches state done and 100% through live events', async () => {
       const page = state.page;
       const card = `li.job[data-job-id="${state.jobId}"]`;
-      await waitUntilDone(page, state.jobId);
+      await waitUntilDone(page, state.jobId, JOB_TIMEOUT_MS);
       const value = await page.locator(`${card} progress`).evaluate((bar) => [bar.value, bar.max]);
       assert(value[0] === value[1], `the progress bar shows ${value[0]} of ${value[1]}`);
       const percent = (await page.textContent(`${card} .job-percent`)).trim();
@@ -402,7 +366,7 @@ async function main() {
         assert(answer.status === 201, `POST /api/jobs answered ${answer.status}: ${JSON.stringify(answer.body)}`);
         assert(answer.body.format === format, `the job's format is "${answer.body.format}" (the form sends "${format}")`);
         state.formatJobs[format] = answer.body.id;
-        await waitUntilDone(page, answer.body.id);
+        await waitUntilDone(page, answer.body.id, JOB_TIMEOUT_MS);
         const card = `li.job[data-job-id="${answer.body.id}"]`;
         const shown = (await page.textContent(`${card} .job-format`)).trim();
         assert(shown === expected, `the card says "${shown}"`);
@@ -421,7 +385,7 @@ async function main() {
       assert(playable === '', `Chromium says "${playable}" to canPlayType("video/x-msvideo"); this check expects ""`);
       const answer = await uploadThroughPage(page, video, 'avi', '');
       assert(answer.status === 201, `POST /api/jobs answered ${answer.status}: ${JSON.stringify(answer.body)}`);
-      await waitUntilDone(page, answer.body.id);
+      await waitUntilDone(page, answer.body.id, JOB_TIMEOUT_MS);
       const result = `li.job[data-job-id="${answer.body.id}"] .job-result`;
       assert((await page.locator(`${result} video, ${result} audio`).count()) === 0, 'the card has a player for AVI');
       const sentence = (await page.textContent(`${result} .job-unplayable`)).trim();
@@ -436,7 +400,7 @@ async function main() {
 
     await check('dashboard: worker row, throughput and share charts fed by live events', async () => {
       const page = await context.newPage();
-      watchPage(page, 'dashboard', problems, consoleLog);
+      watchPage(page, 'dashboard', problems, consoleLog, noPoster);
       const response = await page.goto(`${cluster.url}/dashboard`, { waitUntil: 'load' });
       assert(response && response.status() === 200, `GET /dashboard answered ${response && response.status()}`);
       await page.waitForSelector('#workers-body tr[data-worker]', { timeout: 15_000 });
@@ -476,7 +440,7 @@ async function main() {
       const expected = `framepipe worker tcp://127.0.0.1:${idle.zmqBase}`;
       assert(info.worker_command === expected, `GET /api/cluster says "${info.worker_command}", expected "${expected}"`);
       const page = await context.newPage();
-      watchPage(page, 'idle jobs page', problems, consoleLog);
+      watchPage(page, 'idle jobs page', problems, consoleLog, noPoster);
       await page.goto(`${idle.url}/`, { waitUntil: 'load' });
       await page.waitForSelector('#no-workers', { state: 'visible', timeout: 15_000 });
       await page.waitForFunction((command) => document.querySelector('#worker-command').textContent.trim() === command,

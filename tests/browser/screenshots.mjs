@@ -12,7 +12,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, Cluster, makeVideo, scratch, waitFor } from './cluster.mjs';
+import {
+  CHROMIUM, CHROMIUM_ARGS, Cluster, makeVideo, scratch, uploadThroughPage, waitFor,
+} from './cluster.mjs';
 
 const VIEWPORT = { width: 1280, height: 860 };
 const SHORT_CHAIN = 'grayscale';
@@ -20,14 +22,8 @@ const LONG_CHAIN = 'blur=sigma=3,edges';
 const JOB_TIMEOUT_MS = 300_000;
 
 async function upload(page, file, chain) {
-  await page.fill('#chain-text', chain);
-  await page.setInputFiles('#file-input', file);
-  const answer = page.waitForResponse((response) => response.request().method() === 'POST' &&
-    new URL(response.url()).pathname === '/api/jobs', { timeout: 120_000 });
-  await page.click('#start-button');
-  const response = await answer;
-  const body = await response.json();
-  if (response.status() !== 201) throw new Error(`upload: HTTP ${response.status()} ${JSON.stringify(body)}`);
+  const { status, body } = await uploadThroughPage(page, file, null, chain);
+  if (status !== 201) throw new Error(`upload: HTTP ${status} ${JSON.stringify(body)}`);
   return body.id;
 }
 
