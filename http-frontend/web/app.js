@@ -1884,6 +1884,13 @@ function initJobsPage() {
         }),
         self ? null : el('button', {
           type: 'button',
+          class: 'button small',
+          text: 'New password',
+          'aria-label': `Set a new password for ${user.username}`,
+          onclick: () => openSetPassword(user),
+        }),
+        self ? null : el('button', {
+          type: 'button',
           class: 'button small danger',
           text: 'Delete',
           'aria-label': `Delete ${user.username}`,
@@ -1901,6 +1908,36 @@ function initJobsPage() {
     }
     await loadUsers();
     if (session.user && user.id === session.user.id) refreshUsage();
+  }
+
+  // The admin's "New password" for another user: a dialog, so the password is typed masked.
+  let passwordUser = null;
+
+  function openSetPassword(user) {
+    passwordUser = user;
+    $('set-password-name').textContent = user.username;
+    $('set-password-value').value = '';
+    $('set-password-error').textContent = '';
+    $('set-password-dialog').showModal();
+    $('set-password-value').focus();
+  }
+
+  async function submitSetPassword(event) {
+    event.preventDefault();
+    if (!passwordUser) return;
+    const user = passwordUser;
+    const button = $('set-password-button');
+    button.disabled = true;
+    try {
+      await api(`api/users/${encodeURIComponent(user.id)}`, { method: 'PATCH', body: { password: $('set-password-value').value } });
+      $('set-password-dialog').close();
+      announce(`${user.username} has a new password; their sessions ended`);
+      await loadUsers();
+    } catch (error) {
+      $('set-password-error').textContent = `The password was not set: ${error.message}.`;
+    } finally {
+      button.disabled = false;
+    }
   }
 
   async function deleteUser(user, button) {
@@ -2148,6 +2185,7 @@ function initJobsPage() {
     if (upload) upload.abort();
     showLiveStatus('signed-out');
     if ($('share-dialog').open) $('share-dialog').close();
+    if ($('set-password-dialog').open) $('set-password-dialog').close();
     playlist.pause();
     clearLibrary();
     shares = [];
@@ -2179,6 +2217,12 @@ function initJobsPage() {
   $('token-form').addEventListener('submit', createToken);
   $('token-done').addEventListener('click', forgetShownToken);
   $('password-form').addEventListener('submit', changePassword);
+  $('set-password-form').addEventListener('submit', submitSetPassword);
+  $('set-password-cancel').addEventListener('click', () => $('set-password-dialog').close());
+  $('set-password-dialog').addEventListener('close', () => {
+    passwordUser = null;
+    $('set-password-value').value = '';
+  });
   $('user-form').addEventListener('submit', addUser);
   updateListChrome();
 

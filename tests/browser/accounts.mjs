@@ -537,11 +537,26 @@ async function main() {
       return text;
     }, bob);
 
-    await check('Users panel: the admin sets bob\'s quota, disables him (his sign-in is refused), deletes him', async () => {
+    await check('Users panel: the admin sets bob\'s quota and password, disables him (his sign-in is refused), deletes him', async () => {
       const page = state.alice;
       await page.reload({ waitUntil: 'load' });
       const row = page.locator(`#users-body tr[data-username="${BOB.username}"]`);
       await row.waitFor({ timeout: 15_000 });
+      await row.getByRole('button', { name: `Set a new password for ${BOB.username}` }).click();
+      await page.fill('#set-password-value', 'short');
+      await page.click('#set-password-button');  // the browser's own check stops it
+      assert(await page.locator('#set-password-dialog').isVisible(), 'a short password closed the dialog');
+      BOB.password = 'set-by-the-admin';
+      await page.fill('#set-password-value', BOB.password);
+      await page.click('#set-password-button');
+      await page.locator('#set-password-dialog').waitFor({ state: 'hidden', timeout: 10_000 });
+      const login = await fetch(`${cluster.url}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(BOB),
+        signal: AbortSignal.timeout(10_000),
+      });
+      assert(login.status === 200, `bob could not sign in with the password the admin set: ${login.status}`);
       await row.locator('.quota-input').fill('1');
       await row.locator('.quota-form button').click();
       await page.waitForFunction((name) => /of 1 MiB/.test(document.querySelector(`#users-body tr[data-username="${name}"]`)?.textContent || ''),
