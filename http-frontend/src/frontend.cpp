@@ -359,7 +359,7 @@ class Frontend {
   // True when it was running: it is then kept, as canceled.
   bool remove_job(const Job& job);
   void get_share(const httplib::Request& req, const std::string& token, httplib::Response& res);
-  void get_poster(const std::string& id, httplib::Response& res) const;
+  void get_poster(const std::string& id, httplib::Response& res);
   void serve_result(const httplib::Request& req, const Job& job, httplib::Response& res);
   // Checks an upload before its body is read.
   std::optional<Refusal> precheck_upload(const httplib::Request& req) const;
@@ -983,10 +983,17 @@ void Frontend::delete_job(const std::string& id, httplib::Response& res) {
   send_json(res, 200, out);
 }
 
-void Frontend::get_poster(const std::string& id, httplib::Response& res) const {
+void Frontend::get_poster(const std::string& id, httplib::Response& res) {
   const auto job = find_visible(id);
   if (!job) return refuse(res, Refusal{404, "no such job"});
-  std::ifstream file(job_directory(id) / Posters::kFileName, std::ios::binary);
+  const std::filesystem::path directory = job_directory(id);
+  std::ifstream file(directory / Posters::kFileName, std::ios::binary);
+  if (job->state == JobState::done && !file && Posters::never_tried(directory)) {
+    // Finished before the head made posters, or in a burst beyond its queue: made now.
+    posters_.make(job->id, job->output_path, directory);
+    res.set_header("Retry-After", "1");
+    return refuse(res, Refusal{404, "the poster is being made; ask again in a moment"});
+  }
   if (job->state != JobState::done || !file) {
     return refuse(res, Refusal{404, "no poster for this job (not done, or no picture in it)"});
   }

@@ -205,6 +205,12 @@ with Cluster(workers=1, api_token=ADMIN_TOKEN, auth='accounts',
         status, headers, jpeg = alice.call('GET', f'/api/jobs/{job_id}/poster')
         assert headers['Content-Type'] == 'image/jpeg' and jpeg.startswith(b'\xff\xd8'), headers
         assert bob.call('GET', f'/api/jobs/{job_id}/poster')[0] == 404
+        # A job finished before the head made posters has none: the first ask has it made.
+        os.remove(os.path.join(cluster.data_dir, 'jobs', job_id, 'poster.jpg'))
+        status, headers, _ = alice.call('GET', f'/api/jobs/{job_id}/poster')
+        assert status == 404 and headers.get('Retry-After') == '1', (status, headers)
+        wait_for(lambda: alice.call('GET', f'/api/jobs/{job_id}/poster')[0] == 200, 20,
+                 'the poster asked for')
         # The admin's routes.
         assert bob.call('GET', '/api/workers')[0] == 403
         assert bob.call('GET', '/api/users')[0] == 403

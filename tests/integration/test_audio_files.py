@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from cluster import Cluster, generate, main, workdir
+from cluster import Cluster, generate, main, wait_for, workdir
 
 WORK = workdir('framepipe-audio-')
 SINE = 'sine=frequency=440:sample_rate=44100'
@@ -76,6 +76,12 @@ with Cluster(workers=0) as cluster:
         mp3 = next(path for path in INPUTS if path.endswith('.mp3'))
         _, final = convert(mp3, 'mp3')
         assert 'copied, not re-encoded' in final['distribution']['why'], final
+        # No picture in it: no poster, tried once (a marker says so), never asked again.
+        directory = os.path.join(cluster.data_dir, 'jobs', final['id'])
+        wait_for(lambda: os.path.exists(os.path.join(directory, 'poster.none')), 20,
+                 'the poster to be tried')
+        status, _ = cluster.json(f"/api/jobs/{final['id']}/poster")
+        assert status == 404 and not os.path.exists(os.path.join(directory, 'poster.jpg'))
 
     def test_a_video_sound_track_goes_at_the_head_too():
         _, final = convert(CLIP, 'mp3')
