@@ -102,6 +102,22 @@ TEST_CASE("throttle: one address trying many accounts is slowed after 20 failure
   CHECK_FALSE(throttle.admit("user0", "10.9.9.10", now));
 }
 
+TEST_CASE("throttle: an IPv6 client counts with its whole /64", "[throttle]") {
+  LoginThrottle throttle;
+  const auto now = kStart;
+  // Each guess from another address of the same /64, as a host given a /64 can do at will.
+  const auto address = [](int i) { return "2001:db8:1:2::" + std::to_string(i + 1); };
+  for (int i = 0; i < 6; ++i) CHECK_FALSE(fail(throttle, "alice", address(i), now));
+  CHECK(throttle.admit("alice", "2001:db8:1:2:ffff::9", now) == Seconds(1));  // the pair's
+  for (int i = 6; i < 21; ++i)
+    CHECK_FALSE(fail(throttle, "user" + std::to_string(i), address(i), now));
+  CHECK(throttle.admit("bob", "2001:db8:1:2:ffff::9", now) == Seconds(1));  // the address's
+  CHECK_FALSE(throttle.admit("alice", "2001:db8:1:3::1", now));             // the next /64
+  // An IPv4-mapped address is its IPv4 one.
+  for (int i = 0; i < 6; ++i) CHECK_FALSE(fail(throttle, "carol", "::ffff:10.1.1.1", now));
+  CHECK(throttle.admit("carol", "10.1.1.1", now) == Seconds(1));
+}
+
 TEST_CASE("throttle: a right password clears its pair, not its address", "[throttle]") {
   LoginThrottle throttle;
   auto now = kStart;

@@ -205,6 +205,20 @@ TEST_CASE("oversized envelopes are refused before parsing", "[protocol]") {
   CHECK_FALSE(open(huge.data(), huge.size(), &why));
 }
 
+TEST_CASE("a client counts in its IPv4 address or its IPv6 /64", "[protocol]") {
+  using framepipe::protocol::client_network;
+  CHECK(client_network("192.0.2.7") == "192.0.2.7");
+  CHECK(client_network("::ffff:192.0.2.7") == "192.0.2.7");
+  CHECK(client_network("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64");
+  CHECK(client_network("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64");
+  CHECK(client_network("2001:DB8:1:2::9") == "2001:db8:1:2::/64");
+  CHECK(client_network("fe80::1%eth0") == "fe80::/64");
+  CHECK(client_network("::1") == "::/64");
+  CHECK(client_network("") == "");
+  CHECK(client_network("not an address") == "not an address");
+  CHECK(client_network("1:2:3") == "1:2:3");
+}
+
 TEST_CASE("endpoints parse and wildcards resolve", "[protocol]") {
   auto endpoint = parse_tcp_endpoint("tcp://10.0.0.5:5555");
   REQUIRE(endpoint);

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "framepipe/protocol/net.hpp"
 #include "log.hpp"
 
 namespace framepipe::http {
@@ -53,7 +54,7 @@ std::string peer_address(int fd) {
                   NI_NUMERICHOST) != 0) {
     return {};
   }
-  return host;
+  return protocol::client_network(host);  // an IPv6 client counts with its /64
 }
 
 void epoll_add(int epoll, int fd) {

@@ -4,6 +4,8 @@
 #include <array>
 #include <iterator>
 
+#include "framepipe/protocol/net.hpp"
+
 namespace framepipe::http {
 namespace {
 
@@ -24,16 +26,15 @@ LoginThrottle::LoginThrottle(ThrottleRules rules) : rules_(rules) {
 LoginThrottle::Key LoginThrottle::pair_key(std::string_view account,
                                            std::string_view address) const {
   account = account.substr(0, kMaxAccountKeyBytes);
-  address = address.substr(0, kMaxAddressKeyBytes);
   // Length-prefixed, so that no account and address run together into another pair.
   std::string name = "p" + std::to_string(account.size()) + ":";
   std::transform(account.begin(), account.end(), std::back_inserter(name), fold_ascii);
-  name += address;
+  name += protocol::client_network(address.substr(0, kMaxAddressKeyBytes));
   return Key{std::move(name), rules_.free_failures_per_pair};
 }
 
 LoginThrottle::Key LoginThrottle::address_key(std::string_view address) const {
-  return Key{"a" + std::string(address.substr(0, kMaxAddressKeyBytes)),
+  return Key{"a" + protocol::client_network(address.substr(0, kMaxAddressKeyBytes)),
              rules_.free_failures_per_address};
 }
 

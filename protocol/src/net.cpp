@@ -1,6 +1,9 @@
 #include "framepipe/protocol/net.hpp"
 
+#include <arpa/inet.h>
+
 #include <charconv>
+#include <cstring>
 #include <random>
 
 #include <zmq_addon.hpp>
@@ -44,6 +47,24 @@ bool send(zmq::socket_ref socket, Parts& parts, bool dont_wait) {
     if (e.num() == EHOSTUNREACH || e.num() == EINTR) return false;  // peer gone, or a signal
     throw;
   }
+}
+
+std::string client_network(std::string_view address) {
+  std::string text(address.substr(0, INET6_ADDRSTRLEN));
+  if (const auto zone = text.find('%'); zone != std::string::npos) text.resize(zone);
+  in6_addr ip6{};
+  if (text.find(':') == std::string::npos || inet_pton(AF_INET6, text.c_str(), &ip6) != 1) {
+    return std::string(address);
+  }
+  char out[INET6_ADDRSTRLEN] = {};
+  if (IN6_IS_ADDR_V4MAPPED(&ip6)) {
+    in_addr ip4{};
+    std::memcpy(&ip4, &ip6.s6_addr[12], sizeof ip4);
+    return inet_ntop(AF_INET, &ip4, out, sizeof out) ? std::string(out) : std::string(address);
+  }
+  std::memset(&ip6.s6_addr[8], 0, 8);
+  if (!inet_ntop(AF_INET6, &ip6, out, sizeof out)) return std::string(address);
+  return std::string(out) + "/64";
 }
 
 std::optional<TcpEndpoint> parse_tcp_endpoint(const std::string& endpoint) {

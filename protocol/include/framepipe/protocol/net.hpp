@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zmq.hpp>
@@ -55,6 +56,11 @@ struct TcpEndpoint {
 };
 std::optional<TcpEndpoint> parse_tcp_endpoint(const std::string& endpoint);
 std::string tcp_endpoint(const std::string& host, int port);
+
+// The network a client address counts in, for limits per client: an IPv4 address itself (also
+// when IPv4-mapped, "::ffff:a.b.c.d"), an IPv6 address's /64 ("2001:db8:1:2::/64"), since one
+// IPv6 host is commonly given a whole /64. Anything else comes back as it is.
+std::string client_network(std::string_view address);
 
 // Replaces a wildcard host ("*", "0.0.0.0", "::", "") of `endpoint` with `host`.
 std::string resolve_wildcard(const std::string& endpoint, const std::string& host);
