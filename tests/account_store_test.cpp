@@ -94,6 +94,13 @@ TEST_CASE("accounts: the first user is an admin, the next are not; names ignore 
   const User carol = add_user(store, "carol");
   CHECK(carol.id > bob.id);
   CHECK_FALSE(carol.is_admin);
+
+  // An admin makes another one, who may take the first's rights back.
+  CHECK(store.set_admin(carol.id, true));
+  CHECK(store.find_user(carol.id)->is_admin);
+  CHECK(store.set_admin(ada.id, false));
+  CHECK_FALSE(store.find_user(ada.id)->is_admin);
+  CHECK_FALSE(store.set_admin(9999, true));
 }
 
 TEST_CASE("accounts: closed sign-up lets only the first user in", "[accounts]") {

@@ -276,6 +276,15 @@ std::optional<int64_t> AccountStore::set_password(int64_t id, std::string_view p
   return ended;
 }
 
+bool AccountStore::set_admin(int64_t id, bool admin) {
+  std::lock_guard lock(mutex_);
+  Statement update(connection_.get(), "UPDATE users SET is_admin = ? WHERE id = ?");
+  update.bind(1, int64_t{admin ? 1 : 0});
+  update.bind(2, id);
+  update.run();
+  return sqlite::changes(connection_.get()) == 1;
+}
+
 bool AccountStore::set_quota(int64_t id, std::optional<int64_t> quota_bytes) {
   if (quota_bytes && *quota_bytes < 0) throw std::invalid_argument("a quota cannot be negative");
   std::lock_guard lock(mutex_);

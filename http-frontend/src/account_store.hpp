@@ -141,6 +141,8 @@ class AccountStore {
   // Disabling also ends every session and API token of the user (re-enabling brings none back);
   // a disabled user's shares answer `revoked` while the user stays disabled. False if no such user.
   bool set_disabled(int64_t id, bool disabled);
+  // Makes the user an admin, or an ordinary user. False if no such user.
+  bool set_admin(int64_t id, bool admin);
   // Nothing: the server's default. False if no such user. Throws std::invalid_argument for a
   // negative quota.
   bool set_quota(int64_t id, std::optional<int64_t> quota_bytes);

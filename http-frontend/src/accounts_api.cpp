@@ -452,6 +452,16 @@ void AccountsApi::change_user(const std::string& id_text, const httplib::Request
     store_->set_disabled(*id, disabled->get<bool>());
     log().info("accounts: user {} {}", user->name, disabled->get<bool>() ? "disabled" : "enabled");
   }
+  if (const auto admin = fields.find("admin"); admin != fields.end()) {
+    if (!admin->is_boolean()) return refuse(res, Refusal{400, "admin is true or false"});
+    if (*id == current_principal().user_id && !admin->get<bool>()) {
+      // So that a head always keeps an admin: another admin may do it.
+      return refuse(res, Refusal{400, "an admin cannot take back their own admin rights"});
+    }
+    store_->set_admin(*id, admin->get<bool>());
+    log().info("accounts: user {} is {}", user->name,
+               admin->get<bool>() ? "an admin" : "no longer an admin");
+  }
   if (const auto password = fields.find("password"); password != fields.end()) {
     if (!password->is_string()) return refuse(res, Refusal{400, "password is a string"});
     if (auto problem = password_problem(password->get<std::string>())) {

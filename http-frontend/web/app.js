@@ -1885,6 +1885,14 @@ function initJobsPage() {
         self ? null : el('button', {
           type: 'button',
           class: 'button small',
+          text: user.admin ? 'Remove admin' : 'Make admin',
+          'aria-label': user.admin ? `Take admin rights from ${user.username}` : `Make ${user.username} an admin`,
+          onclick: () => changeUser(user, { admin: !user.admin },
+            user.admin ? `${user.username} is no longer an admin` : `${user.username} is an admin`),
+        }),
+        self ? null : el('button', {
+          type: 'button',
+          class: 'button small',
           text: 'New password',
           'aria-label': `Set a new password for ${user.username}`,
           onclick: () => openSetPassword(user),

@@ -537,11 +537,16 @@ async function main() {
       return text;
     }, bob);
 
-    await check('Users panel: the admin sets bob\'s quota and password, disables him (his sign-in is refused), deletes him', async () => {
+    await check('Users panel: the admin makes bob an admin and back, sets his quota and password, disables him (his sign-in is refused), deletes him', async () => {
       const page = state.alice;
       await page.reload({ waitUntil: 'load' });
       const row = page.locator(`#users-body tr[data-username="${BOB.username}"]`);
       await row.waitFor({ timeout: 15_000 });
+      await row.getByRole('button', { name: `Make ${BOB.username} an admin` }).click();
+      await row.getByRole('button', { name: `Take admin rights from ${BOB.username}` }).waitFor({ timeout: 10_000 });
+      assert(/Admin/.test(await row.textContent()), 'bob\'s row does not say Admin');
+      await row.getByRole('button', { name: `Take admin rights from ${BOB.username}` }).click();
+      await row.getByRole('button', { name: `Make ${BOB.username} an admin` }).waitFor({ timeout: 10_000 });
       await row.getByRole('button', { name: `Set a new password for ${BOB.username}` }).click();
       await page.fill('#set-password-value', 'short');
       await page.click('#set-password-button');  // the browser's own check stops it

@@ -370,6 +370,22 @@ with Cluster(workers=1, api_token=ADMIN_TOKEN, auth='accounts',
         state['bob_job'] = job['id']
         assert clip_bytes < QUOTA_MB << 20
 
+    def test_an_admin_makes_another():
+        root, alice = state['root'], state['alice']
+        alice_id = alice.json('GET', '/api/auth/me')[1]['user']['id']
+        root_id = root.json('GET', '/api/auth/me')[1]['user']['id']
+        assert alice.call('GET', '/api/users')[0] == 403
+        assert alice.json('PATCH', f'/api/users/{alice_id}', {'admin': True})[0] == 403
+        status, made = root.json('PATCH', f'/api/users/{alice_id}', {'admin': True})
+        assert status == 200 and made['admin'] is True, made
+        assert alice.call('GET', '/api/users')[0] == 200, 'her session did not see the change'
+        status, refusal = root.json('PATCH', f'/api/users/{root_id}', {'admin': False})
+        assert status == 400 and 'own admin rights' in refusal['error'], refusal
+        assert root.json('PATCH', f'/api/users/{alice_id}', {'admin': 'yes'})[0] == 400
+        status, back = root.json('PATCH', f'/api/users/{alice_id}', {'admin': False})
+        assert status == 200 and back['admin'] is False, back
+        assert alice.call('GET', '/api/users')[0] == 403
+
     def test_a_disabled_then_deleted_user_leaves_nothing():
         bob, root = state['bob'], state['root']
         status, share = bob.json('POST', f'/api/jobs/{state["bob_job"]}/shares', {'ttl_seconds': 60})
@@ -423,5 +439,5 @@ with Cluster(workers=1, api_token=ADMIN_TOKEN, auth='accounts',
     main([test_sign_up_rules, test_login_me_and_logout, test_every_route_needs_a_user,
           test_a_user_sees_only_their_jobs, test_personal_tokens, test_share_links,
           test_login_throttling, test_cross_site_requests_with_the_cookie_are_refused,
-          test_changing_a_password, test_quota,
+          test_changing_a_password, test_quota, test_an_admin_makes_another,
           test_a_disabled_then_deleted_user_leaves_nothing, test_hostile_input_at_the_auth_endpoints])
