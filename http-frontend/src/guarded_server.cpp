@@ -58,9 +58,8 @@ void address_of(int sock, bool peer, std::string& ip, int& port) {
 class BudgetStream final : public httplib::Stream {
  public:
   // `received`: what the gate read already (the request head, and maybe more).
-  BudgetStream(int sock, const ClientBudget& budget, Clock::time_point accepted,
-               std::string received)
-      : sock_(sock), budget_(budget), started_(accepted), received_(std::move(received)) {}
+  BudgetStream(int sock, const ClientBudget& budget, std::string received)
+      : sock_(sock), budget_(budget), received_(std::move(received)) {}
 
   // The request line and headers are in: from now on reads are paid for by the bytes received.
   void headers_done() {
@@ -117,11 +116,9 @@ class BudgetStream final : public httplib::Stream {
   socket_t socket() const override { return sock_; }
 
  private:
-  // What is left of the budget for waiting on the client in this direction.
+  // What is left of the budget for waiting on the client in this direction. (The head came whole
+  // from the gate, within its own deadline: reading it never waits.)
   milliseconds remaining(bool reading) const {
-    if (reading && !in_body_) {
-      return budget_.header_deadline - duration_cast<milliseconds>(Clock::now() - started_);
-    }
     const int64_t paid_bytes = reading ? body_received_ : sent_;
     const milliseconds earned(paid_bytes * 1000 / budget_.min_rate_bytes_per_second);
     return budget_.grace + earned - (reading ? read_waited_ : write_waited_);
@@ -153,7 +150,6 @@ class BudgetStream final : public httplib::Stream {
 
   const int sock_;
   const ClientBudget& budget_;
-  const Clock::time_point started_;
   const std::string received_;
   std::size_t received_at_ = 0;
   bool in_body_ = false;
@@ -190,8 +186,7 @@ void GuardedServer::serve(ReadyConnection& connection) {
   const int sock = connection.fd;
   int yes = 1;
   ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-  // The header clock started at accept: the gate's wait is part of it.
-  BudgetStream stream(sock, budget_, connection.accepted, std::move(connection.received));
+  BudgetStream stream(sock, budget_, std::move(connection.received));
   bool closed = false;
   process_request(stream, /*close_connection=*/true, closed,
                   [&stream](httplib::Request&) { stream.headers_done(); });

@@ -2,9 +2,9 @@
 // accepted connection a thread at once, and its socket stream only bounds each read and write (a
 // client dribbling one byte every few seconds keeps a thread for ever). Here a ConnectionGate
 // reads request heads without threads and hands complete requests to lanes with caps per address
-// (connection_gate.hpp); each request is then served through a stream with budgets:
-// - the request line and headers must arrive within `header_deadline` of accept (the gate);
-// - then the body may keep the connection waiting for the client at most
+// (connection_gate.hpp), which also bounds how long a head may take; each request is then served
+// through a stream with budgets:
+// - the body may keep the connection waiting for the client at most
 //   `grace + bytes received / min_rate`, and a response may wait for the client to read at most
 //   `grace + bytes sent / min_rate` (time spent waiting on the client only: a live event stream
 //   that sends a little now and then spends almost none).
@@ -21,7 +21,6 @@
 namespace framepipe::http {
 
 struct ClientBudget {
-  std::chrono::milliseconds header_deadline{10'000};
   std::chrono::milliseconds grace{10'000};
   int64_t min_rate_bytes_per_second = 16 << 10;
   std::chrono::milliseconds io_timeout{10'000};  // any single wait, whatever the budget
