@@ -68,6 +68,51 @@ Refusal admins_only() {
   return Refusal{403, "only an admin may do this"};
 }
 
+// What an admin's PATCH /api/users/{id} asks, checked whole before anything changes.
+struct UserChange {
+  std::optional<bool> disabled;
+  std::optional<bool> admin;
+  std::optional<std::string> password;
+  std::optional<std::optional<int64_t>> quota_bytes;  // given: a quota, or nothing for the default
+};
+
+std::variant<UserChange, Refusal> user_change_of(const json& fields, bool own_account) {
+  UserChange change;
+  if (const auto disabled = fields.find("disabled"); disabled != fields.end()) {
+    if (!disabled->is_boolean()) return Refusal{400, "disabled is true or false"};
+    if (own_account && disabled->get<bool>()) {
+      return Refusal{400, "an admin cannot disable their own account"};
+    }
+    change.disabled = disabled->get<bool>();
+  }
+  if (const auto admin = fields.find("admin"); admin != fields.end()) {
+    if (!admin->is_boolean()) return Refusal{400, "admin is true or false"};
+    if (own_account && !admin->get<bool>()) {
+      // So that a head always keeps an admin: another admin may do it.
+      return Refusal{400, "an admin cannot take back their own admin rights"};
+    }
+    change.admin = admin->get<bool>();
+  }
+  if (const auto password = fields.find("password"); password != fields.end()) {
+    if (!password->is_string()) return Refusal{400, "password is a string"};
+    if (auto problem = password_problem(password->get<std::string>()))
+      return Refusal{400, *problem};
+    change.password = password->get<std::string>();
+  }
+  if (const auto quota = fields.find("quota_mb"); quota != fields.end()) {
+    if (quota->is_null()) {
+      change.quota_bytes = std::optional<int64_t>{};
+    } else if (quota->is_number_integer() && quota->get<int64_t>() >= 0 &&
+               quota->get<int64_t>() <= (int64_t{1} << 40)) {
+      change.quota_bytes = std::optional<int64_t>{quota->get<int64_t>() << 20};
+    } else {
+      return Refusal{400,
+                     "quota_mb is a number of MiB (0: none), or null for the server's default"};
+    }
+  }
+  return change;
+}
+
 }  // namespace
 
 const Principal& current_principal() {
@@ -281,19 +326,13 @@ void AccountsApi::login(const httplib::Request& req, httplib::Response& res) {
   auto credentials = credentials_of(req.body);
   if (auto* refusal = std::get_if<Refusal>(&credentials)) return refuse(res, *refusal);
   const auto& [name, password] = std::get<Credentials>(credentials);
-  const auto now = std::chrono::steady_clock::now();
-  if (auto wait = throttle_.admit(name, req.remote_addr, now)) {
-    res.set_header("Retry-After", std::to_string(wait->count()));
-    return refuse(res, Refusal{429, "too many failed sign-ins: try again in " +
-                                        std::to_string(wait->count()) + " s"});
-  }
-  const Login login = store_->verify_login(name, password, settings_.password_cost);
+  const auto checked = throttled_login(name, password, req.remote_addr, res);
+  if (!checked) return;
+  const Login& login = *checked;
   if (login.outcome == Login::Outcome::wrong_name_or_password) {
-    throttle_.failed(name, req.remote_addr, std::chrono::steady_clock::now());
     log().info("accounts: failed sign-in from {}", req.remote_addr);
     return refuse(res, Refusal{401, "wrong user name or password"});
   }
-  throttle_.succeeded(name, req.remote_addr);
   if (login.outcome == Login::Outcome::disabled) {
     return refuse(res, Refusal{403, "this account is disabled; ask an admin"});
   }
@@ -307,6 +346,24 @@ void AccountsApi::login(const httplib::Request& req, httplib::Response& res) {
             json{{"token", session.token},
                  {"expires_at", iso8601(*session.expires_ms)},
                  {"user", user_json(*login.user)}});
+}
+
+std::optional<Login> AccountsApi::throttled_login(std::string_view name, std::string_view password,
+                                                  const std::string& address,
+                                                  httplib::Response& res) {
+  if (auto wait = throttle_.admit(name, address, std::chrono::steady_clock::now())) {
+    res.set_header("Retry-After", std::to_string(wait->count()));
+    refuse(res, Refusal{429, "too many failed attempts: try again in " +
+                                 std::to_string(wait->count()) + " s"});
+    return std::nullopt;
+  }
+  Login login = store_->verify_login(name, password, settings_.password_cost);
+  if (login.outcome == Login::Outcome::wrong_name_or_password) {
+    throttle_.failed(name, address, std::chrono::steady_clock::now());
+  } else {
+    throttle_.succeeded(name, address);
+  }
+  return login;
 }
 
 void AccountsApi::logout(const httplib::Request&, httplib::Response& res) {
@@ -335,18 +392,12 @@ void AccountsApi::change_password(const httplib::Request& req, httplib::Response
   if (auto problem = password_problem(*fresh)) return refuse(res, Refusal{400, *problem});
   const auto user = store_->find_user(who.user_id);
   if (!user) return refuse(res, Refusal{401, "no such user any more"});
-  if (auto wait = throttle_.admit(user->name, req.remote_addr, std::chrono::steady_clock::now())) {
-    res.set_header("Retry-After", std::to_string(wait->count()));
-    return refuse(res, Refusal{429, "too many failed attempts: try again in " +
-                                        std::to_string(wait->count()) + " s"});
-  }
-  if (store_->verify_login(user->name, *current, settings_.password_cost).outcome !=
-      Login::Outcome::signed_in) {
-    throttle_.failed(user->name, req.remote_addr, std::chrono::steady_clock::now());
+  const auto checked = throttled_login(user->name, *current, req.remote_addr, res);
+  if (!checked) return;
+  if (checked->outcome != Login::Outcome::signed_in) {
     log().info("accounts: a wrong current password for {} from {}", user->name, req.remote_addr);
     return refuse(res, Refusal{403, "the current password is wrong"});
   }
-  throttle_.succeeded(user->name, req.remote_addr);
   const auto ended =
       store_->set_password(user->id, hash_password(*fresh, settings_.password_cost), who.token);
   if (!ended) return refuse(res, Refusal{401, "no such user any more"});
@@ -443,49 +494,26 @@ void AccountsApi::change_user(const std::string& id_text, const httplib::Request
   if (!user) return refuse(res, Refusal{404, "no such user"});
   auto body = parse_json_body(req.body);
   if (auto* refusal = std::get_if<Refusal>(&body)) return refuse(res, *refusal);
-  const json& fields = std::get<json>(body);
-  if (const auto disabled = fields.find("disabled"); disabled != fields.end()) {
-    if (!disabled->is_boolean()) return refuse(res, Refusal{400, "disabled is true or false"});
-    if (*id == current_principal().user_id && disabled->get<bool>()) {
-      return refuse(res, Refusal{400, "an admin cannot disable their own account"});
-    }
-    store_->set_disabled(*id, disabled->get<bool>());
-    log().info("accounts: user {} {}", user->name, disabled->get<bool>() ? "disabled" : "enabled");
+  auto change = user_change_of(std::get<json>(body), *id == current_principal().user_id);
+  if (auto* refusal = std::get_if<Refusal>(&change)) return refuse(res, *refusal);
+  const UserChange& asked = std::get<UserChange>(change);
+  if (asked.disabled) {
+    store_->set_disabled(*id, *asked.disabled);
+    log().info("accounts: user {} {}", user->name, *asked.disabled ? "disabled" : "enabled");
   }
-  if (const auto admin = fields.find("admin"); admin != fields.end()) {
-    if (!admin->is_boolean()) return refuse(res, Refusal{400, "admin is true or false"});
-    if (*id == current_principal().user_id && !admin->get<bool>()) {
-      // So that a head always keeps an admin: another admin may do it.
-      return refuse(res, Refusal{400, "an admin cannot take back their own admin rights"});
-    }
-    store_->set_admin(*id, admin->get<bool>());
+  if (asked.admin) {
+    store_->set_admin(*id, *asked.admin);
     log().info("accounts: user {} is {}", user->name,
-               admin->get<bool>() ? "an admin" : "no longer an admin");
+               *asked.admin ? "an admin" : "no longer an admin");
   }
-  if (const auto password = fields.find("password"); password != fields.end()) {
-    if (!password->is_string()) return refuse(res, Refusal{400, "password is a string"});
-    if (auto problem = password_problem(password->get<std::string>())) {
-      return refuse(res, Refusal{400, *problem});
-    }
+  if (asked.password) {
     // Every session of the user ends (but the admin's own, when it is theirs).
     const auto ended = store_->set_password(
-        *id, hash_password(password->get<std::string>(), settings_.password_cost),
-        current_principal().token);
+        *id, hash_password(*asked.password, settings_.password_cost), current_principal().token);
     log().info("accounts: an admin set a new password for {} ({} session(s) ended)", user->name,
                ended.value_or(0));
   }
-  if (const auto quota = fields.find("quota_mb"); quota != fields.end()) {
-    if (quota->is_null()) {
-      store_->set_quota(*id, std::nullopt);
-    } else if (quota->is_number_integer() && quota->get<int64_t>() >= 0 &&
-               quota->get<int64_t>() <= (int64_t{1} << 40)) {
-      store_->set_quota(*id, quota->get<int64_t>() << 20);
-    } else {
-      return refuse(res, Refusal{400,
-                                 "quota_mb is a number of MiB (0: none), or null for the "
-                                 "server's default"});
-    }
-  }
+  if (asked.quota_bytes) store_->set_quota(*id, *asked.quota_bytes);
   send_json(res, 200, user_json(*store_->find_user(*id)));
 }
 

@@ -108,6 +108,10 @@ class AccountsApi {
   void login(const httplib::Request& req, httplib::Response& res);
   void logout(const httplib::Request& req, httplib::Response& res);
   void change_password(const httplib::Request& req, httplib::Response& res);
+  // Checks a password as a login does, throttled: nothing when the throttle refused (the 429
+  // with Retry-After is answered), else the store's answer, told to the throttle.
+  std::optional<Login> throttled_login(std::string_view name, std::string_view password,
+                                       const std::string& address, httplib::Response& res);
   void me(httplib::Response& res) const;
   void list_tokens(httplib::Response& res) const;
   void create_token(const httplib::Request& req, httplib::Response& res);

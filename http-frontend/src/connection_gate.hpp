@@ -76,7 +76,7 @@ struct GateLimits {
   size_t head_max_bytes = 64 << 10;
   size_t waiting_per_address = 1024;  // connections still sending their head
   size_t waiting_total = 8192;
-  size_t threads = 16;  // the pool's, for quick and body requests
+  size_t threads = 16;               // the pool's, for quick requests and transfers
   size_t transfers_per_address = 4;  // of each kind, uploads and downloads
   size_t transfers_total = 12;       // of both kinds
   size_t parked_per_address = 64;    // transfers waiting for a slot
@@ -109,8 +109,8 @@ struct GateCounts {
   uint64_t streams = 0;         // now: open event streams
   uint64_t uploads = 0;         // now: uploads being received
   uint64_t downloads = 0;       // now: large answers being sent
-  uint64_t uploads_parked = 0;  // now: transfers waiting for a slot
-  uint64_t downloads_parked = 0;
+  uint64_t uploads_parked = 0;  // now: uploads waiting for a slot
+  uint64_t downloads_parked = 0;  // now: downloads waiting for a slot
 };
 
 class ConnectionGate {
