@@ -376,6 +376,10 @@ with Cluster(workers=1, api_token=ADMIN_TOKEN, auth='accounts',
         root_id = root.json('GET', '/api/auth/me')[1]['user']['id']
         assert alice.call('GET', '/api/users')[0] == 403
         assert alice.json('PATCH', f'/api/users/{alice_id}', {'admin': True})[0] == 403
+        # Checked whole: a bad field leaves the good ones before it unapplied.
+        status, _ = root.json('PATCH', f'/api/users/{alice_id}', {'admin': True, 'password': 'short'})
+        assert status == 400
+        assert alice.call('GET', '/api/users')[0] == 403, 'half a refused change was applied'
         status, made = root.json('PATCH', f'/api/users/{alice_id}', {'admin': True})
         assert status == 200 and made['admin'] is True, made
         assert alice.call('GET', '/api/users')[0] == 200, 'her session did not see the change'
