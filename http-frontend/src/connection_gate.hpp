@@ -102,14 +102,14 @@ struct ReadyConnection {
 };
 
 struct GateCounts {
-  uint64_t heads_too_slow = 0;  // closed at the head deadline
-  uint64_t evicted = 0;         // closed to make room: an address (or all) held too many
-  uint64_t refused_busy = 0;    // 503: stream or transfer caps
-  uint64_t waiting = 0;         // now: connections sending their head
-  uint64_t streams = 0;         // now: open event streams
-  uint64_t uploads = 0;         // now: uploads being received
-  uint64_t downloads = 0;       // now: large answers being sent
-  uint64_t uploads_parked = 0;  // now: uploads waiting for a slot
+  uint64_t heads_too_slow = 0;    // closed at the head deadline
+  uint64_t evicted = 0;           // closed to make room: an address (or all) held too many
+  uint64_t refused_busy = 0;      // 503: stream or transfer caps
+  uint64_t waiting = 0;           // now: connections sending their head
+  uint64_t streams = 0;           // now: open event streams
+  uint64_t uploads = 0;           // now: uploads being received
+  uint64_t downloads = 0;         // now: large answers being sent
+  uint64_t uploads_parked = 0;    // now: uploads waiting for a slot
   uint64_t downloads_parked = 0;  // now: downloads waiting for a slot
 };
 
